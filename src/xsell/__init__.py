@@ -1,0 +1,65 @@
+"""xsell: cross-sell, up-sell and "also bought" recommendations learned from order history.
+
+    import xsell
+    orders = xsell.load_orders("orders.csv", columns={"order_id": "InvoiceNo", "item_id": "StockCode"})
+    model = xsell.CoOccurrence().fit(orders)
+    model.also_bought("85123A", k=5).to_frame()
+    model.recommend(["85123A", "71053"], k=5)
+    xsell.save_model(model, "model.xsell"); xsell.load_model("model.xsell")
+
+Names are imported on first use, so `import xsell` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_orders": "xsell.data.orders",
+    "Orders": "xsell.data.orders",
+    "LoadReport": "xsell.data.orders",
+    "IdMap": "xsell.data.idmap",
+    "CoOccurrence": "xsell.models.cooccurrence",
+    "PairCounts": "xsell.models.cooccurrence",
+    "count_pairs": "xsell.models.cooccurrence",
+    "Recommendations": "xsell.models.base",
+    "Recommender": "xsell.models.base",
+    "save_model": "xsell.io",
+    "load_model": "xsell.io",
+    "inspect_model": "xsell.io",
+    "XsellError": "xsell.errors",
+    "InputError": "xsell.errors",
+    "ModelFileError": "xsell.errors",
+    "NotFittedError": "xsell.errors",
+    "datasets": "xsell",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from xsell import datasets
+    from xsell.data.idmap import IdMap
+    from xsell.data.orders import LoadReport, Orders, load_orders
+    from xsell.errors import InputError, ModelFileError, NotFittedError, XsellError
+    from xsell.io import inspect_model, load_model, save_model
+    from xsell.models.base import Recommendations, Recommender
+    from xsell.models.cooccurrence import CoOccurrence, PairCounts, count_pairs
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xsell' has no attribute {name!r}")
+    if name == "datasets":
+        return importlib.import_module("xsell.datasets")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,293 @@
+"""The protocol every xsell model follows, and the logic they share.
+
+A model says how to score; the base does the rest once: id mapping (external
+ids in, external ids out), dropping unknown ids, excluding basket items,
+top-k selection, the popularity fallback, batch input parsing and the
+result type. Subclasses implement:
+
+  _fit(orders)                       learn from an Orders
+  _candidates(basket)                (sorted candidate indices, float64 scores) for one basket
+  _score_matrix(baskets_csr)         CSR baskets x items scores for many baskets
+  _neighbours(item)                  (indices, scores) sorted best first, for also_bought
+  _explain(query, items)             dict of extra result columns (optional)
+  _get_state() / _set_state(...)     parameters and arrays for model files
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.data.idmap import IdMap
+from xsell.data.orders import Orders
+from xsell.errors import InputError, NotFittedError
+from xsell.models._topk import topk_dense, topk_rows
+
+_POPULAR_KEPT = 1000  # popular items kept for fallbacks
+
+
+class Recommendations:
+    """Ranked items for one request, best first.
+
+    `items` (external ids), `scores`, `fallback` (True when the answer is the
+    popularity fallback because no known item was given), `len()`, iteration
+    over (item, score) pairs and `to_frame()` with the explanation columns.
+    """
+
+    __slots__ = ("_model", "_index", "scores", "fallback", "_query")
+
+    def __init__(self, model: "Recommender", index: np.ndarray, scores: np.ndarray,
+                 fallback: bool, query: np.ndarray) -> None:
+        self._model = model
+        self._index = index
+        self.scores = scores
+        self.fallback = fallback
+        self._query = query
+
+    @property
+    def items(self) -> list[Any]:
+        return self._model.items_.ids[self._index].tolist()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self) -> Iterator[tuple[Any, float]]:
+        return iter(zip(self.items, self.scores.tolist()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{i!r}: {s:.3g}" for i, s in list(self)[:5])
+        more = ", ..." if len(self) > 5 else ""
+        flag = ", fallback=popular" if self.fallback else ""
+        return f"Recommendations([{shown}{more}]{flag})"
+
+    def to_frame(self) -> pd.DataFrame:
+        """item_id, score and the model's explanation columns (for co-occurrence:
+        count, support, confidence, lift, plus `because` for baskets)."""
+        frame = pd.DataFrame({"item_id": self._model.items_.ids[self._index], "score": self.scores})
+        extra = self._model._explain(self._query, self._index, self.fallback)
+        for name, values in extra.items():
+            frame[name] = values
+        return frame
+
+
+class Recommender:
+    """Base class: template methods that validate, map ids and rank once for every model."""
+
+    model_type: ClassVar[str] = "base"
+    items_: IdMap
+    popular_: np.ndarray  # internal indices, most popular first
+    popular_scores_: np.ndarray
+
+    # -- fitting -----------------------------------------------------------------
+    def fit(self, orders: Orders) -> "Recommender":
+        """Learn from `orders` (see `xsell.load_orders`); returns self."""
+        if not isinstance(orders, Orders):
+            raise InputError(f"fit expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
+        if orders.n_lines == 0:
+            raise InputError("fit needs at least one order line")
+        self._fit(orders)
+        self.training_summary_ = orders.summary()
+        return self
+
+    def _fit(self, orders: Orders) -> None:
+        raise NotImplementedError
+
+    def _set_popular(self, counts: np.ndarray) -> None:
+        order = np.lexsort((np.arange(len(counts)), -counts))[:_POPULAR_KEPT]
+        self.popular_ = order.astype(np.int32)
+        self.popular_scores_ = counts[order].astype(np.float64)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "items_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(orders) first")
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return len(self.items_)
+
+    # -- one request -------------------------------------------------------------
+    def _known(self, ids: Iterable[Any]) -> np.ndarray:
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            ids = [ids]
+        index_of = self.items_.index_of
+        found = {index_of(x) for x in ids}
+        found.discard(-1)
+        return np.array(sorted(found), dtype=np.int32)
+
+    def _popular(self, k: int, exclude: np.ndarray, query: np.ndarray) -> Recommendations:
+        head = self.popular_[: k + len(exclude)]
+        scores = self.popular_scores_[: k + len(exclude)]
+        if len(exclude):
+            keep = ~np.isin(head, exclude)
+            head, scores = head[keep], scores[keep]
+        return Recommendations(self, head[:k], scores[:k], True, query)
+
+    def also_bought(self, item: Any, k: int = 10) -> Recommendations:
+        """The k items most often bought with `item`, best first.
+
+        An item the model does not know gets the popular items, flagged
+        `fallback=True`.
+        """
+        self._check_fitted()
+        k = _check_k(k)
+        idx = self.items_.index_of(item)
+        if idx < 0:
+            return self._popular(k, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
+        cand, scores = self._neighbours(idx)
+        query = np.array([idx], dtype=np.int32)
+        return Recommendations(self, cand[:k], scores[:k], False, query)
+
+    def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] = ()) -> Recommendations:
+        """The k items that best complete `basket`, best first.
+
+        Basket items and `exclude` never come back; unknown ids are ignored; a
+        basket with no known item gets the popular items, flagged `fallback=True`.
+        """
+        self._check_fitted()
+        k = _check_k(k)
+        query = self._known(basket)
+        excluded = np.union1d(query, self._known(exclude)) if exclude else query
+        if len(query) == 0:
+            return self._popular(k, excluded, query)
+        cand, scores = self._candidates(query)
+        if len(excluded) and len(cand):
+            pos = np.searchsorted(cand, excluded)
+            pos = pos[pos < len(cand)]
+            hit = pos[np.isin(cand[pos], excluded)]
+            if len(hit):
+                keep = np.ones(len(cand), dtype=bool)
+                keep[hit] = False
+                cand, scores = cand[keep], scores[keep]
+        best = topk_dense(cand, scores, k)
+        return Recommendations(self, cand[best], scores[best], False, query)
+
+    # -- many requests -------------------------------------------------------------
+    def recommend_batch(self, baskets: Any, k: int = 10) -> pd.DataFrame:
+        """Recommendations for many baskets at once, with sparse products.
+
+        baskets: a DataFrame of basket_id, item_id lines, or a mapping
+        basket_id -> item ids. Returns a DataFrame basket_id, rank (1-based),
+        item_id, score; `frame.attrs["fallback_baskets"]` counts baskets with no
+        known item, which got the popular items.
+        """
+        self._check_fitted()
+        k = _check_k(k)
+        basket_ids, rows, cols = self._parse_baskets(baskets)
+        return self._batch_from_codes(basket_ids, rows, cols, k)
+
+    def _batch_from_codes(self, basket_ids: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                          k: int) -> pd.DataFrame:
+        n_baskets = len(basket_ids)
+        known = cols >= 0
+        rows, cols = rows[known], cols[known]
+        basket = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)),
+                               shape=(n_baskets, self.n_items))
+        basket.sum_duplicates()
+        basket.data[:] = 1.0
+        scores = self._score_matrix(basket).tocsr()
+        scores.sort_indices()
+        # drop basket items: subtracting their own score leaves exact zeros
+        scores = scores - scores.multiply(basket)
+        scores.eliminate_zeros()
+        scores.sort_indices()
+        indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
+        lengths = np.diff(indptr)
+        empty = np.flatnonzero(np.diff(basket.indptr) == 0)
+        out_rows = np.repeat(np.arange(n_baskets), lengths)
+        rank = np.arange(len(items)) - np.repeat(indptr[:-1], lengths) + 1
+        if len(empty):
+            kk = min(k, len(self.popular_))
+            out_rows = np.concatenate([out_rows, np.repeat(empty, kk)])
+            rank = np.concatenate([rank, np.tile(np.arange(1, kk + 1), len(empty))])
+            items = np.concatenate([items, np.tile(self.popular_[:kk], len(empty))])
+            values = np.concatenate([values, np.tile(self.popular_scores_[:kk], len(empty))])
+            order = np.lexsort((rank, out_rows))
+            out_rows, rank, items, values = out_rows[order], rank[order], items[order], values[order]
+        frame = pd.DataFrame({
+            "basket_id": basket_ids[out_rows],
+            "rank": rank.astype(np.int32),
+            "item_id": self.items_.ids[items],
+            "score": values.astype(np.float64),
+        })
+        frame.attrs["fallback_baskets"] = int(len(empty))
+        return frame
+
+    def _parse_baskets(self, baskets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(basket ids, basket row per line, internal item index per line, -1 unknown)."""
+        if isinstance(baskets, pd.DataFrame):
+            missing = [c for c in ("basket_id", "item_id") if c not in baskets.columns]
+            if missing:
+                raise InputError(f"baskets frame lacks column(s) {', '.join(missing)}; it has: "
+                                 f"{', '.join(map(str, baskets.columns))}")
+            if baskets["basket_id"].isna().any() or baskets["item_id"].isna().any():
+                col = "basket_id" if baskets["basket_id"].isna().any() else "item_id"
+                bad = np.flatnonzero(baskets[col].isna().to_numpy())[:5]
+                raise InputError(f"baskets column '{col}' has null values; first rows (0-based): "
+                                 f"{', '.join(map(str, bad))}")
+            codes, uniques = pd.factorize(baskets["basket_id"], sort=False)
+            basket_ids = np.asarray(uniques)
+            items = baskets["item_id"].to_numpy()
+        elif isinstance(baskets, Mapping):
+            basket_ids = np.asarray(list(baskets.keys()))
+            lists = [list(v) if not isinstance(v, (str, bytes)) else [v] for v in baskets.values()]
+            sizes = np.fromiter((len(v) for v in lists), np.int64, len(lists))
+            codes = np.repeat(np.arange(len(lists)), sizes)
+            items = np.array([x for v in lists for x in v], dtype=object)
+        else:
+            raise InputError("baskets must be a DataFrame with basket_id and item_id columns "
+                             f"or a mapping basket_id -> item ids, not {type(baskets).__name__}")
+        if basket_ids.dtype.kind not in "iuU":
+            basket_ids = basket_ids.astype(str)
+        cols = self._to_internal(items)
+        return basket_ids, codes.astype(np.int64), cols
+
+    def _to_internal(self, items: np.ndarray) -> np.ndarray:
+        items = np.asarray(items)
+        if self.items_.kind == "str":
+            if items.dtype.kind != "U":
+                items = items.astype(str)
+        elif items.dtype.kind not in "iu":
+            as_num = pd.to_numeric(pd.Series(items), errors="coerce")
+            items = as_num.fillna(-(2**62)).astype(np.int64).to_numpy()
+        return self.items_.to_internal(items)
+
+    # -- hooks ---------------------------------------------------------------------
+    def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+        raise NotImplementedError
+
+    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
+        return {}
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    @classmethod
+    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """name -> (dtype string, shape) every saved array must have."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "Recommender":
+        """Rebuild a fitted model from validated arrays; raise InputError on bad content."""
+        raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k must be a whole number >= 1, got {k!r}")
+    return int(k)

@@ -1,0 +1,365 @@
+"""Item co-occurrence: "customers who bought X also bought Y".
+
+Two steps, kept apart on purpose:
+
+1. `count_pairs(orders)` -> `PairCounts`: how many orders hold each item and
+   each pair of items. This is the only step that reads order lines; a
+   scale-out backend (Spark) can produce the same `PairCounts` with
+   `PairCounts.from_pairs` for logs that outgrow one machine.
+2. `CoOccurrence.from_counts(counts)` (what `fit` does after counting): pair
+   statistics, the damped score and a top-k neighbour table per item.
+
+Pair statistics for items i, j in N orders, with n_i orders holding i and
+n_ij holding both:
+  support = n_ij / N        confidence(i -> j) = n_ij / n_i    lift = n_ij N / (n_i n_j)
+  jaccard = n_ij / (n_i + n_j - n_ij)                           cosine = n_ij / sqrt(n_i n_j)
+The ranking score (damped, so pairs seen in one or two orders cannot dominate):
+  score(i -> j) = n_ij / (n_ij + shrinkage) * n_ij / (n_i^(1 - alpha) * n_j^alpha)
+alpha = 0 ranks by confidence (favours popular j), alpha = 0.5 by cosine,
+alpha = 1 by n_ij / n_j (favours rare j); the first factor shrinks pairs with few
+co-occurrences towards 0. Defaults: alpha 0.5, shrinkage 5.
+A basket's score for a candidate j is the sum of score(i -> j) over its items i.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.data.idmap import IdMap
+from xsell.data.orders import Orders
+from xsell.errors import InputError, NotFittedError
+from xsell.models._topk import topk_rows
+from xsell.models.base import Recommender
+
+
+@dataclass(frozen=True)
+class PairCounts:
+    """Item and pair counts of an order log: everything a co-occurrence model needs.
+
+    The pair table is a symmetric CSR without diagonal (int64 indptr, int32
+    indices sorted within each row, int32 counts), over internal item indices.
+    """
+
+    n_orders: int
+    items: IdMap
+    item_counts: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_pairs(self) -> int:
+        """Distinct unordered pairs counted."""
+        return len(self.counts) // 2
+
+    @classmethod
+    def from_pairs(cls, n_orders: int, items: Any, item_counts: Any,
+                   first: Any, second: Any, count: Any) -> "PairCounts":
+        """Build from a list of unordered pairs (internal indices), as a scale-out backend gives them.
+
+        Each pair appears once, in either direction; counts must be positive and
+        at most the smaller item count.
+        """
+        item_map = items if isinstance(items, IdMap) else IdMap(items)
+        n = len(item_map)
+        item_counts = np.asarray(item_counts, dtype=np.int64)
+        a = np.asarray(first, dtype=np.int64)
+        b = np.asarray(second, dtype=np.int64)
+        c = np.asarray(count, dtype=np.int64)
+        if item_counts.shape != (n,):
+            raise InputError(f"item_counts has shape {item_counts.shape}, expected ({n},)")
+        if not (len(a) == len(b) == len(c)):
+            raise InputError("first, second and count must have the same length")
+        if len(a) and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n):
+            raise InputError(f"pair indices must be in 0..{n - 1}")
+        if (a == b).any():
+            raise InputError("a pair joins an item with itself")
+        if len(c) and (c.min() < 1 or (c > np.minimum(item_counts[a], item_counts[b])).any()):
+            raise InputError("pair counts must be >= 1 and at most the smaller item count")
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        key = lo * n + hi
+        if len(np.unique(key)) != len(key):
+            raise InputError("a pair is listed twice")
+        m = sp.csr_matrix((np.concatenate([c, c]).astype(np.int32),
+                           (np.concatenate([lo, hi]), np.concatenate([hi, lo]))), shape=(n, n))
+        m.sort_indices()
+        return cls(int(n_orders), item_map, item_counts, m.indptr.astype(np.int64),
+                   m.indices.astype(np.int32), m.data.astype(np.int32))
+
+    def to_pairs(self) -> pd.DataFrame:
+        """Unordered pairs as a DataFrame item_a, item_b, count (each pair once)."""
+        row = np.repeat(np.arange(self.n_items), np.diff(self.indptr))
+        upper = row < self.indices
+        return pd.DataFrame({"item_a": self.items.ids[row[upper]],
+                             "item_b": self.items.ids[self.indices[upper]],
+                             "count": self.counts[upper]})
+
+
+def count_pairs(orders: Orders, min_count: int = 1) -> PairCounts:
+    """Count items and item pairs over orders with one sparse product X^T X.
+
+    Pairs seen in fewer than `min_count` orders are dropped here already,
+    which keeps memory low on large logs.
+    """
+    x = orders.order_item_matrix(np.int32)
+    co = (x.T @ x).tocsr()
+    item_counts = co.diagonal().astype(np.int64)
+    row = np.repeat(np.arange(co.shape[0], dtype=np.int32), np.diff(co.indptr))
+    keep = row != co.indices
+    if min_count > 1:
+        keep &= co.data >= min_count
+    counts = co.data[keep]
+    indices = co.indices[keep].astype(np.int32)
+    indptr = np.zeros(co.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[keep], minlength=co.shape[0]), out=indptr[1:])
+    del co, row, keep
+    # X^T X comes out with sorted indices in scipy; sort if a backend ever differs
+    m = sp.csr_matrix((counts, indices, indptr), shape=(orders.n_items, orders.n_items))
+    if not m.has_sorted_indices:
+        m.sort_indices()
+    return PairCounts(orders.n_orders, orders.items, item_counts, m.indptr.astype(np.int64),
+                      m.indices, m.data.astype(np.int32))
+
+
+def _pair_stats(c: np.ndarray, ci: np.ndarray, cj: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    c = c.astype(np.float64)
+    ci = ci.astype(np.float64)
+    cj = cj.astype(np.float64)
+    return {
+        "count": c.astype(np.int64),
+        "support": c / n,
+        "confidence": c / ci,
+        "lift": c * n / (ci * cj),
+        "jaccard": c / (ci + cj - c),
+        "cosine": c / np.sqrt(ci * cj),
+    }
+
+
+class CoOccurrence(Recommender):
+    """Co-occurrence recommender: also-bought, basket completion, batch scoring.
+
+    Parameters (see the module docstring for the formulas):
+      min_count: pairs seen in fewer orders are ignored (default 2).
+      min_support: pairs with support n_ij / N below this are ignored (default 0).
+      neighbors: neighbours kept per item, best first (default 100; None keeps all).
+      alpha: popularity exponent of the score, 0 (confidence) .. 1 (default 0.5, cosine).
+      shrinkage: damping of pairs with few co-occurrences (default 5; 0 turns it off).
+    """
+
+    model_type: ClassVar[str] = "cooccurrence"
+
+    def __init__(self, *, min_count: int = 2, min_support: float = 0.0, neighbors: int | None = 100,
+                 alpha: float = 0.5, shrinkage: float = 5.0) -> None:
+        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+            raise InputError(f"min_count must be a whole number >= 1, got {min_count!r}")
+        if not 0.0 <= float(min_support) <= 1.0:
+            raise InputError(f"min_support must be in [0, 1], got {min_support!r}")
+        if neighbors is not None and (isinstance(neighbors, bool) or not isinstance(neighbors, (int, np.integer))
+                                      or neighbors < 1):
+            raise InputError(f"neighbors must be a whole number >= 1 or None, got {neighbors!r}")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise InputError(f"alpha must be in [0, 1], got {alpha!r}")
+        if not float(shrinkage) >= 0.0:
+            raise InputError(f"shrinkage must be >= 0, got {shrinkage!r}")
+        self.min_count = int(min_count)
+        self.min_support = float(min_support)
+        self.neighbors = None if neighbors is None else int(neighbors)
+        self.alpha = float(alpha)
+        self.shrinkage = float(shrinkage)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"min_count": self.min_count, "min_support": self.min_support, "neighbors": self.neighbors,
+                "alpha": self.alpha, "shrinkage": self.shrinkage}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"CoOccurrence({params})"
+
+    # -- fitting ---------------------------------------------------------------------
+    def _fit(self, orders: Orders) -> None:
+        self._build(count_pairs(orders, self._count_floor(orders.n_orders)))
+
+    def _count_floor(self, n_orders: int) -> int:
+        # support >= min_support  <=>  count >= min_support * N (counts are whole numbers)
+        return max(self.min_count, math.ceil(self.min_support * n_orders - 1e-9))
+
+    @classmethod
+    def from_counts(cls, counts: PairCounts, **params: Any) -> "CoOccurrence":
+        """Build a model from counts made elsewhere (for example by a Spark job)."""
+        model = cls(**params)
+        model._build(counts)
+        model.training_summary_ = {"orders": counts.n_orders, "items": counts.n_items}
+        return model
+
+    def _build(self, counts: PairCounts) -> None:
+        n_items = counts.n_items
+        lengths = np.diff(counts.indptr)
+        row = np.repeat(np.arange(n_items, dtype=np.int32), lengths)
+        floor = self._count_floor(counts.n_orders)
+        keep = np.flatnonzero(counts.counts >= floor)
+        c = counts.counts[keep].astype(np.float64)
+        row, col = row[keep], counts.indices[keep]
+        ci = counts.item_counts[row].astype(np.float64)
+        cj = counts.item_counts[col].astype(np.float64)
+        damp = c / (c + self.shrinkage) if self.shrinkage > 0 else 1.0
+        score = (damp * c / (ci ** (1.0 - self.alpha) * cj ** self.alpha)).astype(np.float32)
+        indptr = np.zeros(n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=n_items), out=indptr[1:])
+        del ci, cj, row
+        nb_indptr, nb_indices, nb_scores, src = topk_rows(indptr, col, score, self.neighbors)
+        self._set_arrays(counts.items, counts.n_orders, counts.item_counts, nb_indptr,
+                         nb_indices.astype(np.int32), nb_scores.astype(np.float32),
+                         counts.counts[keep][src].astype(np.int32))
+
+    def _set_arrays(self, items: IdMap, n_orders: int, item_counts: np.ndarray, nb_indptr: np.ndarray,
+                    nb_indices: np.ndarray, nb_scores: np.ndarray, nb_counts: np.ndarray) -> None:
+        self.items_ = items
+        self.n_orders_ = int(n_orders)
+        self.item_counts_ = item_counts
+        self.neighbor_indptr_ = nb_indptr
+        self.neighbor_indices_ = nb_indices
+        self.neighbor_scores_ = nb_scores
+        self.neighbor_counts_ = nb_counts
+        self._scores64 = nb_scores.astype(np.float64)
+        self._matrix: sp.csr_matrix | None = None
+        self._set_popular(item_counts)
+
+    # -- scoring hooks -----------------------------------------------------------------
+    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        s, e = self.neighbor_indptr_[item], self.neighbor_indptr_[item + 1]
+        return self.neighbor_indices_[s:e], self._scores64[s:e]
+
+    def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ip, ind, sc = self.neighbor_indptr_, self.neighbor_indices_, self._scores64
+        if len(basket) == 1:
+            s, e = ip[basket[0]], ip[basket[0] + 1]
+            cand = ind[s:e]
+            order = np.argsort(cand)
+            return cand[order], sc[s:e][order]
+        starts, ends = ip[basket], ip[basket + 1]
+        cand = np.concatenate([ind[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
+        weights = np.concatenate([sc[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
+        uniq, inverse = np.unique(cand, return_inverse=True)
+        return uniq, np.bincount(inverse, weights=weights, minlength=len(uniq))
+
+    def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+        if self._matrix is None:
+            n = len(self.items_)
+            self._matrix = sp.csr_matrix((self._scores64, self.neighbor_indices_, self.neighbor_indptr_),
+                                         shape=(n, n))
+        return baskets @ self._matrix
+
+    # -- explanations --------------------------------------------------------------------
+    def _pair_lookup(self, query: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(co-count, score) of query -> each item from the neighbour table; 0 where absent."""
+        s, e = self.neighbor_indptr_[query], self.neighbor_indptr_[query + 1]
+        row = self.neighbor_indices_[s:e]
+        counts = np.zeros(len(items), dtype=np.int64)
+        scores = np.zeros(len(items), dtype=np.float64)
+        if len(row) == 0 or len(items) == 0:
+            return counts, scores
+        sorter = np.argsort(row)
+        pos = np.minimum(np.searchsorted(row, items, sorter=sorter), len(row) - 1)
+        at = sorter[pos]
+        found = row[at] == items
+        counts[found] = self.neighbor_counts_[s:e][at[found]]
+        scores[found] = self._scores64[s:e][at[found]]
+        return counts, scores
+
+    def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
+        n = self.n_orders_
+        cj = self.item_counts_[items]
+        if fallback:
+            nan = np.full(len(items), np.nan)
+            return {"count": cj, "support": cj / n, "confidence": nan, "lift": nan}
+        best_q = np.full(len(items), query[0], dtype=np.int64)
+        best_c, best_s = self._pair_lookup(int(query[0]), items)
+        for q in query[1:].tolist():
+            c, s = self._pair_lookup(q, items)
+            better = s > best_s
+            best_q[better], best_c[better], best_s[better] = q, c[better], s[better]
+        stats = _pair_stats(best_c, self.item_counts_[best_q], cj, n)
+        out: dict[str, Any] = {k: stats[k] for k in ("count", "support", "confidence", "lift")}
+        if len(query) > 1:
+            out["because"] = self.items_.ids[best_q]
+        return out
+
+    def pairs(self, item: Any = None) -> pd.DataFrame:
+        """The neighbour table with every pair statistic, best neighbours first.
+
+        Columns: item_id, other_id, count, support, confidence (item -> other),
+        lift, jaccard, cosine, score. `item` limits it to one item's row.
+        """
+        self._check_fitted()
+        n = len(self.items_)
+        lengths = np.diff(self.neighbor_indptr_)
+        row = np.repeat(np.arange(n), lengths)
+        sel = slice(None)
+        if item is not None:
+            idx = self.items_.index_of(item)
+            if idx < 0:
+                raise InputError(f"item {item!r} is not in the model")
+            sel = slice(int(self.neighbor_indptr_[idx]), int(self.neighbor_indptr_[idx + 1]))
+        row = row[sel]
+        col = self.neighbor_indices_[sel]
+        stats = _pair_stats(self.neighbor_counts_[sel], self.item_counts_[row], self.item_counts_[col],
+                            self.n_orders_)
+        frame = pd.DataFrame({"item_id": self.items_.ids[row], "other_id": self.items_.ids[col], **stats})
+        frame["score"] = self._scores64[sel]
+        return frame
+
+    # -- model files ---------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if not hasattr(self, "items_"):
+            raise NotFittedError("this CoOccurrence is not fitted yet; call fit(orders) first")
+        arrays = {
+            "item_counts": self.item_counts_.astype(np.int64),
+            "neighbor_indptr": self.neighbor_indptr_.astype(np.int64),
+            "neighbor_indices": self.neighbor_indices_.astype(np.int32),
+            "neighbor_scores": self.neighbor_scores_.astype(np.float32),
+            "neighbor_counts": self.neighbor_counts_.astype(np.int32),
+        }
+        return {"n_orders": self.n_orders_}, arrays
+
+    @classmethod
+    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
+        nnz = shapes.get("neighbor_indices", (0,))[0] if shapes.get("neighbor_indices") else 0
+        return {
+            "item_counts": ("<i8", (n_items,)),
+            "neighbor_indptr": ("<i8", (n_items + 1,)),
+            "neighbor_indices": ("<i4", (nnz,)),
+            "neighbor_scores": ("<f4", (nnz,)),
+            "neighbor_counts": ("<i4", (nnz,)),
+        }
+
+    @classmethod
+    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "CoOccurrence":
+        model = cls(**params)
+        n = len(items)
+        ip, ind = arrays["neighbor_indptr"], arrays["neighbor_indices"]
+        n_orders = state.get("n_orders")
+        if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
+            raise InputError("state n_orders must be a whole number >= 1")
+        if ip[0] != 0 or ip[-1] != len(ind) or (np.diff(ip) < 0).any():
+            raise InputError("neighbor_indptr is not a valid row pointer")
+        if len(ind) and (ind.min() < 0 or ind.max() >= n):
+            raise InputError(f"neighbor_indices out of range 0..{n - 1}")
+        if (arrays["item_counts"] < 0).any() or (arrays["neighbor_counts"] < 0).any():
+            raise InputError("counts must not be negative")
+        if not np.isfinite(arrays["neighbor_scores"]).all():
+            raise InputError("neighbor_scores must be finite")
+        model._set_arrays(items, n_orders, arrays["item_counts"], ip, ind, arrays["neighbor_scores"],
+                          arrays["neighbor_counts"])
+        return model
