@@ -88,17 +88,36 @@ class IdMap:
             arr = arr.astype(str) if arr.dtype.kind in "iu" else arr
         return self._pd_index().get_indexer(arr).astype(np.int32)
 
-    def index_of(self, value: Any) -> int:
-        """Internal index of one id, or -1 when unknown (fast, for single requests)."""
+    def _lookup(self) -> dict[Any, int]:
         if self._dict is None:
             self._dict = {v: i for i, v in enumerate(self.ids.tolist())}
-        idx = self._dict.get(value)
+        return self._dict
+
+    def index_of(self, value: Any) -> int:
+        """Internal index of one id, or -1 when unknown (fast, for single requests).
+
+        A string id given as an int (or an int id given as a digit string) is
+        found too, as users type ids at a command line.
+        """
+        idx = self._lookup().get(value)
         if idx is None:
             if self.kind == "str" and not isinstance(value, str):
-                idx = self._dict.get(str(value))
+                idx = self._dict.get(str(value)) if self._dict is not None else None
             elif self.kind == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                idx = self._dict.get(int(value))
+                idx = self._dict.get(int(value)) if self._dict is not None else None
         return -1 if idx is None else idx
+
+    def indices_of(self, values: Iterable[Any]) -> list[int]:
+        """Internal indices of the known ids among `values` (unknown ones left out)."""
+        get = self._lookup().get
+        out = []
+        for v in values:  # a request's handful of ids, not order lines
+            idx = get(v)
+            if idx is None:
+                idx = self.index_of(v)
+            if idx >= 0:
+                out.append(idx)
+        return out
 
     def to_external(self, indices: np.ndarray) -> np.ndarray:
         """External ids of internal indices (vectorised)."""

@@ -51,27 +51,31 @@ def _order_key(scores: np.ndarray, row: np.ndarray) -> np.ndarray:
 
 def topk_rows(
     indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, k: int | None,
+    *, sorted_columns: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Keep the k best entries of each row of a CSR matrix, sorted best first.
 
-    Entries within a row must be sorted by column (CSR with sorted indices) so
-    that ties keep the lower index first. `k=None` keeps every entry (sorted).
-    Returns (indptr, indices, scores, source positions) of the result.
+    Ties go to the lower column index. Entries with score -inf are dropped
+    (that is how excluded items are marked). `k=None` keeps every entry.
+    `sorted_columns=True` says each row is already sorted by column, which
+    saves one sort. Returns (indptr, indices, scores, source positions).
     """
     n_rows = len(indptr) - 1
     lengths = np.diff(indptr)
+    row = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
     if k is not None:
         thr = _row_thresholds(indptr, scores, k)
-        row = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
-        keep = np.flatnonzero(scores >= thr[row])
-        row = row[keep]
+        keep = np.flatnonzero((scores >= thr[row]) & (scores > -np.inf))
     else:
-        keep = np.arange(len(indices))
-        row = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
-    # stable: equal keys keep column order, so ties go to the lower index
+        keep = np.flatnonzero(scores > -np.inf)
+    row = row[keep]
+    if not sorted_columns:
+        # put survivors in column order first, so the stable sort below breaks ties by column
+        by_col = np.argsort((row.astype(np.uint64) << np.uint64(32)) | indices[keep].astype(np.uint64))
+        keep, row = keep[by_col], row[by_col]
     order = keep[np.argsort(_order_key(scores[keep], row), kind="stable")]
     # float32 keys may tie where float64 scores differ: settle those runs exactly
-    order = _refine_ties(order, row, scores)
+    order = _refine_ties(order, row, scores, indices)
     if k is not None:
         counts = np.bincount(row, minlength=n_rows)
         rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -82,12 +86,10 @@ def topk_rows(
     return new_indptr, indices[order], scores[order], order
 
 
-def _refine_ties(order: np.ndarray, row: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Re-sort runs whose float32 keys tie but whose float64 scores differ (rare).
-
-    Within a row, source positions follow column order, so sorting a run by
-    (score descending, source position) gives the lower index first on ties.
-    """
+def _refine_ties(order: np.ndarray, row: np.ndarray, scores: np.ndarray,
+                 indices: np.ndarray) -> np.ndarray:
+    """Re-sort runs whose float32 keys tie but whose float64 scores differ (rare),
+    by (score descending, column ascending)."""
     s = scores[order]
     if len(s) < 2:
         return order
@@ -104,17 +106,17 @@ def _refine_ties(order: np.ndarray, row: np.ndarray, scores: np.ndarray) -> np.n
     group = np.cumsum(starts)
     src = order[pos]
     out = order.copy()
-    out[pos] = src[np.lexsort((src, -scores[src], group))]
+    out[pos] = src[np.lexsort((indices[src], -scores[src], group))]
     return out
 
 
 def topk_dense(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    # candidates must be sorted by index: the stable sort then breaks ties by index
     """Positions of the k best of one candidate list (sorted by index), best first."""
     n = len(scores)
-    if n > k:
+    if n > 4 * k and n > 2048:
         thr = -np.partition(-scores, k - 1)[k - 1]
         pos = np.flatnonzero(scores >= thr)
-    else:
-        pos = np.arange(n)
-    pos = pos[np.argsort(-scores[pos], kind="stable")]
-    return pos[:k]
+        return pos[np.argsort(-scores[pos], kind="stable")][:k]
+    # short lists: one stable sort (ties keep the lower index first)
+    return np.argsort(-scores, kind="stable")[:k]

@@ -7,7 +7,8 @@ result type. Subclasses implement:
 
   _fit(orders)                       learn from an Orders
   _candidates(basket)                (sorted candidate indices, float64 scores) for one basket
-  _score_matrix(baskets_csr)         CSR baskets x items scores for many baskets
+  _rank(basket, excluded, k)         optional faster top-k for one basket (same ranking)
+  _score_matrix(baskets_csr)         CSR baskets x items scores, basket items -inf or absent
   _neighbours(item)                  (indices, scores) sorted best first, for also_bought
   _explain(query, items)             dict of extra result columns (optional)
   _get_state() / _set_state(...)     parameters and arrays for model files
@@ -111,12 +112,11 @@ class Recommender:
 
     # -- one request -------------------------------------------------------------
     def _known(self, ids: Iterable[Any]) -> np.ndarray:
+        """Sorted unique internal indices of the known ids among `ids`."""
         if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
             ids = [ids]
-        index_of = self.items_.index_of
-        found = {index_of(x) for x in ids}
-        found.discard(-1)
-        return np.array(sorted(found), dtype=np.int32)
+        found = self.items_.indices_of(ids)
+        return np.array(sorted(set(found)), dtype=np.int32)
 
     def _popular(self, k: int, exclude: np.ndarray, query: np.ndarray) -> Recommendations:
         head = self.popular_[: k + len(exclude)]
@@ -153,17 +153,27 @@ class Recommender:
         excluded = np.union1d(query, self._known(exclude)) if exclude else query
         if len(query) == 0:
             return self._popular(k, excluded, query)
+        index, scores = self._rank(query, excluded, k)
+        return Recommendations(self, index, scores, False, query)
+
+    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best candidates for a basket of known items, `excluded` left out.
+
+        Generic path over `_candidates`; a model may override it with a faster
+        one that ranks identically.
+        """
         cand, scores = self._candidates(query)
         if len(excluded) and len(cand):
             pos = np.searchsorted(cand, excluded)
-            pos = pos[pos < len(cand)]
-            hit = pos[np.isin(cand[pos], excluded)]
+            inside = pos < len(cand)
+            pos = pos[inside]
+            hit = pos[cand[pos] == excluded[inside]]
             if len(hit):
                 keep = np.ones(len(cand), dtype=bool)
                 keep[hit] = False
                 cand, scores = cand[keep], scores[keep]
         best = topk_dense(cand, scores, k)
-        return Recommendations(self, cand[best], scores[best], False, query)
+        return cand[best], scores[best]
 
     # -- many requests -------------------------------------------------------------
     def recommend_batch(self, baskets: Any, k: int = 10) -> pd.DataFrame:
@@ -188,12 +198,8 @@ class Recommender:
                                shape=(n_baskets, self.n_items))
         basket.sum_duplicates()
         basket.data[:] = 1.0
+        # the model marks basket items -inf (or leaves them out); topk_rows drops them
         scores = self._score_matrix(basket).tocsr()
-        scores.sort_indices()
-        # drop basket items: subtracting their own score leaves exact zeros
-        scores = scores - scores.multiply(basket)
-        scores.eliminate_zeros()
-        scores.sort_indices()
         indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
         lengths = np.diff(indptr)
         empty = np.flatnonzero(np.diff(basket.indptr) == 0)
@@ -260,6 +266,7 @@ class Recommender:
         raise NotImplementedError
 
     def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+        """baskets x items scores (CSR); each basket's own items must be -inf or absent."""
         raise NotImplementedError
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ A basket's score for a candidate j is the sum of score(i -> j) over its items i.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -216,7 +217,8 @@ class CoOccurrence(Recommender):
         indptr = np.zeros(n_items + 1, dtype=np.int64)
         np.cumsum(np.bincount(row, minlength=n_items), out=indptr[1:])
         del ci, cj, row
-        nb_indptr, nb_indices, nb_scores, src = topk_rows(indptr, col, score, self.neighbors)
+        nb_indptr, nb_indices, nb_scores, src = topk_rows(indptr, col, score, self.neighbors,
+                                                          sorted_columns=True)
         self._set_arrays(counts.items, counts.n_orders, counts.item_counts, nb_indptr,
                          nb_indices.astype(np.int32), nb_scores.astype(np.float32),
                          counts.counts[keep][src].astype(np.int32))
@@ -231,6 +233,8 @@ class CoOccurrence(Recommender):
         self.neighbor_scores_ = nb_scores
         self.neighbor_counts_ = nb_counts
         self._scores64 = nb_scores.astype(np.float64)
+        self._indptr_list: list[int] = nb_indptr.tolist()
+        self._local = threading.local()
         self._matrix: sp.csr_matrix | None = None
         self._set_popular(item_counts)
 
@@ -240,23 +244,59 @@ class CoOccurrence(Recommender):
         return self.neighbor_indices_[s:e], self._scores64[s:e]
 
     def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ip, ind, sc = self.neighbor_indptr_, self.neighbor_indices_, self._scores64
+        ip, ind, sc = self._indptr_list, self.neighbor_indices_, self._scores64
         if len(basket) == 1:
             s, e = ip[basket[0]], ip[basket[0] + 1]
             cand = ind[s:e]
-            order = np.argsort(cand)
+            order = np.argsort(cand, kind="stable")
             return cand[order], sc[s:e][order]
-        starts, ends = ip[basket], ip[basket + 1]
-        cand = np.concatenate([ind[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
-        weights = np.concatenate([sc[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
-        uniq, inverse = np.unique(cand, return_inverse=True)
-        return uniq, np.bincount(inverse, weights=weights, minlength=len(uniq))
+        rows = basket.tolist()
+        cand = np.concatenate([ind[ip[b]:ip[b + 1]] for b in rows])
+        weights = np.concatenate([sc[ip[b]:ip[b + 1]] for b in rows])
+        # stable sort + bincount add each candidate's terms in basket-item order
+        order = np.argsort(cand, kind="stable")
+        cand = cand[order]
+        first = np.empty(len(cand), dtype=bool)
+        first[:1] = True
+        np.not_equal(cand[1:], cand[:-1], out=first[1:])
+        return cand[first], np.bincount(np.cumsum(first, dtype=np.intp), weights=weights[order])[1:]
+
+    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # Scatter-add into a per-thread dense scratch vector: np.add.at adds in
+        # basket-item order, as the sparse product of recommend_batch does, so
+        # both give the same floats; ties are settled among the few top entries.
+        acc = getattr(self._local, "acc", None)
+        if acc is None:
+            acc = self._local.acc = np.zeros(len(self.items_), dtype=np.float64)
+        ip, ind, sc = self._indptr_list, self.neighbor_indices_, self._scores64
+        rows = query.tolist()
+        cand = np.concatenate([ind[ip[b]:ip[b + 1]] for b in rows])
+        np.add.at(acc, cand, np.concatenate([sc[ip[b]:ip[b + 1]] for b in rows]))
+        acc[excluded] = -np.inf
+        values = acc[cand]
+        acc[cand] = 0.0
+        acc[excluded] = 0.0
+        # cand repeats an item at most len(rows) times: k * len(rows) entries hold k distinct items
+        head = min(len(values), k * len(rows))
+        if head < len(values):
+            sel = values >= np.partition(values, len(values) - head)[len(values) - head]
+            cand, values = cand[sel], values[sel]
+        order = np.lexsort((cand, -values))  # best first, ties to the lower index
+        cand, values = cand[order], values[order]
+        distinct = np.empty(len(cand), dtype=bool)
+        distinct[:1] = True
+        np.not_equal(cand[1:], cand[:-1], out=distinct[1:])  # repeats are adjacent: same value, same index
+        distinct &= values > -np.inf
+        return cand[distinct][:k], values[distinct][:k]
 
     def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
         if self._matrix is None:
+            # a -inf diagonal marks each basket's own items -inf in the product
+            # while every other entry keeps exactly the same sum
             n = len(self.items_)
-            self._matrix = sp.csr_matrix((self._scores64, self.neighbor_indices_, self.neighbor_indptr_),
-                                         shape=(n, n))
+            neighbours = sp.csr_matrix((self._scores64, self.neighbor_indices_, self.neighbor_indptr_),
+                                       shape=(n, n))
+            self._matrix = (neighbours + sp.diags(np.full(n, -np.inf), format="csr")).tocsr()
         return baskets @ self._matrix
 
     # -- explanations --------------------------------------------------------------------
