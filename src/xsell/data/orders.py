@@ -294,7 +294,8 @@ def _rows(mask: np.ndarray, values: Any = None) -> str:
     return f"first rows (0-based): {shown}"
 
 
-def _read_source(source: Any, wanted: list[str]) -> tuple[pd.DataFrame, str]:
+def _read_source(source: Any, wanted: list[str], required: list[str]) -> tuple[pd.DataFrame, str]:
+    """The input as a DataFrame of the wanted columns (all columns' names when a required one is missing)."""
     if isinstance(source, pd.DataFrame):
         return source, "DataFrame"
     try:
@@ -315,6 +316,8 @@ def _read_source(source: Any, wanted: list[str]) -> tuple[pd.DataFrame, str]:
             import pyarrow.parquet as pq
             try:
                 schema = pq.read_schema(path)
+                if any(c not in schema.names for c in required):
+                    return pd.DataFrame(columns=schema.names), str(path)
                 present = [c for c in wanted if c in schema.names]
                 return pq.read_table(path, columns=present or None).to_pandas(), str(path)
             except Exception as exc:  # pyarrow raises several types for damaged files
@@ -322,6 +325,9 @@ def _read_source(source: Any, wanted: list[str]) -> tuple[pd.DataFrame, str]:
         if suffix in (".csv", ".tsv", ".txt", ".gz"):
             sep = "\t" if ".tsv" in path.name.lower() else ","
             try:
+                header = pd.read_csv(path, sep=sep, nrows=0)
+                if any(c not in header.columns for c in required):
+                    return header, str(path)
                 df = pd.read_csv(path, sep=sep, usecols=lambda c: c in wanted, dtype=str,
                                  keep_default_na=False, na_values=[""])
             except Exception as exc:
@@ -423,7 +429,7 @@ def load_orders(
     """
     mapping = _resolve_columns(columns)
     names = {role: mapping.get(role, role) for role in CANONICAL}
-    df, label = _read_source(source, list(names.values()))
+    df, label = _read_source(source, list(names.values()), [names[r] for r in REQUIRED])
     for role in REQUIRED:
         if names[role] not in df.columns:
             via = f" (mapped to '{names[role]}')" if names[role] != role else ""

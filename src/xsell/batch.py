@@ -1,0 +1,148 @@
+"""Batch scoring of basket files in chunks, with constant memory.
+
+Input: CSV or Parquet of basket_id, item_id lines (other columns ignored),
+each basket's lines next to each other (as an export sorted by basket gives
+them). Output: basket_id, rank, item_id, score as Parquet or CSV, written to a
+temporary file and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from xsell.errors import InputError
+from xsell.io import atomic_write
+
+_COLUMNS = ("basket_id", "item_id")
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    lines: int
+    baskets: int
+    fallback_baskets: int
+    rows_written: int
+    output: str
+
+
+def _check_columns(names: list[str], label: str) -> None:
+    missing = [c for c in _COLUMNS if c not in names]
+    if missing:
+        raise InputError(f"{label} lacks column(s) {', '.join(missing)}; it has: {', '.join(names)}")
+
+
+def _read_chunks(path: Path, chunk_lines: int) -> tuple[Iterator[pd.DataFrame], int | None]:
+    """Chunks of (basket_id, item_id) as strings-or-ints, and the total line count if known."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as exc:
+            raise InputError(f"cannot read Parquet file {path}: {exc}") from None
+        _check_columns(pf.schema_arrow.names, str(path))
+        batches = pf.iter_batches(batch_size=chunk_lines, columns=list(_COLUMNS))
+        return (b.to_pandas() for b in batches), pf.metadata.num_rows
+    if suffix in (".csv", ".tsv", ".txt"):
+        sep = "\t" if suffix == ".tsv" else ","
+        try:
+            head = pd.read_csv(path, sep=sep, nrows=0)
+        except Exception as exc:
+            raise InputError(f"cannot read CSV file {path}: {exc}") from None
+        _check_columns(list(map(str, head.columns)), str(path))
+        reader = pd.read_csv(path, sep=sep, usecols=list(_COLUMNS), dtype=str, chunksize=chunk_lines,
+                             keep_default_na=False, na_values=[""])
+        return iter(reader), None
+    raise InputError(f"cannot read {path}: unknown file type {suffix!r}; use .csv or .parquet")
+
+
+def _whole_baskets(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Re-cut chunks so no basket is split: the last basket of a chunk waits for the next."""
+    carry: pd.DataFrame | None = None
+    for chunk in chunks:
+        if carry is not None:
+            chunk = pd.concat([carry, chunk], ignore_index=True)
+        if len(chunk) == 0:
+            continue
+        last = chunk["basket_id"].iloc[-1]
+        tail = (chunk["basket_id"] == last).to_numpy()
+        cut = len(chunk) - int(np.argmin(tail[::-1])) if not tail.all() else 0
+        carry = chunk.iloc[cut:]
+        if cut:
+            yield chunk.iloc[:cut]
+    if carry is not None and len(carry):
+        yield carry
+
+
+class _Writer:
+    def __init__(self, tmp: str, fmt: str) -> None:
+        self.tmp, self.fmt, self._pq = tmp, fmt, None
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._pq is None:
+                self._pq = pq.ParquetWriter(self.tmp, table.schema)
+            self._pq.write_table(table.cast(self._pq.schema))
+        else:
+            frame.to_csv(self.tmp, mode="w" if self._first else "a", header=self._first, index=False)
+        self._first = False
+
+    def close(self, empty_schema: pd.DataFrame) -> None:
+        if self._first:
+            self.write(empty_schema)
+        if self._pq is not None:
+            self._pq.close()
+
+
+def score_file(
+    model: Any,
+    baskets: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    k: int = 10,
+    chunk_lines: int = 500_000,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> ScoreSummary:
+    """Score every basket of a CSV/Parquet file with `model.recommend_batch`, chunk by chunk.
+
+    progress(lines_done, total_lines_or_None) is called after each chunk.
+    """
+    src = Path(baskets)
+    if not src.exists():
+        raise InputError(f"baskets file not found: {src}")
+    out = Path(output)
+    fmt = "parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv" if out.suffix.lower() == ".csv" \
+        else None
+    if fmt is None:
+        raise InputError(f"output {out} must end in .parquet or .csv")
+    chunks, total = _read_chunks(src, chunk_lines)
+    counts = {"lines": 0, "baskets": 0, "fallback": 0, "rows": 0}
+
+    def write(tmp: str) -> None:
+        writer = _Writer(tmp, fmt)
+        for chunk in _whole_baskets(chunks):
+            result = model.recommend_batch(chunk, k=k)
+            writer.write(result)
+            counts["lines"] += len(chunk)
+            counts["baskets"] += int(chunk["basket_id"].nunique())
+            counts["fallback"] += int(result.attrs.get("fallback_baskets", 0))
+            counts["rows"] += len(result)
+            if progress is not None:
+                progress(counts["lines"], total)
+        writer.close(pd.DataFrame({"basket_id": pd.Series([], dtype=str), "rank": pd.Series([], dtype="int32"),
+                                   "item_id": pd.Series([], dtype=str), "score": pd.Series([], dtype=float)}))
+
+    atomic_write(out, write)
+    return ScoreSummary(counts["lines"], counts["baskets"], counts["fallback"], counts["rows"], str(out))

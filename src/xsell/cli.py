@@ -1,0 +1,209 @@
+"""The `xsell` command: parse, make one library call, format. Nothing else lives here.
+
+Errors from the library (XsellError) and from the file system become one
+line on stderr and exit code 1; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="xsell",
+    help="Cross-sell and 'also bought' recommendations learned from order history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ModelArg = Annotated[Path, typer.Argument(help="Model file written by `xsell fit`.")]
+KOpt = Annotated[int, typer.Option("-k", "--k", help="How many items to return.", min=1)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
+ColumnOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--column", "-c", help="Map a role to your column, e.g. order_id=InvoiceNo (repeatable). "
+                 "Roles: order_id, item_id, customer_id, timestamp, quantity, price."),
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    raise typer.Exit(1)
+
+
+def _handles_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from xsell.errors import XsellError
+
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except XsellError as exc:
+            _fail(str(exc))
+        except (OSError, MemoryError) as exc:
+            _fail(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug: still one line, with how to see more
+            _fail(f"unexpected {type(exc).__name__}: {exc} (please report this)")
+    return wrapper  # type: ignore[return-value]
+
+
+def _columns(pairs: list[str] | None) -> dict[str, str]:
+    from xsell.errors import InputError
+
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        role, sep, name = pair.partition("=")
+        if not sep or not role.strip() or not name.strip():
+            raise InputError(f"--column expects ROLE=NAME, for example order_id=InvoiceNo; got {pair!r}")
+        out[role.strip()] = name.strip()
+    return out
+
+
+def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        payload = {**(extra or {}), "results": json.loads(frame.to_json(orient="records"))}
+        typer.echo(json.dumps(payload))
+        return
+    if extra and extra.get("fallback"):
+        typer.echo("(no known item: showing popular items)")
+    if len(frame) == 0:
+        typer.echo("(no recommendations)")
+        return
+    typer.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+@app.command()
+@_handles_errors
+def fit(
+    orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
+    column: ColumnOpt = None,
+    min_count: Annotated[int, typer.Option(help="Ignore pairs seen in fewer orders.", min=1)] = 2,
+    min_support: Annotated[float, typer.Option(help="Ignore pairs with lower support.")] = 0.0,
+    neighbors: Annotated[int, typer.Option(help="Neighbours kept per item.", min=1)] = 100,
+    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+) -> None:
+    """Learn a co-occurrence model from order lines and save it."""
+    import xsell
+
+    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns)
+    typer.echo(str(data.report), err=True)
+    model = xsell.CoOccurrence(min_count=min_count, min_support=min_support, neighbors=neighbors).fit(data)
+    xsell.save_model(model, output)
+    typer.echo(f"saved {output}: {data.n_items:,} items, {data.n_orders:,} orders, "
+               f"{len(model.neighbor_indices_):,} neighbour pairs")
+
+
+@app.command("also-bought")
+@_handles_errors
+def also_bought(model: ModelArg, item: Annotated[str, typer.Argument(help="Item id.")],
+                k: KOpt = 10, json_: JsonOpt = False) -> None:
+    """Customers who bought ITEM also bought..."""
+    import xsell
+
+    result = xsell.load_model(model).also_bought(item, k=k)
+    _print_frame(result.to_frame(), json_, {"item": item, "fallback": result.fallback})
+
+
+@app.command()
+@_handles_errors
+def recommend(
+    model: ModelArg,
+    items: Annotated[list[str], typer.Argument(help="Item ids in the basket.")],
+    k: KOpt = 10,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Item id never to show (repeatable).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Items that complete a basket."""
+    import xsell
+
+    result = xsell.load_model(model).recommend(items, k=k, exclude=exclude or ())
+    _print_frame(result.to_frame(), json_, {"basket": items, "fallback": result.fallback})
+
+
+@app.command()
+@_handles_errors
+def score(
+    model: ModelArg,
+    baskets: Annotated[Path, typer.Argument(help="CSV or Parquet of basket_id,item_id lines.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .parquet or .csv.")],
+    k: KOpt = 10,
+    chunk_lines: Annotated[int, typer.Option(help="Lines read per chunk.", min=1)] = 500_000,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Score many baskets from a file, streaming, and write recommendations."""
+    import xsell
+    from xsell.batch import score_file
+
+    loaded = xsell.load_model(model)
+    if progress and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("scoring baskets", total=None)
+            summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines,
+                             progress=(lambda d, t: typer.echo(f"{d:,} lines scored", err=True)) if progress
+                             else None)
+    typer.echo(f"wrote {summary.output}: {summary.baskets:,} baskets ({summary.fallback_baskets:,} with no "
+               f"known item got popular items), {summary.rows_written:,} rows")
+
+
+@app.command()
+@_handles_errors
+def inspect(model: ModelArg, json_: JsonOpt = False) -> None:
+    """Show a model file's manifest without loading its arrays."""
+    import xsell
+
+    manifest = xsell.inspect_model(model)
+    if json_:
+        typer.echo(json.dumps(manifest))
+        return
+    typer.echo(f"{manifest['model_type']} model, format {manifest['format_version']}, "
+               f"xsell {manifest.get('xsell_version')}, created {manifest.get('created')}")
+    typer.echo(f"items: {manifest['items']['count']:,}")
+    for key, value in manifest["params"].items():
+        typer.echo(f"  {key}: {value}")
+    typer.echo("training: " + ", ".join(f"{k}={v}" for k, v in manifest["training"].items()))
+
+
+@app.command()
+@_handles_errors
+def demo(
+    orders: Annotated[Optional[Path], typer.Option(help="Run on your own order file instead.")] = None,
+    column: ColumnOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic shop.")] = 0,
+) -> None:
+    """Fit on a built-in synthetic shop (no download) and show recommendations."""
+    from xsell.demo import run_demo
+
+    for line in run_demo(None if orders is None else str(orders), _columns(column), seed=seed):
+        typer.echo(line)
+
+
+@app.command()
+def version() -> None:
+    """Print xsell's version."""
+    from xsell import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The `xsell` command end to end: files in tmp_path, CliRunner, exact outputs and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import xsell
+from xsell.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def orders_csv(tmp_path, tiny_frame):
+    path = tmp_path / "orders.csv"
+    tiny_frame.rename(columns={"order_id": "Invoice", "item_id": "SKU"}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def model_path(tmp_path, orders_csv):
+    path = tmp_path / "m.xsell"
+    result = runner.invoke(app, ["fit", str(orders_csv), "-o", str(path), "--column", "order_id=Invoice",
+                                 "--column", "item_id=SKU", "--min-count", "1"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_fit_writes_a_model_that_the_api_loads(model_path):
+    model = xsell.load_model(model_path)
+    assert model.also_bought("a").items == ["b", "c", "d"]
+
+
+def test_also_bought_prints_a_table_and_json(model_path):
+    result = runner.invoke(app, ["also-bought", str(model_path), "a", "-k", "2"])
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert lines[0].split() == ["item_id", "score", "count", "support", "confidence", "lift"]
+    assert [line.split()[0] for line in lines[1:]] == ["b", "c"]
+    as_json = json.loads(runner.invoke(app, ["also-bought", str(model_path), "a", "--json"]).output)
+    assert [r["item_id"] for r in as_json["results"]] == ["b", "c", "d"]
+    assert as_json["results"][0]["count"] == 2 and as_json["fallback"] is False
+
+
+def test_recommend_takes_several_items_and_exclude(model_path):
+    result = runner.invoke(app, ["recommend", str(model_path), "a", "b", "--exclude", "c", "--json"])
+    assert result.exit_code == 0
+    assert [r["item_id"] for r in json.loads(result.output)["results"]] == ["d"]
+
+
+def test_unknown_basket_says_popular(model_path):
+    result = runner.invoke(app, ["recommend", str(model_path), "zzz", "-k", "1"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == "(no known item: showing popular items)"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_score_batch_file(tmp_path, model_path, suffix):
+    baskets = pd.DataFrame({"basket_id": ["x", "x", "y", "z"], "item_id": ["a", "b", "d", "nope"]})
+    src = tmp_path / f"baskets{suffix}"
+    baskets.to_csv(src, index=False) if suffix == ".csv" else baskets.to_parquet(src)
+    out = tmp_path / f"out{suffix}"
+    result = runner.invoke(app, ["score", str(model_path), str(src), "-o", str(out), "-k", "2",
+                                 "--chunk-lines", "1"])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "3 baskets (1 with no known item got popular items), 6 rows" in result.output
+    got = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert got[got.basket_id == "x"]["item_id"].tolist() == ["c", "d"]  # chunks of 1 line: basket kept whole
+    assert got[got.basket_id == "y"]["item_id"].tolist() == ["a", "c"]
+    assert got[got.basket_id == "z"]["item_id"].tolist() == ["a", "b"]
+
+
+def test_inspect_shows_manifest_without_arrays(model_path):
+    result = runner.invoke(app, ["inspect", str(model_path), "--json"])
+    manifest = json.loads(result.output)
+    assert manifest["model_type"] == "cooccurrence"
+    assert manifest["training"]["orders"] == 4
+    assert manifest["params"]["min_count"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "missing.csv", "-o", "m.xsell"], "error: orders file not found: missing.csv"),
+    (["fit", "{orders}", "-o", "{tmp}/m.xsell"],
+     "error: missing required column 'order_id' in {orders}; its columns are: Invoice, SKU; map yours with "
+     "--column order_id=NAME or columns={{'order_id': NAME}}"),
+    (["fit", "{orders}", "-o", "{tmp}/m.xsell", "--column", "order_id"],
+     "error: --column expects ROLE=NAME, for example order_id=InvoiceNo; got 'order_id'"),
+    (["also-bought", "{orders}", "a"], "error: {orders} is not an xsell model file (not a zip archive)"),
+    (["inspect", "{tmp}/none.xsell"], "error: model file not found: {tmp}/none.xsell"),
+])
+def test_errors_are_one_line_with_exit_code_1(tmp_path, orders_csv, args, message):
+    fill = {"orders": str(orders_csv), "tmp": str(tmp_path)}
+    result = runner.invoke(app, [a.format(**fill) for a in args])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == message.format(**fill)
+    assert "Traceback" not in result.output
+
+
+def test_demo_runs_without_download_and_finds_planted_complements():
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0
+    assert "Customers who bought P014-B also bought:" in result.output
+    found = [line for line in result.output.splitlines() if line.startswith("Planted complements found")]
+    n, total = found[0].split(": ")[1].rstrip(".").split(" of ")
+    assert int(n) / int(total) >= 0.95
+
+
+def test_demo_on_your_own_file(orders_csv):
+    result = runner.invoke(app, ["demo", "--orders", str(orders_csv), "-c", "order_id=Invoice", "-c", "item_id=SKU"])
+    assert result.exit_code == 0, result.output
+    assert "Your orders: 10 lines read from" in result.output
