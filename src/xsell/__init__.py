@@ -39,13 +39,15 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from xsell import datasets
-    from xsell.data.idmap import IdMap
-    from xsell.data.orders import LoadReport, Orders, load_orders
-    from xsell.errors import InputError, ModelFileError, NotFittedError, XsellError
-    from xsell.io import inspect_model, load_model, save_model
-    from xsell.models.base import Recommendations, Recommender
-    from xsell.models.cooccurrence import CoOccurrence, PairCounts, count_pairs
+    from xsell import datasets as datasets
+    from xsell.data.idmap import IdMap as IdMap
+    from xsell.data.orders import LoadReport as LoadReport, Orders as Orders, load_orders as load_orders
+    from xsell.errors import InputError as InputError, ModelFileError as ModelFileError
+    from xsell.errors import NotFittedError as NotFittedError, XsellError as XsellError
+    from xsell.io import inspect_model as inspect_model, load_model as load_model, save_model as save_model
+    from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
+    from xsell.models.cooccurrence import CoOccurrence as CoOccurrence, PairCounts as PairCounts
+    from xsell.models.cooccurrence import count_pairs as count_pairs
 
 
 def __getattr__(name: str) -> Any:

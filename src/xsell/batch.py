@@ -83,7 +83,8 @@ def _whole_baskets(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 class _Writer:
     def __init__(self, tmp: str, fmt: str) -> None:
-        self.tmp, self.fmt, self._pq = tmp, fmt, None
+        self.tmp, self.fmt = tmp, fmt
+        self._pq: Any = None
         self._first = True
 
     def write(self, frame: pd.DataFrame) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -159,7 +157,7 @@ def synthetic_shop(
         "category": np.repeat(np.array(_CATEGORIES)[category], 3),
         "price": np.round(np.repeat(base_price, 3) * np.tile(_TIER_PRICE, n_products), 2),
     })
-    complements = [(item_names[x * 3 + t], item_names[y * 3 + t]) for x, y in zip(a.tolist(), b.tolist())
+    complements = [(item_names[x * 3 + t], item_names[y * 3 + t]) for x, y in zip(a.tolist(), b.tolist(), strict=True)
                    for t in range(3)]
     substitutes = [item_names[t * 3: t * 3 + 3].tolist() for t in range(n_products)]
     return SyntheticShop(orders, catalog, ShopTruth(complements, substitutes))

@@ -35,6 +35,10 @@ FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
 _MAX_MANIFEST = 1 << 20
 
+# read once at import: os.umask can only be read by setting it, which is racy in threads
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 _MODEL_TYPES = {
     "cooccurrence": ("xsell.models.cooccurrence", "CoOccurrence"),
 }
@@ -62,6 +66,7 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -24,6 +24,9 @@ def _as_id_array(values: Any) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "U":
+        if not isinstance(values, (np.ndarray, pd.Series, pd.Index)) and \
+                not all(isinstance(v, str) for v in values):
+            raise InputError("ids must be all strings or all integers, not a mix")
         return arr
     if arr.dtype.kind == "b":
         raise InputError("ids must be strings or integers, not booleans")

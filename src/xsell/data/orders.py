@@ -171,7 +171,7 @@ class Orders:
             if self.customers.kind == "int":
                 cust = cust.astype("Int64")
             cust[self.customer_index < 0] = pd.NA
-            cols["customer_id"] = cust.to_numpy()
+            cols["customer_id"] = cust.array
         if self.timestamp is not None:
             cols["timestamp"] = self.timestamp.astype("datetime64[ns]")
         if self.quantity is not None:
@@ -246,7 +246,12 @@ def _assemble(
             q = quantity[order]
             q_sum = np.bincount(group, weights=q)
             if price is not None:
-                price = np.bincount(group, weights=q * price[order]) / q_sum
+                w = np.abs(q)
+                w_sum = np.bincount(group, weights=w)
+                p = price[order]
+                mean = np.bincount(group, weights=p) / np.bincount(group)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    price = np.where(w_sum > 0, np.bincount(group, weights=w * p) / w_sum, mean)
             quantity = q_sum
         elif price is not None:
             price = np.bincount(group, weights=price[order]) / np.bincount(group)
@@ -351,7 +356,7 @@ def _id_column(col: pd.Series, role: str, name: str, nullable: bool) -> tuple[Id
         if bad.any():
             raise InputError(f"column {_describe(role, name)} has non-integer numeric ids; "
                              f"{_rows(bad, v)}")
-        values = pd.Series(np.where(null, 0, v).astype(np.int64))
+        values = pd.Series(pd.arrays.IntegerArray(np.where(null, 0, v).astype(np.int64), null))
     elif values.dtype.kind == "O":
         kinds = pd.api.types.infer_dtype(values, skipna=True)
         if kinds not in ("string", "integer", "empty"):
@@ -391,7 +396,7 @@ def _time_column(col: pd.Series, role: str, name: str) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(col):
         parsed = col
     else:
-        parsed = pd.to_datetime(col, errors="coerce", format="mixed") if col.dtype.kind in "OU" or \
+        parsed = pd.to_datetime(col, errors="coerce", format="mixed", utc=True) if col.dtype.kind in "OU" or \
             pd.api.types.is_string_dtype(col) else pd.Series(pd.NaT, index=col.index)
         bad = parsed.isna().to_numpy() & col.notna().to_numpy()
         if bad.any():

@@ -16,7 +16,7 @@ result type. Subclasses implement:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,8 @@ from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
 
-_POPULAR_KEPT = 1000  # popular items kept for fallbacks
+_POPULAR_KEPT = 1000
+R = TypeVar("R", bound="Recommender")  # popular items kept for fallbacks
 
 
 class Recommendations:
@@ -56,7 +57,7 @@ class Recommendations:
         return len(self._index)
 
     def __iter__(self) -> Iterator[tuple[Any, float]]:
-        return iter(zip(self.items, self.scores.tolist()))
+        return iter(zip(self.items, self.scores.tolist(), strict=True))
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{i!r}: {s:.3g}" for i, s in list(self)[:5])
@@ -83,7 +84,7 @@ class Recommender:
     popular_scores_: np.ndarray
 
     # -- fitting -----------------------------------------------------------------
-    def fit(self, orders: Orders) -> "Recommender":
+    def fit(self: R, orders: Orders) -> R:
         """Learn from `orders` (see `xsell.load_orders`); returns self."""
         if not isinstance(orders, Orders):
             raise InputError(f"fit expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
