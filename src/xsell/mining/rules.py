@@ -1,0 +1,358 @@
+"""Association rules from order lines, without a one-hot frame.
+
+Frequent itemsets:
+- items: one bincount;
+- pairs: one sparse product X^T X over the frequent items only;
+- triples: exact counting of (order x frequent pair) incidence against the
+  frequent items, one more sparse product (every subset of a frequent triple
+  is a frequent pair, so nothing is missed);
+- 4 items and more: mlxtend's fpgrowth on a sparse frame of the frequent items.
+
+An itemset is frequent when count / N >= min_support, compared in floating
+point exactly as mlxtend does, so both keep the same itemsets. The rule
+metrics follow mlxtend's association_rules (without null handling):
+  confidence = s(AC) / s(A)      lift = confidence / s(C)      leverage = s(AC) - s(A) s(C)
+  conviction = (1 - s(C)) / (1 - confidence), inf when confidence = 1
+  zhangs_metric = leverage / max(s(AC) (1 - s(A)), s(A) (s(C) - s(AC))), 0 when that is 0
+  jaccard = s(AC) / (s(A) + s(C) - s(AC))
+  certainty = (confidence - s(C)) / (1 - s(C)), 0 when s(C) = 1
+  kulczynski = (s(AC) / s(A) + s(AC) / s(C)) / 2
+
+Baskets far larger than the rest make itemset counting grow with the cube
+of their size. With max_len >= 3, baskets of more than `max_basket_items`
+(default 100) distinct items are left out of mining (and of N), with a
+warning that says how many; pair mining (max_len=2) costs only the square
+and keeps them unless a cap is given.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.data.orders import Orders
+from xsell.errors import InputError
+
+RULE_COLUMNS = ["antecedents", "consequents", "antecedent_support", "consequent_support", "support",
+                "confidence", "lift", "leverage", "conviction", "zhangs_metric", "jaccard", "certainty",
+                "kulczynski"]
+METRICS = RULE_COLUMNS[2:]
+_AUTO_CAP = 100
+
+
+@dataclass(frozen=True)
+class FrequentItemsets:
+    """Frequent itemsets over internal item indices, by size.
+
+    sets[k] is an int32 array (n_k, k) of item indices, increasing along each
+    row; counts[k] the number of orders holding each. N is `n_orders`.
+    """
+
+    n_orders: int
+    orders: Orders
+    sets: dict[int, np.ndarray]
+    counts: dict[int, np.ndarray]
+    skipped_baskets: int
+
+    def support(self, size: int) -> np.ndarray:
+        return self.counts[size] / float(self.n_orders)
+
+    def to_frame(self) -> pd.DataFrame:
+        """support, itemsets (tuples of external ids), like mlxtend's fpgrowth."""
+        ids = self.orders.items.ids
+        parts = []
+        for size in sorted(self.sets):
+            rows = ids[self.sets[size]]
+            parts.append(pd.DataFrame({"support": self.support(size),
+                                       "itemsets": list(zip(*rows.T.tolist(), strict=True))
+                                       if len(rows) else []}))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["support", "itemsets"])
+
+
+def _min_count(min_support: float, n_orders: int) -> int:
+    """Smallest count c with c / N >= min_support, compared in floats as mlxtend does."""
+    c = max(1, math.ceil(min_support * n_orders))
+    while c > 1 and (c - 1) / float(n_orders) >= min_support:
+        c -= 1
+    while c / float(n_orders) < min_support:
+        c += 1
+    return c
+
+
+def _check_support(min_support: Any, n_orders: int) -> float:
+    if isinstance(min_support, bool) or not isinstance(min_support, (int, float, np.number)):
+        raise InputError(f"min_support must be a number in (0, 1], got {min_support!r}")
+    value = float(min_support)
+    if not 0.0 < value <= 1.0:
+        hint = ""
+        if value > 1 and value == int(value):
+            hint = (f"; it is a share of orders, not a count: {int(value)} of {n_orders:,} orders is "
+                    f"min_support={value / n_orders:.6g}")
+        raise InputError(f"min_support must be in (0, 1], got {min_support!r}{hint}")
+    return value
+
+
+def _order_matrix(orders: Orders, keep_item: np.ndarray, keep_order: np.ndarray
+                  ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Orders x kept-items binary CSR (rows: kept orders) and kept item indices."""
+    items = np.flatnonzero(keep_item)
+    remap = np.full(len(keep_item), -1, dtype=np.int64)
+    remap[items] = np.arange(len(items))
+    order_remap = np.cumsum(keep_order) - 1
+    line = keep_item[orders.item_index] & keep_order[orders.order_index]
+    rows = order_remap[orders.order_index[line]]
+    cols = remap[orders.item_index[line]]
+    n_rows = int(keep_order.sum())
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    # lines come sorted by (order, item); items keep their relative order under remap
+    x = sp.csr_matrix((np.ones(len(cols), dtype=np.int32), cols.astype(np.int32), indptr),
+                      shape=(n_rows, len(items)))
+    return x, items
+
+
+def _pairs(x: sp.csr_matrix, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+    co = sp.triu(x.T @ x, k=1).tocoo()
+    keep = co.data >= min_count
+    pairs = np.column_stack([co.row[keep], co.col[keep]]).astype(np.int32)
+    counts = co.data[keep].astype(np.int64)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+    return pairs[order], counts[order]
+
+
+def _within_order_pairs(x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (row, a, b) with a < b both in the row, vectorised over the lines."""
+    sizes = np.diff(x.indptr)
+    row_of_line = np.repeat(np.arange(x.shape[0]), sizes)
+    pos = np.arange(len(x.indices)) - x.indptr[row_of_line]
+    later = sizes[row_of_line] - pos - 1
+    first = np.repeat(np.arange(len(x.indices)), later)
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(later) - later, later)
+    second = first + 1 + offset
+    return row_of_line[first], x.indices[first], x.indices[second]
+
+
+def _triples(x: sp.csr_matrix, pairs: np.ndarray, min_count: int, n_items: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    if len(pairs) == 0:
+        return np.empty((0, 3), dtype=np.int32), np.empty(0, dtype=np.int64)
+    pair_keys = pairs[:, 0].astype(np.int64) * n_items + pairs[:, 1]
+    rows, a, b = _within_order_pairs(x)
+    keys = a.astype(np.int64) * n_items + b
+    pos = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)
+    hit = pair_keys[pos] == keys
+    incidence = sp.csr_matrix((np.ones(int(hit.sum()), dtype=np.int32), (rows[hit], pos[hit])),
+                              shape=(x.shape[0], len(pairs)))
+    co = (incidence.T @ x).tocoo()  # frequent pair x item -> orders holding all three
+    keep = (co.data >= min_count) & (co.col > pairs[co.row, 1])
+    triples = np.column_stack([pairs[co.row[keep]], co.col[keep]]).astype(np.int32)
+    counts = co.data[keep].astype(np.int64)
+    order = np.lexsort((triples[:, 2], triples[:, 1], triples[:, 0]))
+    return triples[order], counts[order]
+
+
+def _larger(x: sp.csr_matrix, min_support: float, max_len: int) -> tuple[dict[int, np.ndarray],
+                                                                         dict[int, np.ndarray]]:
+    """Itemsets of 4 and more items with mlxtend's fpgrowth on a sparse frame (lazy import)."""
+    try:
+        from mlxtend.frequent_patterns import fpgrowth
+    except ImportError:
+        raise InputError("max_len >= 4 needs mlxtend: pip install mlxtend") from None
+    frame = pd.DataFrame.sparse.from_spmatrix(x.astype(bool).tocsc(), columns=np.arange(x.shape[1]))
+    found = fpgrowth(frame, min_support=min_support, max_len=max_len)
+    sets: dict[int, np.ndarray] = {}
+    counts: dict[int, np.ndarray] = {}
+    for size in range(4, max_len + 1):
+        part = found[found["itemsets"].map(len) == size]
+        if len(part):
+            sets[size] = np.array([sorted(s) for s in part["itemsets"]], dtype=np.int32)
+            counts[size] = np.rint(part["support"].to_numpy() * x.shape[0]).astype(np.int64)
+    return sets, counts
+
+
+def frequent_itemsets(orders: Orders, min_support: float, max_len: int = 2, *,
+                      max_basket_items: int | None | str = "auto") -> FrequentItemsets:
+    """Frequent itemsets of 1..max_len items (see the module docstring)."""
+    if not isinstance(orders, Orders):
+        raise InputError(f"mining expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 2:
+        raise InputError(f"max_len must be a whole number >= 2 (a rule needs two items), got {max_len!r}")
+    support = _check_support(min_support, orders.n_orders)
+    cap = (_AUTO_CAP if max_len >= 3 else None) if max_basket_items == "auto" else max_basket_items
+    sizes = np.bincount(orders.order_index, minlength=orders.n_orders)
+    keep_order = np.ones(orders.n_orders, dtype=bool) if cap is None else sizes <= int(cap)
+    skipped = int(orders.n_orders - keep_order.sum())
+    if skipped:
+        warnings.warn(f"{skipped:,} baskets with more than {cap} distinct items were left out of mining "
+                      f"(largest: {int(sizes.max()):,} items); pass max_basket_items=None to keep them",
+                      stacklevel=2)
+    n_orders = int(keep_order.sum())
+    if n_orders == 0:
+        raise InputError("no orders left to mine")
+    min_count = _min_count(support, n_orders)
+    line_kept = keep_order[orders.order_index]
+    item_counts = np.bincount(orders.item_index[line_kept], minlength=orders.n_items)
+    keep_item = item_counts >= min_count
+    x, items = _order_matrix(orders, keep_item, keep_order)
+    sets = {1: items[:, None].astype(np.int32)}
+    counts = {1: item_counts[items].astype(np.int64)}
+    local_pairs, pair_counts = _pairs(x, min_count)
+    sets[2], counts[2] = items[local_pairs].astype(np.int32).reshape(-1, 2), pair_counts
+    if max_len >= 3:
+        local_triples, triple_counts = _triples(x, local_pairs, min_count, len(items))
+        sets[3], counts[3] = items[local_triples].astype(np.int32).reshape(-1, 3), triple_counts
+    if max_len >= 4:
+        more_sets, more_counts = _larger(x, support, max_len)
+        for size in more_sets:
+            sets[size], counts[size] = items[more_sets[size]].astype(np.int32), more_counts[size]
+    return FrequentItemsets(n_orders, orders, sets, counts, skipped)
+
+
+def _lookup(sets: np.ndarray, counts: np.ndarray, query: np.ndarray, n_items: int) -> np.ndarray:
+    """Counts of the itemsets `query` (rows of sorted indices) found in `sets` (rows sorted lexicographically)."""
+    width = sets.shape[1]
+    if width == 1:
+        full = np.zeros(n_items, dtype=np.int64)
+        full[sets[:, 0]] = counts
+        return full[query[:, 0]]
+    weights = np.array([n_items ** (width - 1 - i) for i in range(width)], dtype=np.int64)
+    keys = sets.astype(np.int64) @ weights
+    qkeys = query.astype(np.int64) @ weights
+    pos = np.searchsorted(keys, qkeys)
+    return counts[pos]  # every subset of a frequent itemset is frequent: always found
+
+
+def _rules_for_size(fi: FrequentItemsets, size: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(antecedent index rows, consequent index rows, itemset row) for every split of the size-k sets."""
+    from itertools import combinations
+
+    sets = fi.sets[size]
+    out = []
+    for ante_size in range(1, size):
+        for ante_cols in combinations(range(size), ante_size):
+            cons_cols = [c for c in range(size) if c not in ante_cols]
+            out.append((sets[:, list(ante_cols)], sets[:, cons_cols], np.arange(len(sets))))
+    return out
+
+
+def _metrics(s_ac: np.ndarray, s_a: np.ndarray, s_c: np.ndarray, n: float) -> dict[str, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        confidence = (s_ac * n) / (s_a * n)
+        lift = confidence / s_c
+        leverage = s_ac - s_a * s_c
+        conviction = np.full(len(s_ac), np.inf)
+        below = confidence < 1.0
+        conviction[below] = (1.0 - s_c[below]) / (1.0 - confidence[below])
+        denominator = np.maximum(s_ac * (1 - s_a), s_a * (s_c - s_ac))
+        zhang = np.where(denominator == 0, 0.0, leverage / denominator)
+        jaccard = s_ac / (s_a + s_c - s_ac)
+        certainty = np.where(1 - s_c == 0, 0.0, (confidence - s_c) / (1 - s_c))
+        kulczynski = ((s_ac * n) / (s_a * n) + (s_ac * n) / (s_c * n)) / 2
+    return {"antecedent_support": s_a, "consequent_support": s_c, "support": s_ac, "confidence": confidence,
+            "lift": lift, "leverage": leverage, "conviction": conviction, "zhangs_metric": zhang,
+            "jaccard": jaccard, "certainty": certainty, "kulczynski": kulczynski}
+
+
+def _index_filter(items: Iterable[Any] | None, fi: FrequentItemsets) -> np.ndarray | None:
+    if items is None:
+        return None
+    mask = np.zeros(fi.orders.n_items, dtype=bool)
+    wanted = fi.orders.items.indices_of(list(items))
+    mask[wanted] = True
+    return mask
+
+
+def rule_arrays(fi: FrequentItemsets, min_confidence: float = 0.0, *, min_lift: float | None = None,
+                antecedents: Iterable[Any] | None = None, consequents: Iterable[Any] | None = None,
+                must_contain: Iterable[Any] | None = None) -> list[dict[str, Any]]:
+    """Rules as arrays (internal indices), one dict per (antecedent size, consequent size) block."""
+    n_items = fi.orders.n_items
+    n = float(fi.n_orders)
+    ante_ok, cons_ok, need = (_index_filter(antecedents, fi), _index_filter(consequents, fi),
+                              _index_filter(must_contain, fi))
+    blocks = []
+    for size in sorted(s for s in fi.sets if s >= 2):
+        for ante, cons, which in _rules_for_size(fi, size):
+            keep = np.ones(len(which), dtype=bool)
+            if ante_ok is not None:
+                keep &= ante_ok[ante].all(axis=1)
+            if cons_ok is not None:
+                keep &= cons_ok[cons].all(axis=1)
+            if need is not None:
+                keep &= need[ante].any(axis=1) | need[cons].any(axis=1)
+            ante, cons, which = ante[keep], cons[keep], which[keep]
+            s_ac = fi.counts[size][which] / n
+            s_a = _lookup(fi.sets[ante.shape[1]], fi.counts[ante.shape[1]], ante, n_items) / n
+            s_c = _lookup(fi.sets[cons.shape[1]], fi.counts[cons.shape[1]], cons, n_items) / n
+            metrics = _metrics(s_ac, s_a, s_c, n)
+            keep = metrics["confidence"] >= min_confidence
+            if min_lift is not None:
+                keep &= metrics["lift"] >= min_lift
+            blocks.append({"antecedents": ante[keep], "consequents": cons[keep],
+                           **{k: v[keep] for k, v in metrics.items()}})
+    return blocks
+
+
+def mine_rules(
+    orders: Orders,
+    min_support: float,
+    min_confidence: float = 0.0,
+    max_len: int = 2,
+    *,
+    min_lift: float | None = None,
+    antecedents: Iterable[Any] | None = None,
+    consequents: Iterable[Any] | None = None,
+    must_contain: Iterable[Any] | None = None,
+    sort_by: str | None = "lift",
+    top: int | None = None,
+    max_basket_items: int | None | str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Association rules with every standard metric, as a DataFrame (see the module docstring).
+
+    antecedents / consequents: keep rules whose antecedent (consequent) items all lie in these.
+    must_contain: keep rules that hold at least one of these items on either side.
+    sort_by: a metric column (descending) or None; top: keep the first N after sorting.
+    Columns: antecedents and consequents (tuples of external ids), then
+    antecedent_support, consequent_support, support, confidence, lift, leverage,
+    conviction, zhangs_metric, jaccard, certainty, kulczynski.
+    `frame.attrs` holds n_orders, itemset counts and skipped_baskets.
+    """
+    if sort_by is not None and sort_by not in METRICS:
+        raise InputError(f"sort_by must be one of {', '.join(METRICS)}, got {sort_by!r}")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1):
+        raise InputError(f"top must be a whole number >= 1, got {top!r}")
+    if not 0.0 <= float(min_confidence) <= 1.0:
+        raise InputError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
+    say = progress or (lambda _msg: None)
+    say("counting itemsets")
+    fi = frequent_itemsets(orders, min_support, max_len, max_basket_items=max_basket_items)
+    say("building rules")
+    blocks = rule_arrays(fi, min_confidence, min_lift=min_lift, antecedents=antecedents,
+                         consequents=consequents, must_contain=must_contain)
+    ids = orders.items.ids
+    frames = []
+    for block in blocks:
+        part = {"antecedents": _tuples(ids[block["antecedents"]]), "consequents": _tuples(ids[block["consequents"]])}
+        part.update({k: block[k] for k in METRICS})
+        frames.append(pd.DataFrame(part, columns=RULE_COLUMNS))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RULE_COLUMNS)
+    if sort_by is not None and len(frame):
+        frame = frame.sort_values(sort_by, ascending=False, kind="stable", ignore_index=True)
+    if top is not None:
+        frame = frame.head(top).reset_index(drop=True)
+    frame.attrs.update({"n_orders": fi.n_orders, "skipped_baskets": fi.skipped_baskets,
+                        "itemsets": {size: int(len(s)) for size, s in fi.sets.items()}})
+    return frame
+
+
+def _tuples(rows: np.ndarray) -> list[tuple[Any, ...]]:
+    if len(rows) == 0:
+        return []
+    return list(zip(*rows.T.tolist(), strict=True))
