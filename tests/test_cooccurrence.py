@@ -211,3 +211,17 @@ def test_counts_from_a_pair_list_build_the_same_model(shop):
 def test_pair_list_with_a_repeated_pair_is_refused(tiny_orders):
     with pytest.raises(InputError, match=r"^a pair is listed twice$"):
         PairCounts.from_pairs(4, ["a", "b"], [3, 3], [0, 1], [1, 0], [2, 2])
+
+
+def test_known_items_without_neighbours_get_popular_items_flagged(tiny_orders):
+    # with min_count=2, d's only pairs (with a and c) were seen once: d has no neighbours
+    model = CoOccurrence(min_count=2).fit(tiny_orders)
+    assert model.also_bought("d").items == []
+    single = model.recommend(["d"], k=2)
+    assert single.fallback is True
+    assert single.items == ["a", "b"]  # popular, d itself left out
+    batch = model.recommend_batch({"x": ["d"], "y": ["a"]}, k=2)
+    assert batch[batch.basket_id == "x"]["item_id"].tolist() == ["a", "b"]
+    assert batch[batch.basket_id == "y"]["item_id"].tolist() == model.recommend(["a"], k=2).items
+    assert batch.attrs["fallback_baskets"] == 1
+    assert model.recommend_batch({"z": ["a", "d"]}, k=3)["item_id"].tolist() == model.recommend(["a", "d"], k=3).items

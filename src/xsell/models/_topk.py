@@ -31,7 +31,7 @@ def _row_thresholds(indptr: np.ndarray, scores: np.ndarray, k: int) -> np.ndarra
         for start in range(0, len(rows_w), per_chunk):
             rows = rows_w[start:start + per_chunk]
             lens = lengths[rows]
-            dense = np.full((len(rows), int(width)), np.inf, dtype=np.float64)
+            dense = np.full((len(rows), int(width)), np.inf, dtype=scores.dtype)
             row_of = np.repeat(np.arange(len(rows)), lens)
             pos = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
             src = np.repeat(indptr[rows], lens) + pos

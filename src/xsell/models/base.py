@@ -146,7 +146,8 @@ class Recommender:
         """The k items that best complete `basket`, best first.
 
         Basket items and `exclude` never come back; unknown ids are ignored; a
-        basket with no known item gets the popular items, flagged `fallback=True`.
+        basket with no known item, or whose items have no neighbours, gets the
+        popular items, flagged `fallback=True`.
         """
         self._check_fitted()
         k = _check_k(k)
@@ -155,6 +156,8 @@ class Recommender:
         if len(query) == 0:
             return self._popular(k, excluded, query)
         index, scores = self._rank(query, excluded, k)
+        if len(index) == 0:  # known items without any neighbour: popular items, flagged
+            return self._popular(k, excluded, query)
         return Recommendations(self, index, scores, False, query)
 
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,8 +185,9 @@ class Recommender:
 
         baskets: a DataFrame of basket_id, item_id lines, or a mapping
         basket_id -> item ids. Returns a DataFrame basket_id, rank (1-based),
-        item_id, score; `frame.attrs["fallback_baskets"]` counts baskets with no
-        known item, which got the popular items.
+        item_id, score (basket_id and item_id as pandas categoricals: cheap to
+        build, dictionary-encoded in Parquet; `.astype(str)` gives plain strings);
+        `frame.attrs["fallback_baskets"]` counts baskets that got the popular items.
         """
         self._check_fitted()
         k = _check_k(k)
@@ -201,27 +205,61 @@ class Recommender:
         basket.data[:] = 1.0
         # the model marks basket items -inf (or leaves them out); topk_rows drops them
         scores = self._score_matrix(basket).tocsr()
+        floor = self._batch_floor(basket, k)
+        if floor is not None:  # drop entries that provably cannot reach a basket's top k
+            row = np.repeat(np.arange(n_baskets), np.diff(scores.indptr))
+            keep = scores.data >= floor[row]
+            indptr = np.zeros(n_baskets + 1, dtype=np.int64)
+            np.cumsum(np.bincount(row[keep], minlength=n_baskets), out=indptr[1:])
+            scores = sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
         indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
         lengths = np.diff(indptr)
-        empty = np.flatnonzero(np.diff(basket.indptr) == 0)
+        empty = np.flatnonzero(lengths == 0)  # no known item, or no neighbours: popular items
         out_rows = np.repeat(np.arange(n_baskets), lengths)
         rank = np.arange(len(items)) - np.repeat(indptr[:-1], lengths) + 1
         if len(empty):
-            kk = min(k, len(self.popular_))
-            out_rows = np.concatenate([out_rows, np.repeat(empty, kk)])
-            rank = np.concatenate([rank, np.tile(np.arange(1, kk + 1), len(empty))])
-            items = np.concatenate([items, np.tile(self.popular_[:kk], len(empty))])
-            values = np.concatenate([values, np.tile(self.popular_scores_[:kk], len(empty))])
+            fb_rows, fb_items, fb_scores = self._popular_batch(basket, empty, k)
+            fb_rank = np.arange(len(fb_rows)) - np.searchsorted(fb_rows, fb_rows) + 1
+            out_rows = np.concatenate([out_rows, fb_rows])
+            rank = np.concatenate([rank, fb_rank])
+            items = np.concatenate([items, fb_items])
+            values = np.concatenate([values, fb_scores])
             order = np.lexsort((rank, out_rows))
             out_rows, rank, items, values = out_rows[order], rank[order], items[order], values[order]
+        # ids as categoricals built from codes: no per-row string objects, dictionary-encoded in Parquet
         frame = pd.DataFrame({
-            "basket_id": basket_ids[out_rows],
+            "basket_id": pd.Categorical.from_codes(out_rows, categories=pd.Index(basket_ids)),
             "rank": rank.astype(np.int32),
-            "item_id": self.items_.ids[items],
+            "item_id": pd.Categorical.from_codes(items, categories=self._item_categories()),
             "score": values.astype(np.float64),
         })
         frame.attrs["fallback_baskets"] = int(len(empty))
         return frame
+
+    def _item_categories(self) -> pd.Index:
+        cached = getattr(self, "_categories", None)
+        if cached is None:
+            cached = self._categories = pd.Index(self.items_.ids)
+        return cached
+
+    def _batch_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray | None:
+        """Optional per-basket lower bound on the k-th best score (None: no pruning)."""
+        return None
+
+    def _popular_batch(self, basket: sp.csr_matrix, rows: np.ndarray, k: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Popular items for the given basket rows, each basket's own items left out."""
+        own = basket[rows]  # the fallback baskets' own items, as a sub-matrix
+        sizes = np.diff(own.indptr)
+        width = min(len(self.popular_), k + int(sizes.max()))
+        cand = np.broadcast_to(self.popular_[:width], (len(rows), width))
+        local = np.repeat(np.arange(len(rows), dtype=np.int64), width)
+        n = np.int64(self.n_items)
+        own_keys = np.repeat(np.arange(len(rows), dtype=np.int64), sizes) * n + own.indices
+        keep = ~np.isin(local * n + cand.ravel(), own_keys).reshape(len(rows), width)
+        keep &= np.cumsum(keep, axis=1) <= k
+        scores = np.broadcast_to(self.popular_scores_[:width], (len(rows), width))
+        return np.repeat(rows, keep.sum(axis=1)), cand[keep], scores[keep]
 
     def _parse_baskets(self, baskets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(basket ids, basket row per line, internal item index per line, -1 unknown)."""

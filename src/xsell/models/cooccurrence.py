@@ -44,7 +44,8 @@ class PairCounts:
     """Item and pair counts of an order log: everything a co-occurrence model needs.
 
     The pair table is a symmetric CSR without diagonal (int64 indptr, int32
-    indices sorted within each row, int32 counts), over internal item indices.
+    indices in any order within a row, int32 counts), over internal item indices.
+    `min_count`: pairs below it were already dropped while counting.
     """
 
     n_orders: int
@@ -53,6 +54,7 @@ class PairCounts:
     indptr: np.ndarray
     indices: np.ndarray
     counts: np.ndarray
+    min_count: int = 1
 
     @property
     def n_items(self) -> int:
@@ -113,23 +115,19 @@ def count_pairs(orders: Orders, min_count: int = 1) -> PairCounts:
     which keeps memory low on large logs.
     """
     x = orders.order_item_matrix(np.int32)
-    co = (x.T @ x).tocsr()
-    item_counts = co.diagonal().astype(np.int64)
-    row = np.repeat(np.arange(co.shape[0], dtype=np.int32), np.diff(co.indptr))
+    co = x.T @ x  # CSR with sorted indices, diagonal included
+    n_items = co.shape[0]
+    item_counts = np.bincount(x.indices, minlength=n_items).astype(np.int64)
+    lengths = np.diff(co.indptr)
+    row = np.repeat(np.arange(n_items, dtype=np.int32), lengths)
     keep = row != co.indices
     if min_count > 1:
         keep &= co.data >= min_count
-    counts = co.data[keep]
-    indices = co.indices[keep].astype(np.int32)
-    indptr = np.zeros(co.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row[keep], minlength=co.shape[0]), out=indptr[1:])
-    del co, row, keep
-    # X^T X comes out with sorted indices in scipy; sort if a backend ever differs
-    m = sp.csr_matrix((counts, indices, indptr), shape=(orders.n_items, orders.n_items))
-    if not m.has_sorted_indices:
-        m.sort_indices()
-    return PairCounts(orders.n_orders, orders.items, item_counts, m.indptr.astype(np.int64),
-                      m.indices, m.data.astype(np.int32))
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[keep], minlength=n_items), out=indptr[1:])
+    indices = co.indices[keep].astype(np.int32, copy=False)
+    counts = co.data[keep].astype(np.int32, copy=False)
+    return PairCounts(orders.n_orders, orders.items, item_counts, indptr, indices, counts, min_count)
 
 
 def _pair_stats(c: np.ndarray, ci: np.ndarray, cj: np.ndarray, n: int) -> dict[str, np.ndarray]:
@@ -207,21 +205,24 @@ class CoOccurrence(Recommender):
         lengths = np.diff(counts.indptr)
         row = np.repeat(np.arange(n_items, dtype=np.int32), lengths)
         floor = self._count_floor(counts.n_orders)
-        keep = np.flatnonzero(counts.counts >= floor)
-        c = counts.counts[keep].astype(np.float64)
-        row, col = row[keep], counts.indices[keep]
-        ci = counts.item_counts[row].astype(np.float64)
-        cj = counts.item_counts[col].astype(np.float64)
+        if floor > counts.min_count:
+            keep = np.flatnonzero(counts.counts >= floor)
+            pair_counts, row, col = counts.counts[keep], row[keep], counts.indices[keep]
+        else:  # counting already dropped the pairs below the floor
+            pair_counts, col = counts.counts, counts.indices
+        c = pair_counts.astype(np.float64)
+        # per-item powers once, gathered per pair: no pow() per pair
+        n_i = counts.item_counts.astype(np.float64)
+        denominator = (n_i ** (1.0 - self.alpha))[row] * (n_i ** self.alpha)[col]
         damp = c / (c + self.shrinkage) if self.shrinkage > 0 else 1.0
-        score = (damp * c / (ci ** (1.0 - self.alpha) * cj ** self.alpha)).astype(np.float32)
+        score = (damp * c / denominator).astype(np.float32)
         indptr = np.zeros(n_items + 1, dtype=np.int64)
         np.cumsum(np.bincount(row, minlength=n_items), out=indptr[1:])
-        del ci, cj, row
-        nb_indptr, nb_indices, nb_scores, src = topk_rows(indptr, col, score, self.neighbors,
-                                                          sorted_columns=True)
+        del denominator, row
+        nb_indptr, nb_indices, nb_scores, src = topk_rows(indptr, col, score, self.neighbors)
         self._set_arrays(counts.items, counts.n_orders, counts.item_counts, nb_indptr,
                          nb_indices.astype(np.int32), nb_scores.astype(np.float32),
-                         counts.counts[keep][src].astype(np.int32))
+                         pair_counts[src].astype(np.int32))
 
     def _set_arrays(self, items: IdMap, n_orders: int, item_counts: np.ndarray, nb_indptr: np.ndarray,
                     nb_indices: np.ndarray, nb_scores: np.ndarray, nb_counts: np.ndarray) -> None:
@@ -288,6 +289,24 @@ class CoOccurrence(Recommender):
         np.not_equal(cand[1:], cand[:-1], out=distinct[1:])  # repeats are adjacent: same value, same index
         distinct &= values > -np.inf
         return cand[distinct][:k], values[distinct][:k]
+
+    def _batch_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray:
+        # Scores are >= 0, so a basket's score for c is at least score(j -> c) for
+        # each basket item j. Row j is sorted best first and holds at most m - 1
+        # of the basket's m items, so its (k + m)-th entry leaves >= k other
+        # candidates at or above it: no entry below the largest such value can
+        # reach the top k. Rows shorter than k + m give no bound (0).
+        sizes = np.diff(baskets.indptr)
+        row = np.repeat(np.arange(baskets.shape[0]), sizes)
+        item = baskets.indices
+        need = k + sizes[row] - 1  # 0-based position of the (k + m)-th entry
+        start = self.neighbor_indptr_[item]
+        has = start + need < self.neighbor_indptr_[item + 1]
+        bound = np.zeros(len(item), dtype=np.float64)
+        bound[has] = self._scores64[(start + need)[has]]
+        floor = np.zeros(baskets.shape[0], dtype=np.float64)
+        np.maximum.at(floor, row, bound)
+        return floor
 
     def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
         if self._matrix is None:
