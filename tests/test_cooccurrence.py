@@ -225,3 +225,11 @@ def test_known_items_without_neighbours_get_popular_items_flagged(tiny_orders):
     assert batch[batch.basket_id == "y"]["item_id"].tolist() == model.recommend(["a"], k=2).items
     assert batch.attrs["fallback_baskets"] == 1
     assert model.recommend_batch({"z": ["a", "d"]}, k=3)["item_id"].tolist() == model.recommend(["a", "d"], k=3).items
+
+
+def test_basket_and_exclude_accept_arrays_sets_and_single_ids(tiny_orders):
+    model = CoOccurrence(min_count=1).fit(tiny_orders)
+    expected = model.recommend(["a", "b"], exclude=["c"]).items
+    assert model.recommend(np.array(["a", "b"]), exclude=np.array(["c"])).items == expected
+    assert model.recommend({"a", "b"}, exclude={"c"}).items == expected
+    assert model.recommend("a").items == model.recommend(["a"]).items

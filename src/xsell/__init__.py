@@ -24,6 +24,9 @@ _EXPORTS = {
     "CoOccurrence": "xsell.models.cooccurrence",
     "PairCounts": "xsell.models.cooccurrence",
     "count_pairs": "xsell.models.cooccurrence",
+    "AssociationRules": "xsell.models.association",
+    "mine_rules": "xsell.mining.rules",
+    "frequent_itemsets": "xsell.mining.rules",
     "Recommendations": "xsell.models.base",
     "Recommender": "xsell.models.base",
     "save_model": "xsell.io",
@@ -45,6 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.errors import InputError as InputError, ModelFileError as ModelFileError
     from xsell.errors import NotFittedError as NotFittedError, XsellError as XsellError
     from xsell.io import inspect_model as inspect_model, load_model as load_model, save_model as save_model
+    from xsell.mining.rules import frequent_itemsets as frequent_itemsets, mine_rules as mine_rules
+    from xsell.models.association import AssociationRules as AssociationRules
     from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
     from xsell.models.cooccurrence import CoOccurrence as CoOccurrence, PairCounts as PairCounts
     from xsell.models.cooccurrence import count_pairs as count_pairs

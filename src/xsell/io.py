@@ -41,6 +41,7 @@ os.umask(_UMASK)
 
 _MODEL_TYPES = {
     "cooccurrence": ("xsell.models.cooccurrence", "CoOccurrence"),
+    "association_rules": ("xsell.models.association", "AssociationRules"),
 }
 
 

@@ -114,8 +114,8 @@ class Recommender:
     # -- one request -------------------------------------------------------------
     def _known(self, ids: Iterable[Any]) -> np.ndarray:
         """Sorted unique internal indices of the known ids among `ids`."""
-        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
-            ids = [ids]
+        if not isinstance(ids, (list, tuple)):  # cheap checks first: this is on the request path
+            ids = [ids] if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__") else list(ids)
         found = self.items_.indices_of(ids)
         return np.array(sorted(set(found)), dtype=np.int32)
 
@@ -142,7 +142,7 @@ class Recommender:
         query = np.array([idx], dtype=np.int32)
         return Recommendations(self, cand[:k], scores[:k], False, query)
 
-    def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] = ()) -> Recommendations:
+    def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] | None = ()) -> Recommendations:
         """The k items that best complete `basket`, best first.
 
         Basket items and `exclude` never come back; unknown ids are ignored; a
@@ -152,7 +152,8 @@ class Recommender:
         self._check_fitted()
         k = _check_k(k)
         query = self._known(basket)
-        excluded = np.union1d(query, self._known(exclude)) if exclude else query
+        no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
+        excluded = query if no_exclude else np.union1d(query, self._known(exclude))
         if len(query) == 0:
             return self._popular(k, excluded, query)
         index, scores = self._rank(query, excluded, k)

@@ -1,0 +1,299 @@
+"""Recommendations from association rules: "customers who bought A (and B) also bought C".
+
+`AssociationRules` mines rules with `xsell.mining` (antecedents of 1 or 2
+items with max_len 2 or 3, one consequent item) and ranks, for a basket, the
+consequents of the rules whose antecedent lies inside the basket. Score: the
+chosen rule metric (confidence, lift, ...); aggregation over matching rules:
+"max" (the best rule decides; the default) or "sum". Each recommendation
+carries the best matching rule as its explanation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.data.idmap import IdMap
+from xsell.data.orders import Orders
+from xsell.errors import InputError, NotFittedError
+from xsell.mining.rules import METRICS, frequent_itemsets, rule_arrays
+from xsell.models._topk import topk_rows
+from xsell.models.base import Recommender
+
+_STATS = ("support", "confidence", "lift")
+_AGGREGATES = ("max", "sum")
+
+
+class AssociationRules(Recommender):
+    """Rule-based recommender with the same protocol as CoOccurrence.
+
+    Parameters:
+      min_support: itemsets in fewer than this share of orders are not mined (default 0.001).
+      min_confidence: rules below it are dropped (default 0).
+      max_len: 2 (item -> item rules) or 3 (also {A, B} -> C rules) (default 2).
+      metric: the rule metric that scores a recommendation (default "confidence").
+      aggregate: "max" (best matching rule) or "sum" over matching rules (default "max").
+      min_lift: rules below it are dropped (default None: keep all).
+      max_basket_items: cap on basket size for mining ("auto": 100 when max_len >= 3).
+    """
+
+    model_type: ClassVar[str] = "association_rules"
+
+    def __init__(self, *, min_support: float = 0.001, min_confidence: float = 0.0, max_len: int = 2,
+                 metric: str = "confidence", aggregate: str = "max", min_lift: float | None = None,
+                 max_basket_items: int | None | str = "auto") -> None:
+        if isinstance(max_len, bool) or max_len not in (2, 3):
+            raise InputError(f"max_len must be 2 or 3 for AssociationRules, got {max_len!r}; "
+                             f"xsell.mine_rules mines longer rules for review")
+        if metric not in METRICS:
+            raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        if aggregate not in _AGGREGATES:
+            raise InputError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
+        if not (isinstance(min_support, (int, float)) and 0 < float(min_support) <= 1):
+            raise InputError(f"min_support must be in (0, 1], got {min_support!r}")
+        if not 0.0 <= float(min_confidence) <= 1.0:
+            raise InputError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
+        if max_basket_items != "auto" and max_basket_items is not None and \
+                (isinstance(max_basket_items, bool) or not isinstance(max_basket_items, int) or max_basket_items < 2):
+            raise InputError(f"max_basket_items must be 'auto', None or a whole number >= 2, got {max_basket_items!r}")
+        self.min_support = float(min_support)
+        self.min_confidence = float(min_confidence)
+        self.max_len = int(max_len)
+        self.metric = metric
+        self.aggregate = aggregate
+        self.min_lift = None if min_lift is None else float(min_lift)
+        self.max_basket_items = max_basket_items
+
+    def get_params(self) -> dict[str, Any]:
+        return {"min_support": self.min_support, "min_confidence": self.min_confidence, "max_len": self.max_len,
+                "metric": self.metric, "aggregate": self.aggregate, "min_lift": self.min_lift,
+                "max_basket_items": self.max_basket_items}
+
+    def __repr__(self) -> str:
+        return "AssociationRules(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    # -- fitting -------------------------------------------------------------------------
+    def _fit(self, orders: Orders) -> None:
+        fi = frequent_itemsets(orders, self.min_support, self.max_len, max_basket_items=self.max_basket_items)
+        blocks = [b for b in rule_arrays(fi, self.min_confidence, min_lift=self.min_lift)
+                  if b["consequents"].shape[1] == 1]
+        n = orders.n_items
+        arrays: dict[str, np.ndarray] = {}
+        for size in (1, 2):
+            parts = [b for b in blocks if b["antecedents"].shape[1] == size]
+            ante = np.concatenate([b["antecedents"] for b in parts]) if parts else np.empty((0, size), np.int32)
+            cons = np.concatenate([b["consequents"][:, 0] for b in parts]) if parts else np.empty(0, np.int32)
+            stats = {m: np.concatenate([b[m] for b in parts]) if parts else np.empty(0) for m in METRICS}
+            arrays.update(_rule_table(ante, cons, stats, self.metric, n, size))
+        item_counts = np.bincount(orders.item_index, minlength=n).astype(np.int64)
+        self._set_arrays(orders.items, orders.n_orders, item_counts, arrays)
+
+    def _set_arrays(self, items: IdMap, n_orders: int, item_counts: np.ndarray,
+                    arrays: Mapping[str, np.ndarray]) -> None:
+        self.items_ = items
+        self.n_orders_ = int(n_orders)
+        self.item_counts_ = item_counts
+        self.arrays_ = dict(arrays)
+        n = len(items)
+        self._pair_keys = arrays["a2_items"][:, 0].astype(np.int64) * n + arrays["a2_items"][:, 1]
+        self._set_popular(item_counts.astype(np.float64))
+
+    @property
+    def n_rules(self) -> int:
+        self._check_fitted()
+        return int(len(self.arrays_["r1_items"]) + len(self.arrays_["r2_items"]))
+
+    # -- matching rules --------------------------------------------------------------------
+    def _matches(self, rows: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For basket lines (row, item), sorted by row then item: every matching rule as
+        (basket row, rule position, table 1 or 2), singles first then pairs, in a fixed order."""
+        a = self.arrays_
+        ip1 = a["r1_indptr"]
+        starts, ends = ip1[items], ip1[items + 1]
+        lens = ends - starts
+        r_rows = np.repeat(rows, lens)
+        r_pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        out_rows, out_pos, out_table = [r_rows], [r_pos], [np.ones(len(r_pos), np.int8)]
+        if self.max_len >= 3 and len(self._pair_keys):
+            n = len(self.items_)
+            sizes = np.bincount(rows, minlength=int(rows.max()) + 1 if len(rows) else 0)
+            starts_b = np.cumsum(sizes) - sizes
+            pos_in = np.arange(len(items)) - starts_b[rows]
+            later = sizes[rows] - pos_in - 1
+            first = np.repeat(np.arange(len(items)), later)
+            second = first + 1 + np.arange(len(first)) - np.repeat(np.cumsum(later) - later, later)
+            keys = items[first].astype(np.int64) * n + items[second]
+            hit = np.searchsorted(self._pair_keys, keys)
+            hit = np.minimum(hit, len(self._pair_keys) - 1)
+            found = self._pair_keys[hit] == keys
+            ante, pair_rows = hit[found], rows[first][found]
+            ip2 = a["r2_indptr"]
+            s2, e2 = ip2[ante], ip2[ante + 1]
+            l2 = e2 - s2
+            out_rows.append(np.repeat(pair_rows, l2))
+            out_pos.append(np.repeat(s2 - np.cumsum(l2) + l2, l2) + np.arange(int(l2.sum())))
+            out_table.append(np.full(int(l2.sum()), 2, np.int8))
+        return np.concatenate(out_rows), np.concatenate(out_pos), np.concatenate(out_table)
+
+    def _reduce(self, rows: np.ndarray, pos: np.ndarray, table: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Aggregate matching rules per (row, consequent): rows, items, scores, best rule pos/table."""
+        a = self.arrays_
+        cons = np.where(table == 1, a["r1_items"][np.where(table == 1, pos, 0)] if len(a["r1_items"]) else 0,
+                        a["r2_items"][np.where(table == 2, pos, 0)] if len(a["r2_items"]) else 0)
+        score = np.where(table == 1, a["r1_scores"][np.where(table == 1, pos, 0)] if len(a["r1_scores"]) else 0,
+                         a["r2_scores"][np.where(table == 2, pos, 0)] if len(a["r2_scores"]) else 0)
+        n = np.int64(len(self.items_))
+        key = rows.astype(np.int64) * n + cons
+        order = np.lexsort((-score, key))  # by (row, item), best rule first; stable otherwise
+        key, score, pos, table = key[order], score[order], pos[order], table[order]
+        first = np.empty(len(key), dtype=bool)
+        first[:1] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        if self.aggregate == "max":
+            agg = score[first]
+        else:
+            agg = np.bincount(np.cumsum(first) - 1, weights=score)
+        k = key[first]
+        return (k // n).astype(np.int64), (k % n).astype(np.int32), agg, pos[first], table[first]
+
+    # -- scoring hooks -----------------------------------------------------------------------
+    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        a = self.arrays_
+        s, e = a["r1_indptr"][item], a["r1_indptr"][item + 1]
+        return a["r1_items"][s:e], a["r1_scores"][s:e]
+
+    def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows, pos, table = self._matches(np.zeros(len(basket), dtype=np.int64), basket)
+        _, items, scores, _, _ = self._reduce(rows, pos, table)
+        return items, scores
+
+    def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+        rows = np.repeat(np.arange(baskets.shape[0], dtype=np.int64), np.diff(baskets.indptr))
+        m_rows, pos, table = self._matches(rows, baskets.indices.astype(np.int64))
+        r, items, scores, _, _ = self._reduce(m_rows, pos, table)
+        # basket items never come back: mark them -inf
+        n = np.int64(len(self.items_))
+        own = rows * n + baskets.indices
+        own.sort()
+        key = r * n + items
+        at = np.minimum(np.searchsorted(own, key), max(len(own) - 1, 0))
+        scores = np.where(len(own) and (own[at] == key), -np.inf, scores) if len(own) else scores
+        return sp.csr_matrix((scores, (r, items)), shape=(baskets.shape[0], len(self.items_)))
+
+    def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
+        n = self.n_orders_
+        if fallback or len(query) == 0:
+            c = self.item_counts_[items]
+            nan = np.full(len(items), np.nan)
+            return {"rule": [""] * len(items), "support": c / n, "confidence": nan, "lift": nan}
+        rows, pos, table = self._matches(np.zeros(len(query), dtype=np.int64), query)
+        _, cand, _, best_pos, best_table = self._reduce(rows, pos, table)
+        where = np.searchsorted(cand, items)
+        p, t = best_pos[where], best_table[where]
+        a, ids = self.arrays_, self.items_.ids
+        rules, stats = [], {s: np.empty(len(items)) for s in _STATS}
+        for i, (pi, ti) in enumerate(zip(p.tolist(), t.tolist(), strict=True)):  # k rows, for display
+            if ti == 1:
+                ante = [ids[np.searchsorted(a["r1_indptr"], pi, side="right") - 1]]
+            else:
+                ante = list(ids[a["a2_items"][np.searchsorted(a["r2_indptr"], pi, side="right") - 1]])
+            rules.append(" & ".join(map(str, ante)) + " -> " + str(ids[items[i]]))
+            for s in _STATS:
+                stats[s][i] = a[f"r{ti}_{s}"][pi]
+        return {"rule": rules, **stats}
+
+    def rules(self) -> pd.DataFrame:
+        """The rules the model ranks with: antecedents, consequent, support, confidence, lift, score."""
+        self._check_fitted()
+        a, ids = self.arrays_, self.items_.ids
+        n1 = np.diff(a["r1_indptr"])
+        n2 = np.diff(a["r2_indptr"])
+        ante1 = [(x,) for x in ids[np.repeat(np.arange(len(n1)), n1)].tolist()]
+        ante2 = [tuple(x) for x in ids[a["a2_items"][np.repeat(np.arange(len(n2)), n2)]].tolist()]
+        frame = pd.DataFrame({
+            "antecedents": ante1 + ante2,
+            "consequent": ids[np.concatenate([a["r1_items"], a["r2_items"]])],
+            **{s: np.concatenate([a[f"r1_{s}"], a[f"r2_{s}"]]) for s in _STATS},
+            "score": np.concatenate([a["r1_scores"], a["r2_scores"]]),
+        })
+        return frame
+
+    # -- model files -------------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if not hasattr(self, "items_"):
+            raise NotFittedError("this AssociationRules is not fitted yet; call fit(orders) first")
+        return {"n_orders": self.n_orders_}, {"item_counts": self.item_counts_, **self.arrays_}
+
+    @classmethod
+    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
+        n1 = shapes["r1_items"][0]
+        n2 = shapes["r2_items"][0]
+        n_ante2 = shapes["a2_items"][0]
+        spec: dict[str, tuple[str, tuple[int, ...]]] = {
+            "item_counts": ("<i8", (n_items,)),
+            "r1_indptr": ("<i8", (n_items + 1,)), "r1_items": ("<i4", (n1,)), "r1_scores": ("<f8", (n1,)),
+            "a2_items": ("<i4", (n_ante2, 2)), "r2_indptr": ("<i8", (n_ante2 + 1,)),
+            "r2_items": ("<i4", (n2,)), "r2_scores": ("<f8", (n2,)),
+        }
+        for s in _STATS:
+            spec[f"r1_{s}"] = ("<f8", (n1,))
+            spec[f"r2_{s}"] = ("<f8", (n2,))
+        return spec
+
+    @classmethod
+    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "AssociationRules":
+        model = cls(**params)
+        n = len(items)
+        n_orders = state.get("n_orders")
+        if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
+            raise InputError("state n_orders must be a whole number >= 1")
+        for t in ("1", "2"):
+            ip, it = arrays[f"r{t}_indptr"], arrays[f"r{t}_items"]
+            if ip[0] != 0 or ip[-1] != len(it) or (np.diff(ip) < 0).any():
+                raise InputError(f"r{t}_indptr is not a valid row pointer")
+            if len(it) and (it.min() < 0 or it.max() >= n):
+                raise InputError(f"r{t}_items out of range 0..{n - 1}")
+        a2 = arrays["a2_items"]
+        if len(a2) and (a2.min() < 0 or a2.max() >= n or (a2[:, 0] >= a2[:, 1]).any()):
+            raise InputError("a2_items must hold increasing item pairs in range")
+        keys = a2[:, 0].astype(np.int64) * n + a2[:, 1]
+        if (np.diff(keys) <= 0).any():
+            raise InputError("a2_items must be sorted and distinct")
+        model._set_arrays(items, n_orders, arrays["item_counts"], {k: v for k, v in arrays.items()
+                                                                     if k != "item_counts"})
+        return model
+
+
+def _rule_table(ante: np.ndarray, cons: np.ndarray, stats: Mapping[str, np.ndarray], metric: str,
+                n_items: int, size: int) -> dict[str, np.ndarray]:
+    """CSR of antecedent -> consequents, rows sorted best first (ties: lower index)."""
+    prefix = f"r{size}"
+    score = stats[metric].astype(np.float64)
+    if size == 1:
+        row = ante[:, 0].astype(np.int64)
+        n_rows = n_items
+        extra: dict[str, np.ndarray] = {}
+    else:
+        keys = ante[:, 0].astype(np.int64) * n_items + ante[:, 1]
+        uniq, row = np.unique(keys, return_inverse=True)
+        n_rows = len(uniq)
+        extra = {"a2_items": np.column_stack([uniq // n_items, uniq % n_items]).astype(np.int32)}
+    order = np.lexsort((cons, row))
+    row, cons_s, score_s = row[order], cons[order], score[order]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
+    finite = np.where(np.isfinite(score_s), score_s, np.finfo(np.float64).max)  # conviction may be inf
+    new_ptr, items, _, src = topk_rows(indptr, cons_s.astype(np.int32), finite, None, sorted_columns=True)
+    out = {f"{prefix}_indptr": new_ptr, f"{prefix}_items": items.astype(np.int32),
+           f"{prefix}_scores": score_s[src]}
+    for s in _STATS:
+        out[f"{prefix}_{s}"] = stats[s][order][src].astype(np.float64)
+    if size == 2:
+        out.update(extra)
+    return out
