@@ -87,21 +87,90 @@ def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None)
 def fit(
     orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
+    model: Annotated[str, typer.Option(help="cooccurrence or rules.")] = "cooccurrence",
     column: ColumnOpt = None,
-    min_count: Annotated[int, typer.Option(help="Ignore pairs seen in fewer orders.", min=1)] = 2,
-    min_support: Annotated[float, typer.Option(help="Ignore pairs with lower support.")] = 0.0,
-    neighbors: Annotated[int, typer.Option(help="Neighbours kept per item.", min=1)] = 100,
+    min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
+    min_support: Annotated[Optional[float], typer.Option(
+        help="Ignore itemsets with lower support (default: 0 for cooccurrence, 0.001 for rules).")] = None,
+    neighbors: Annotated[int, typer.Option(help="cooccurrence: neighbours kept per item.", min=1)] = 100,
+    max_len: Annotated[int, typer.Option(help="rules: 2 (item -> item) or 3 (also pairs -> item).")] = 2,
+    metric: Annotated[str, typer.Option(help="rules: the metric that scores recommendations.")] = "confidence",
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
 ) -> None:
-    """Learn a co-occurrence model from order lines and save it."""
+    """Learn a model from order lines and save it."""
     import xsell
+    from xsell.errors import InputError
+
+    if model not in ("cooccurrence", "rules"):
+        raise InputError(f"--model must be cooccurrence or rules, got {model!r}")
+    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns)
+    typer.echo(str(data.report), err=True)
+    fitted: Any
+    if model == "cooccurrence":
+        fitted = xsell.CoOccurrence(min_count=min_count, min_support=min_support or 0.0, neighbors=neighbors)
+    else:
+        fitted = xsell.AssociationRules(min_support=0.001 if min_support is None else min_support,
+                                        max_len=max_len, metric=metric)
+    fitted.fit(data)
+    xsell.save_model(fitted, output)
+    size = (f"{len(fitted.neighbor_indices_):,} neighbour pairs" if model == "cooccurrence"
+            else f"{fitted.n_rules:,} rules")
+    typer.echo(f"saved {output}: {data.n_items:,} items, {data.n_orders:,} orders, {size}")
+
+
+@app.command()
+@_handles_errors
+def rules(
+    orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Rules file to write: .parquet or .csv.")],
+    min_support: Annotated[float, typer.Option(help="Share of orders an itemset must be in, in (0, 1].")] = 0.001,
+    min_confidence: Annotated[float, typer.Option(help="Drop rules below this confidence.")] = 0.0,
+    max_len: Annotated[int, typer.Option(help="Items per rule, antecedent and consequent together.")] = 2,
+    min_lift: Annotated[Optional[float], typer.Option(help="Drop rules below this lift.")] = None,
+    sort: Annotated[str, typer.Option(help="Metric to sort by, descending.")] = "lift",
+    top: Annotated[Optional[int], typer.Option(help="Keep the first N rules after sorting.")] = None,
+    max_basket_items: Annotated[Optional[int], typer.Option(
+        help="Leave out baskets with more distinct items (default: 100 when --max-len >= 3).")] = None,
+    column: ColumnOpt = None,
+    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+) -> None:
+    """Mine association rules for review: every standard metric, written to Parquet or CSV."""
+    import warnings
+
+    import xsell
+    from xsell.mining.export import mine_rules_to_file
 
     data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns)
     typer.echo(str(data.report), err=True)
-    model = xsell.CoOccurrence(min_count=min_count, min_support=min_support, neighbors=neighbors).fit(data)
-    xsell.save_model(model, output)
-    typer.echo(f"saved {output}: {data.n_items:,} items, {data.n_orders:,} orders, "
-               f"{len(model.neighbor_indices_):,} neighbour pairs")
+    with warnings.catch_warnings(record=True) as caught, _stages() as stage:
+        warnings.simplefilter("always")
+        summary = mine_rules_to_file(
+            data, output, min_support=min_support, min_confidence=min_confidence, max_len=max_len,
+            min_lift=min_lift, sort_by=sort, top=top,
+            max_basket_items="auto" if max_basket_items is None else max_basket_items, progress=stage)
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    sets = ", ".join(f"{size} items: {count:,}" for size, count in sorted(summary.itemsets.items()))
+    typer.echo(f"wrote {summary.output}: {summary.rules:,} rules from {summary.n_orders:,} orders "
+               f"(frequent itemsets: {sets}) in {summary.seconds:.2f} s")
+
+
+class _stages:
+    """A spinner naming the current stage on a terminal; plain lines otherwise."""
+
+    def __enter__(self) -> Callable[[str], None]:
+        self._status = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status("starting")
+            self._status.__enter__()
+            return lambda text: self._status.update(text)  # type: ignore[union-attr]
+        return lambda text: typer.echo(f"{text}...", err=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)
 
 
 @app.command("also-bought")
