@@ -171,8 +171,10 @@ def _larger(x: sp.csr_matrix, min_support: float, max_len: int) -> tuple[dict[in
     for size in range(4, max_len + 1):
         part = found[found["itemsets"].map(len) == size]
         if len(part):
-            sets[size] = np.array([sorted(s) for s in part["itemsets"]], dtype=np.int32)
-            counts[size] = np.rint(part["support"].to_numpy() * x.shape[0]).astype(np.int64)
+            rows = np.array([sorted(s) for s in part["itemsets"]], dtype=np.int32)
+            order = np.lexsort(rows.T[::-1])  # _lookup searches rows in lexicographic order
+            sets[size] = rows[order]
+            counts[size] = np.rint(part["support"].to_numpy()[order] * x.shape[0]).astype(np.int64)
     return sets, counts
 
 
@@ -189,7 +191,8 @@ def frequent_itemsets(orders: Orders, min_support: float, max_len: int = 2, *,
     keep_order = np.ones(orders.n_orders, dtype=bool) if cap is None else sizes <= int(cap)
     skipped = int(orders.n_orders - keep_order.sum())
     if skipped:
-        warnings.warn(f"{skipped:,} baskets with more than {cap} distinct items were left out of mining "
+        noun = "basket" if skipped == 1 else "baskets"
+        warnings.warn(f"{skipped:,} {noun} with more than {cap} distinct items were left out of mining "
                       f"(largest: {int(sizes.max()):,} items); pass max_basket_items=None to keep them",
                       stacklevel=2)
     n_orders = int(keep_order.sum())

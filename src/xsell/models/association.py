@@ -52,7 +52,8 @@ class AssociationRules(Recommender):
             raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
         if aggregate not in _AGGREGATES:
             raise InputError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
-        if not (isinstance(min_support, (int, float)) and 0 < float(min_support) <= 1):
+        if isinstance(min_support, bool) or not (isinstance(min_support, (int, float, np.number))
+                                                 and 0 < float(min_support) <= 1):
             raise InputError(f"min_support must be in (0, 1], got {min_support!r}")
         if not 0.0 <= float(min_confidence) <= 1.0:
             raise InputError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
@@ -288,8 +289,8 @@ def _rule_table(ante: np.ndarray, cons: np.ndarray, stats: Mapping[str, np.ndarr
     row, cons_s, score_s = row[order], cons[order], score[order]
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(row, minlength=n_rows), out=indptr[1:])
-    finite = np.where(np.isfinite(score_s), score_s, np.finfo(np.float64).max)  # conviction may be inf
-    new_ptr, items, _, src = topk_rows(indptr, cons_s.astype(np.int32), finite, None, sorted_columns=True)
+    # +inf (conviction of certain rules) sorts first; only -inf is dropped
+    new_ptr, items, _, src = topk_rows(indptr, cons_s.astype(np.int32), score_s, None, sorted_columns=True)
     out = {f"{prefix}_indptr": new_ptr, f"{prefix}_items": items.astype(np.int32),
            f"{prefix}_scores": score_s[src]}
     for s in _STATS:
