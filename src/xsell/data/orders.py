@@ -193,6 +193,35 @@ class Orders:
             out["last_order"] = str(np.datetime64(int(self.timestamp.max()), "ns").astype("datetime64[s]"))
         return out
 
+    def select_orders(self, keep: np.ndarray) -> "Orders":
+        """The lines of the orders where `keep` (bool, one per order) is True.
+
+        Id maps are shared, so indices stay comparable across the parts of a
+        split; items without a line in the part simply have no count.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.n_orders,):
+            raise InputError(f"keep must have one entry per order ({self.n_orders:,}), got shape {keep.shape}")
+        line = keep[self.order_index]
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[line]
+
+        n = int(line.sum())
+        report = LoadReport(f"{self.report.source} (selected orders)", n, 0, 0, n)
+        return Orders(orders=self.orders, items=self.items, order_index=self.order_index[line],
+                      item_index=self.item_index[line], customers=self.customers,
+                      customer_index=take(self.customer_index), timestamp=take(self.timestamp),
+                      quantity=take(self.quantity), price=take(self.price), report=report)
+
+    def order_times(self) -> np.ndarray:
+        """Time of each order (int64 ns; the earliest of its lines). Raises without timestamps."""
+        if self.timestamp is None:
+            raise InputError("these orders have no timestamp column; map one with columns={'timestamp': ...}")
+        out = np.full(self.n_orders, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(out, self.order_index, self.timestamp)
+        return out
+
     # -- construction ----------------------------------------------------------
     @classmethod
     def from_indices(

@@ -139,27 +139,66 @@ class AssociationRules(Recommender):
             out_table.append(np.full(int(l2.sum()), 2, np.int8))
         return np.concatenate(out_rows), np.concatenate(out_pos), np.concatenate(out_table)
 
-    def _reduce(self, rows: np.ndarray, pos: np.ndarray, table: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Aggregate matching rules per (row, consequent): rows, items, scores, best rule pos/table."""
+    def _reduce(self, rows: np.ndarray, pos: np.ndarray, table: np.ndarray, best: bool = False,
+                floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Aggregate matching rules per (row, consequent): rows, items, scores and, with `best`,
+        the position and table of the best matching rule (for explanations).
+
+        A stable sort on (row, item) keeps the expansion order inside each group,
+        which is the same for one basket and for a batch: sums add in the same order.
+        """
         a = self.arrays_
-        cons = np.where(table == 1, a["r1_items"][np.where(table == 1, pos, 0)] if len(a["r1_items"]) else 0,
-                        a["r2_items"][np.where(table == 2, pos, 0)] if len(a["r2_items"]) else 0)
-        score = np.where(table == 1, a["r1_scores"][np.where(table == 1, pos, 0)] if len(a["r1_scores"]) else 0,
-                         a["r2_scores"][np.where(table == 2, pos, 0)] if len(a["r2_scores"]) else 0)
+        is1 = table == 1
+        cons = np.empty(len(pos), dtype=np.int64)
+        score = np.empty(len(pos), dtype=np.float64)
+        cons[is1], score[is1] = a["r1_items"][pos[is1]], a["r1_scores"][pos[is1]]
+        cons[~is1], score[~is1] = a["r2_items"][pos[~is1]], a["r2_scores"][pos[~is1]]
+        if floor is not None:  # "max" only: rules below the basket's floor cannot decide a top-k item
+            keep = score >= floor[rows]
+            rows, pos, table, cons, score = rows[keep], pos[keep], table[keep], cons[keep], score[keep]
         n = np.int64(len(self.items_))
         key = rows.astype(np.int64) * n + cons
-        order = np.lexsort((-score, key))  # by (row, item), best rule first; stable otherwise
-        key, score, pos, table = key[order], score[order], pos[order], table[order]
-        first = np.empty(len(key), dtype=bool)
+        order = np.argsort(key, kind="stable")
+        key_s, score_s = key[order], score[order]
+        first = np.empty(len(key_s), dtype=bool)
         first[:1] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
+        np.not_equal(key_s[1:], key_s[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
         if self.aggregate == "max":
-            agg = score[first]
+            agg = np.maximum.reduceat(score_s, starts) if len(starts) else np.empty(0)
         else:
-            agg = np.bincount(np.cumsum(first) - 1, weights=score)
-        k = key[first]
-        return (k // n).astype(np.int64), (k % n).astype(np.int32), agg, pos[first], table[first]
+            agg = np.bincount(np.cumsum(first) - 1, weights=score_s)
+        k = key_s[first]
+        best_pos = best_table = None
+        if best:  # highest-scoring rule per group; ties keep the expansion order (single rules first)
+            by_best = np.lexsort((-score, key))
+            keep = np.empty(len(key), dtype=bool)
+            keep[:1] = True
+            np.not_equal(key[by_best][1:], key[by_best][:-1], out=keep[1:])
+            best_pos, best_table = pos[by_best][keep], table[by_best][keep]
+        return (k // n).astype(np.int64), (k % n).astype(np.int32), agg, best_pos, best_table
+
+    def _batch_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray | None:
+        return None  # applied earlier, inside _score_matrix (see _rule_floor)
+
+    def _rule_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray | None:
+        # With "max", a candidate scores at least any one of its rules. Row j of
+        # the single-item rules is sorted best first and holds at most m - 1 of the
+        # basket's m items, so its (k + m)-th rule leaves >= k other candidates at
+        # or above it. (Not valid for "sum" with negative metrics: no bound then.)
+        if self.aggregate != "max":
+            return None
+        ip, scores = self.arrays_["r1_indptr"], self.arrays_["r1_scores"]
+        sizes = np.diff(baskets.indptr)
+        row = np.repeat(np.arange(baskets.shape[0]), sizes)
+        item = baskets.indices
+        at = ip[item] + k + sizes[row] - 1
+        has = at < ip[item + 1]
+        bound = np.full(len(item), -np.inf)
+        bound[has] = scores[at[has]]
+        floor = np.full(baskets.shape[0], -np.inf)
+        np.maximum.at(floor, row, bound)
+        return floor
 
     # -- scoring hooks -----------------------------------------------------------------------
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,10 +211,10 @@ class AssociationRules(Recommender):
         _, items, scores, _, _ = self._reduce(rows, pos, table)
         return items, scores
 
-    def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+    def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
         rows = np.repeat(np.arange(baskets.shape[0], dtype=np.int64), np.diff(baskets.indptr))
         m_rows, pos, table = self._matches(rows, baskets.indices.astype(np.int64))
-        r, items, scores, _, _ = self._reduce(m_rows, pos, table)
+        r, items, scores, _, _ = self._reduce(m_rows, pos, table, floor=self._rule_floor(baskets, k))
         # basket items never come back: mark them -inf
         n = np.int64(len(self.items_))
         own = rows * n + baskets.indices
@@ -192,7 +231,8 @@ class AssociationRules(Recommender):
             nan = np.full(len(items), np.nan)
             return {"rule": [""] * len(items), "support": c / n, "confidence": nan, "lift": nan}
         rows, pos, table = self._matches(np.zeros(len(query), dtype=np.int64), query)
-        _, cand, _, best_pos, best_table = self._reduce(rows, pos, table)
+        _, cand, _, best_pos, best_table = self._reduce(rows, pos, table, best=True)
+        assert best_pos is not None and best_table is not None
         where = np.searchsorted(cand, items)
         p, t = best_pos[where], best_table[where]
         a, ids = self.arrays_, self.items_.ids

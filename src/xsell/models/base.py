@@ -205,7 +205,7 @@ class Recommender:
         basket.sum_duplicates()
         basket.data[:] = 1.0
         # the model marks basket items -inf (or leaves them out); topk_rows drops them
-        scores = self._score_matrix(basket).tocsr()
+        scores = self._score_matrix(basket, k).tocsr()
         floor = self._batch_floor(basket, k)
         if floor is not None:  # drop entries that provably cannot reach a basket's top k
             row = np.repeat(np.arange(n_baskets), np.diff(scores.indptr))
@@ -305,8 +305,10 @@ class Recommender:
     def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
-        """baskets x items scores (CSR); each basket's own items must be -inf or absent."""
+    def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
+        """baskets x items scores (CSR); each basket's own items must be -inf or absent.
+
+        Entries that provably cannot reach a basket's top k may be left out."""
         raise NotImplementedError
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:

@@ -308,7 +308,7 @@ class CoOccurrence(Recommender):
         np.maximum.at(floor, row, bound)
         return floor
 
-    def _score_matrix(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+    def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
         if self._matrix is None:
             # a -inf diagonal marks each basket's own items -inf in the product
             # while every other entry keeps exactly the same sum
