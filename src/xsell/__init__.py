@@ -25,6 +25,8 @@ _EXPORTS = {
     "PairCounts": "xsell.models.cooccurrence",
     "count_pairs": "xsell.models.cooccurrence",
     "AssociationRules": "xsell.models.association",
+    "EASE": "xsell.models.dense",
+    "Popular": "xsell.models.dense",
     "mine_rules": "xsell.mining.rules",
     "frequent_itemsets": "xsell.mining.rules",
     "Recommendations": "xsell.models.base",
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.io import inspect_model as inspect_model, load_model as load_model, save_model as save_model
     from xsell.mining.rules import frequent_itemsets as frequent_itemsets, mine_rules as mine_rules
     from xsell.models.association import AssociationRules as AssociationRules
+    from xsell.models.dense import EASE as EASE, Popular as Popular
     from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
     from xsell.models.cooccurrence import CoOccurrence as CoOccurrence, PairCounts as PairCounts
     from xsell.models.cooccurrence import count_pairs as count_pairs

@@ -42,6 +42,8 @@ os.umask(_UMASK)
 _MODEL_TYPES = {
     "cooccurrence": ("xsell.models.cooccurrence", "CoOccurrence"),
     "association_rules": ("xsell.models.association", "AssociationRules"),
+    "ease": ("xsell.models.dense", "EASE"),
+    "popular": ("xsell.models.dense", "Popular"),
 }
 
 

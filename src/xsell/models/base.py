@@ -204,8 +204,10 @@ class Recommender:
                                shape=(n_baskets, self.n_items))
         basket.sum_duplicates()
         basket.data[:] = 1.0
-        # the model marks basket items -inf (or leaves them out); topk_rows drops them
-        scores = self._score_matrix(basket, k).tocsr()
+        if getattr(self, "dense_scores", False):
+            scores = self._dense_topk_candidates(basket, k)
+        else:  # the model marks basket items -inf (or leaves them out); topk_rows drops them
+            scores = self._score_matrix(basket, k).tocsr()
         floor = self._batch_floor(basket, k)
         if floor is not None:  # drop entries that provably cannot reach a basket's top k
             row = np.repeat(np.arange(n_baskets), np.diff(scores.indptr))
@@ -236,6 +238,35 @@ class Recommender:
         })
         frame.attrs["fallback_baskets"] = int(len(empty))
         return frame
+
+    def _dense_topk_candidates(self, basket: sp.csr_matrix, k: int, chunk_cells: int = 16_000_000
+                               ) -> sp.csr_matrix:
+        """For dense scorers: per basket, the entries at or above its k-th best score (ties kept),
+        basket items excluded; topk_rows then orders them exactly as recommend does."""
+        n = self.n_items
+        step = max(1, chunk_cells // max(n, 1))
+        rows_out, cols_out, vals_out = [], [], []
+        for start in range(0, basket.shape[0], step):
+            part = basket[start:start + step]
+            dense = self._score_dense(part)
+            own_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
+            dense[own_rows, part.indices] = -np.inf
+            if n > k:
+                thr = -np.partition(-dense, k - 1, axis=1)[:, k - 1]
+                mask = (dense >= thr[:, None]) & (dense > -np.inf)
+            else:
+                mask = dense > -np.inf
+            r, c = np.nonzero(mask)
+            rows_out.append(r + start)
+            cols_out.append(c)
+            vals_out.append(dense[r, c])
+        rows = np.concatenate(rows_out) if rows_out else np.empty(0, np.int64)
+        return sp.csr_matrix((np.concatenate(vals_out) if vals_out else np.empty(0),
+                              (rows, np.concatenate(cols_out) if cols_out else np.empty(0, np.int64))),
+                             shape=(basket.shape[0], n))
+
+    def _score_dense(self, baskets: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError
 
     def _item_categories(self) -> pd.Index:
         cached = getattr(self, "_categories", None)

@@ -1,0 +1,186 @@
+"""Item-item models with a dense weight matrix: EASE, and popularity.
+
+EASE (Steck 2019): with G = X^T X + lambda I over the order x item matrix X,
+P = G^-1 and B = -P / diag(P) with a zero diagonal; a basket x scores x B.
+B is dense (items x items float64): above `max_items` EASE refuses with a
+message that says the memory it would need and what to use instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from xsell.data.idmap import IdMap
+from xsell.data.orders import Orders
+from xsell.errors import InputError, NotFittedError
+from xsell.models.base import Recommender
+
+
+class DenseItemModel(Recommender):
+    """Scores a basket as the sum of its items' rows of a dense items x items matrix `weights_`."""
+
+    weights_: np.ndarray
+    dense_scores: ClassVar[bool] = True
+
+    def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        row = sp.csr_matrix((np.ones(len(basket)), basket, [0, len(basket)]), shape=(1, self.n_items))
+        return np.arange(self.n_items, dtype=np.int32), np.asarray(row @ self.weights_).ravel()
+
+    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.weights_[item].astype(np.float64)
+        scores[item] = -np.inf
+        order = np.argsort(-scores, kind="stable")
+        order = order[np.isfinite(scores[order])]
+        return order.astype(np.int32), scores[order]
+
+    def _score_dense(self, baskets: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(baskets @ self.weights_)
+
+
+class EASE(DenseItemModel):
+    """EASE: a closed-form linear item-item model (Steck 2019).
+
+    Parameters:
+      l2: the ridge penalty lambda (default 200).
+      max_items: refuse catalogs larger than this (the dense matrix needs 8 bytes per item pair;
+        the inversion about three times that) (default 20,000: 3.2 GB).
+    """
+
+    model_type: ClassVar[str] = "ease"
+
+    def __init__(self, *, l2: float = 200.0, max_items: int = 20_000) -> None:
+        if not float(l2) > 0:
+            raise InputError(f"l2 must be > 0, got {l2!r}")
+        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+            raise InputError(f"max_items must be a whole number >= 1, got {max_items!r}")
+        self.l2 = float(l2)
+        self.max_items = max_items
+
+    def get_params(self) -> dict[str, Any]:
+        return {"l2": self.l2, "max_items": self.max_items}
+
+    def __repr__(self) -> str:
+        return f"EASE(l2={self.l2!r}, max_items={self.max_items!r})"
+
+    def _fit(self, orders: Orders) -> None:
+        n = orders.n_items
+        if n > self.max_items:
+            gigabytes = n * n * 8 * 3 / 1e9
+            raise InputError(f"EASE needs a dense items x items matrix: {n:,} items would take about "
+                             f"{gigabytes:,.1f} GB (limit max_items={self.max_items:,}); use CoOccurrence or "
+                             f"ItemKNN, or fit on the most frequent items")
+        x = orders.order_item_matrix(np.float64)
+        gram = np.asarray((x.T @ x).todense())
+        gram[np.diag_indices(n)] += self.l2
+        inverse = np.linalg.inv(gram)
+        weights = inverse / (-np.diag(inverse))
+        weights[np.diag_indices(n)] = 0.0
+        self.items_ = orders.items
+        self.weights_ = weights
+        counts = orders.item_counts()
+        self.item_counts_ = counts
+        self._set_popular(counts.astype(np.float64))
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if not hasattr(self, "items_"):
+            raise NotFittedError("this EASE is not fitted yet; call fit(orders) first")
+        return {}, {"weights": self.weights_, "item_counts": self.item_counts_}
+
+    @classmethod
+    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
+        return {"weights": ("<f8", (n_items, n_items)), "item_counts": ("<i8", (n_items,))}
+
+    @classmethod
+    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "EASE":
+        model = cls(**params)
+        if not np.isfinite(arrays["weights"]).all():
+            raise InputError("weights must be finite")
+        model.items_ = items
+        model.weights_ = arrays["weights"]
+        model.item_counts_ = arrays["item_counts"]
+        model._set_popular(model.item_counts_.astype(np.float64))
+        return model
+
+
+class Popular(Recommender):
+    """The most popular items (orders holding each), optionally over the last `days` of orders."""
+
+    model_type: ClassVar[str] = "popular"
+
+    def __init__(self, *, days: float | None = None) -> None:
+        if days is not None and not float(days) > 0:
+            raise InputError(f"days must be > 0 or None, got {days!r}")
+        self.days = None if days is None else float(days)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"days": self.days}
+
+    def __repr__(self) -> str:
+        return f"Popular(days={self.days!r})"
+
+    def _fit(self, orders: Orders) -> None:
+        keep = np.ones(orders.n_lines, dtype=bool)
+        if self.days is not None:
+            times = orders.order_times()[orders.order_index]
+            keep = times >= times.max() - int(self.days * 86_400e9)
+        counts = np.bincount(orders.item_index[keep], minlength=orders.n_items).astype(np.float64)
+        self.items_ = orders.items
+        self.item_counts_ = counts
+        self._set_popular(counts)
+
+    def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.arange(self.n_items, dtype=np.int32), self.item_counts_.astype(np.float64)
+
+    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        cand, scores = self._candidates(np.array([item]))
+        order = np.lexsort((cand, -scores))
+        order = order[cand[order] != item]
+        return cand[order], scores[order]
+
+    def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
+        # the k + (basket size) most popular items hold each basket's top k
+        n_rows = baskets.shape[0]
+        head = self.popular_[: k + int(np.diff(baskets.indptr).max(initial=0))]
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), len(head))
+        cols = np.tile(head, n_rows).astype(np.int64)
+        scores = np.tile(self.item_counts_[head], n_rows)
+        return mark_basket_items(rows, cols, scores, baskets)
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if not hasattr(self, "items_"):
+            raise NotFittedError("this Popular is not fitted yet; call fit(orders) first")
+        return {}, {"item_counts": self.item_counts_}
+
+    @classmethod
+    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
+        return {"item_counts": ("<f8", (n_items,))}
+
+    @classmethod
+    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "Popular":
+        model = cls(**params)
+        if (arrays["item_counts"] < 0).any():
+            raise InputError("item_counts must not be negative")
+        model.items_ = items
+        model.item_counts_ = arrays["item_counts"]
+        model._set_popular(model.item_counts_)
+        return model
+
+
+def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,
+                      baskets: sp.csr_matrix) -> sp.csr_matrix:
+    """CSR of (rows, cols, scores) with each basket's own items set to -inf."""
+    n = np.int64(baskets.shape[1])
+    own = np.repeat(np.arange(baskets.shape[0], dtype=np.int64), np.diff(baskets.indptr)) * n + baskets.indices
+    own.sort()
+    key = rows * n + cols
+    if len(own):
+        at = np.minimum(np.searchsorted(own, key), len(own) - 1)
+        scores = np.where(own[at] == key, -np.inf, scores)
+    return sp.csr_matrix((scores, (rows, cols)), shape=baskets.shape)
