@@ -74,3 +74,25 @@ def test_metrics_by_hand():
     # score = 1/(1+5) * 1/sqrt(n_a n_j) and z is in 1 order, c in 3
     assert x == ["b", "z"]
     assert y[0] == "c"  # d's only companion
+
+
+def test_evaluate_command_compares_models(tmp_path, shop):
+    import json
+
+    from typer.testing import CliRunner
+
+    from xsell.cli import app
+
+    path = tmp_path / "orders.parquet"
+    shop.orders.to_frame().to_parquet(path)
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--models", "cooc,popular", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [r["model"] for r in out["results"]] == ["cooc", "popular"]
+    cooc, popular = out["results"]
+    # planted complements make co-occurrence far better than popularity at completing baskets
+    assert cooc["hit_rate"] > 3 * popular["hit_rate"]
+    bad = CliRunner().invoke(app, ["evaluate", str(path), "--models", "cooc,als"])
+    assert bad.exit_code == 1
+    assert bad.stderr.strip().splitlines()[-1] == ("error: unknown model(s) als; choose from "
+                                                   "cooc, rules, ease, popular")

@@ -155,6 +155,34 @@ def rules(
                f"(frequent itemsets: {sets}) in {summary.seconds:.2f} s")
 
 
+@app.command()
+@_handles_errors
+def evaluate(
+    orders: Annotated[Path, typer.Argument(help="Order lines with timestamps: CSV or Parquet.")],
+    models: Annotated[str, typer.Option(help="Comma-separated: cooc, rules, ease, popular.")] = "cooc,rules,ease,popular",
+    task: Annotated[str, typer.Option(help="basket-completion.")] = "basket-completion",
+    k: KOpt = 10,
+    quantile: Annotated[float, typer.Option(help="Train on orders before this quantile of order time.")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seed of the hidden-item draw.")] = 0,
+    column: ColumnOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Compare models offline on your own history: temporal split, hidden items, metrics at k."""
+    import xsell
+    from xsell.evaluation.runner import compare
+
+    data = xsell.load_orders(orders, columns=_columns(column))
+    typer.echo(str(data.report), err=True)
+    with _stages() as stage:
+        table = compare(data, [m.strip() for m in models.split(",") if m.strip()], k=k, quantile=quantile,
+                        seed=seed, task=task, progress=stage)
+    if json_:
+        typer.echo(json.dumps({**table.attrs, "results": json.loads(table.to_json(orient="records"))}))
+        return
+    typer.echo(f"{table.attrs['baskets']:,} test baskets (one hidden item each), k={k}")
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
 class _stages:
     """A spinner naming the current stage on a terminal; plain lines otherwise."""
 
