@@ -71,7 +71,7 @@ REL_TOL = 1e-9
 TARGET_PAIR_SPEEDUP, TARGET_PAIR_MEMORY = 50.0, 0.1
 TARGET_TRIPLE_SPEEDUP = 5.0
 TARGET_1M_S, TARGET_1M_MB = 15.0, 3 * 1024
-SPARK_MEMORY = "4g"
+SPARK_MEMORY, SPARK_STACK = "4g", "64m"
 TOOLS = ("xsell", "mlxtend", "efficient-apriori", "spark")
 DATASETS = ("synthetic-100k", "online-retail", "synthetic-1m")
 METRICS = ["antecedent_support", "consequent_support", "support", "confidence", "lift", "leverage",
@@ -210,7 +210,7 @@ class ChildrenMeter:
 
 def rss_mb() -> float:
     import psutil
-    return psutil.Process().memory_info().rss / 2**20
+    return float(psutil.Process().memory_info().rss) / 2**20
 
 
 def settle_memory() -> None:
@@ -240,7 +240,8 @@ def normalised(antecedents: Sequence[Any], consequents: Sequence[Any], metrics: 
 # -- the tools (child side) -------------------------------------------------------------
 def repeat_runs(run: Callable[[], tuple[dict[str, float], Any]]) -> tuple[list[dict[str, float]], Any]:
     """Up to REPEATS runs, no new one after REPEAT_BUDGET_S; each returns (phase times, result)."""
-    runs, result, spent = [], None, 0.0
+    runs: list[dict[str, float]] = []
+    result, spent = None, 0.0
     while len(runs) < REPEATS and (not runs or spent < REPEAT_BUDGET_S):
         result = None  # free the previous run's output before the next one
         phases, result = run()
@@ -316,6 +317,9 @@ def start_spark() -> Any:
     from pyspark.sql import SparkSession
     spark = (SparkSession.builder.master("local[2]").appName("xsell-rules-bench")
              .config("spark.driver.memory", SPARK_MEMORY)
+             # FPGrowth's FP-trees are (de)serialised recursively: Online Retail's long baskets
+             # overflow the default 1 MB thread stack (java.lang.StackOverflowError)
+             .config("spark.driver.extraJavaOptions", f"-Xss{SPARK_STACK}")
              .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              .getOrCreate())
@@ -369,6 +373,17 @@ def run_onehot_only(orders: xsell.Orders, x: Any) -> dict[str, Any]:
     return {"frame_s": seconds, "frame_arrays_mb": float(frame.memory_usage(deep=True).sum()) / 2**20}
 
 
+def import_tool(tool: str) -> None:
+    if tool == "xsell":
+        import xsell.mining  # noqa: F401
+    elif tool == "mlxtend":
+        import mlxtend.frequent_patterns  # noqa: F401
+    elif tool == "efficient-apriori":
+        import efficient_apriori  # noqa: F401
+    elif tool == "spark":
+        import pyspark.ml.fpm  # noqa: F401
+
+
 def child_main(tool: str, case: Case, out: Path) -> None:
     """Run `tool` on `case` in this fresh process; rules to `out`, times and memory as JSON."""
     warnings.simplefilter("ignore")
@@ -377,6 +392,7 @@ def child_main(tool: str, case: Case, out: Path) -> None:
     orders = load_dataset(case.dataset)
     assert orders is not None
     x = None if tool == "xsell" else orders.order_item_matrix(bool)  # the peers get their CSR for free
+    import_tool(tool)  # before the baseline: imports are not the tool's mining memory
     if tool == "spark":
         runs, rules, extra = run_spark(orders, case, x)
         report = {"runs": runs, "baseline_mb": extra.pop("py_baseline_mb"), "peak_mb": extra.pop("py_peak_mb"),
@@ -386,6 +402,7 @@ def child_main(tool: str, case: Case, out: Path) -> None:
         baseline = rss_mb()
         meter = PeakMeter()
         if tool == "mlxtend-frame":
+            assert x is not None
             extra = run_onehot_only(orders, x)
             print(json.dumps({"baseline_mb": baseline, "peak_mb": meter.peak_mb(), "nnz": int(x.nnz),
                               "n_orders": orders.n_orders, "n_items": orders.n_items, **extra}))
@@ -406,7 +423,7 @@ def in_subprocess(tool: str, case: Case, out: Path, timeout: float) -> dict[str,
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, "--dataset", case.dataset,
            "--max-len", str(case.max_len), "--min-support", repr(case.min_support), "--out", str(out)]
     try:
-        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"no result within {timeout:.0f} s"}
     if done.returncode != 0:
@@ -442,13 +459,15 @@ class Comparison:
         else:
             head = (f"rule sets differ: {self.only_ours:,} only in xsell, {self.only_theirs:,} only here "
                     f"(xsell {self.ours:,})")
+        if self.max_rel == 0:
+            return f"{head}; every compared metric bit-identical"
         return f"{head}; max rel diff {self.max_rel:.1e} ({self.worst})"
 
 
 def relative_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|a - b| / max(|a|, |b|); 0 where equal (inf == inf, nan == nan), inf where one is inf or nan."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        diff = np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))
+        diff: np.ndarray = np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))
     same = (a == b) | (np.isnan(a) & np.isnan(b))
     diff[same] = 0.0
     diff[np.isnan(diff)] = np.inf
@@ -601,7 +620,8 @@ class Bench:
     def onehot_row(self, case: Case, label: str, orders: xsell.Orders) -> Row:
         res = self.run("mlxtend-frame", case, case.dataset)
         dense_mb = orders.n_orders * orders.n_items / 2**20
-        text = f"dense bool one-hot {orders.n_orders:,} x {orders.n_items:,} = {fmt_mb(dense_mb)}"
+        text = (f"dense bool one-hot {orders.n_orders:,} x {orders.n_items:,} = "
+                f"{orders.n_orders * orders.n_items:.2e} B ({fmt_mb(dense_mb)})")
         if "error" in res:
             return Row("mlxtend", label, case.task, "not run", "", "-",
                        f"not run: fpgrowth would need the {text}; sparse frame: failed {res['error']}")

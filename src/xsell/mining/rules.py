@@ -117,13 +117,39 @@ def _order_matrix(orders: Orders, keep_item: np.ndarray, keep_order: np.ndarray
     return x, items
 
 
+_BLOCK_CELLS = 250_000  # bound on one block's product entries: keeps pair mining's memory small
+
+
 def _pairs(x: sp.csr_matrix, min_count: int) -> tuple[np.ndarray, np.ndarray]:
-    co = sp.triu(x.T @ x, k=1).tocoo()
-    keep = co.data >= min_count
-    pairs = np.column_stack([co.row[keep], co.col[keep]]).astype(np.int32)
-    counts = co.data[keep].astype(np.int64)
-    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
-    return pairs[order], counts[order]
+    """Frequent pairs (a < b) and their counts, from X^T X computed in blocks of items.
+
+    Each block multiplies its items' columns by X, so only that block's share of
+    the product exists at a time; blocks are cut where an upper bound on their
+    output (per item: min(items, lines of the orders holding it)) reaches
+    _BLOCK_CELLS.
+    """
+    n = x.shape[1]
+    if n < 2:
+        return np.empty((0, 2), dtype=np.int32), np.empty(0, dtype=np.int64)
+    xc = x.tocsc()
+    sizes = np.diff(x.indptr)
+    rows_of_line = np.repeat(np.arange(x.shape[0]), sizes)
+    bound = np.minimum(np.bincount(x.indices, weights=sizes[rows_of_line], minlength=n), n)
+    cuts = np.searchsorted(np.cumsum(bound), np.arange(_BLOCK_CELLS, bound.sum() + _BLOCK_CELLS, _BLOCK_CELLS))
+    edges = np.unique(np.concatenate([[0], np.minimum(cuts + 1, n), [n]]))
+    firsts, seconds, counts = [], [], []
+    for start, end in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        block = (xc[:, start:end].T @ x).tocsr()  # (end - start) x n co-counts
+        row = np.repeat(np.arange(start, end, dtype=np.int32), np.diff(block.indptr))
+        keep = block.indices > row
+        keep &= block.data >= min_count
+        firsts.append(row[keep])
+        seconds.append(block.indices[keep].astype(np.int32))
+        counts.append(block.data[keep].astype(np.int64))
+    first, second = np.concatenate(firsts), np.concatenate(seconds)
+    count = np.concatenate(counts)
+    order = np.argsort(first.astype(np.int64) * n + second)
+    return np.column_stack([first[order], second[order]]).astype(np.int32), count[order]
 
 
 def _within_order_pairs(x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
