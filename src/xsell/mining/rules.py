@@ -189,7 +189,7 @@ def _larger(x: sp.csr_matrix, min_support: float, max_len: int) -> tuple[dict[in
     try:
         from mlxtend.frequent_patterns import fpgrowth
     except ImportError:
-        raise InputError("max_len >= 4 needs mlxtend: pip install mlxtend") from None
+        raise InputError("max_len >= 4 needs mlxtend: pip install 'xsell[rules]'") from None
     frame = pd.DataFrame.sparse.from_spmatrix(x.astype(bool).tocsc(), columns=np.arange(x.shape[1]))
     found = fpgrowth(frame, min_support=min_support, max_len=max_len)
     sets: dict[int, np.ndarray] = {}
