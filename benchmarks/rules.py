@@ -44,8 +44,6 @@ Results go to stdout as a markdown table; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
 import shutil
@@ -64,6 +62,10 @@ import numpy as np
 import pandas as pd
 
 import xsell
+
+from _measure import (
+    fmt_mb, fmt_s, log, PeakMeter, settle_memory, verdict, write_atomic,
+)  # benchmarks/ is on sys.path when run
 from xsell.datasets import load_online_retail, shared_online_retail, synthetic_log
 
 REPEATS, REPEAT_BUDGET_S = 3, 20.0
@@ -116,10 +118,6 @@ class Row:
     status: str = ""
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 # -- data ---------------------------------------------------------------------------
 def load_dataset(name: str) -> xsell.Orders | None:
     """The Orders of one data set, or None when Online Retail is not on this machine."""
@@ -136,44 +134,6 @@ def data_label(name: str, orders: xsell.Orders) -> str:
 
 
 # -- memory (child side) ----------------------------------------------------------------
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"{field} not in /proc/self/status")
-
-
-class PeakMeter:
-    """Peak RSS from here on: resets the kernel's high-water mark (VmHWM) when it
-    can, else polls psutil every 2 ms in a thread."""
-
-    def __init__(self) -> None:
-        self._peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
-            self._hwm = True
-        except OSError:
-            self._hwm = False
-            self._thread = threading.Thread(target=self._poll, daemon=True)
-            self._thread.start()
-
-    def _poll(self) -> None:
-        import psutil
-        proc = psutil.Process()
-        while not self._stop.wait(0.002):
-            self._peak = max(self._peak, proc.memory_info().rss)
-
-    def peak_mb(self) -> float:
-        if self._hwm:
-            return _status_kb("VmHWM") / 1024
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
-        return self._peak / 2**20
 
 
 class ChildrenMeter:
@@ -211,15 +171,6 @@ class ChildrenMeter:
 def rss_mb() -> float:
     import psutil
     return float(psutil.Process().memory_info().rss) / 2**20
-
-
-def settle_memory() -> None:
-    """Free what loading left behind so the baseline RSS is the live data."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 # -- rule frames in one shape (child side, untimed) -----------------------------------------
@@ -489,16 +440,6 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame, metrics: Sequence[str]) ->
 
 
 # -- formatting ---------------------------------------------------------------------
-def fmt_s(seconds: float) -> str:
-    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"
-
-
-def fmt_mb(mb: float) -> str:
-    return f"{mb / 1024:.2f} GB" if mb >= 1024 else f"{mb:.0f} MB"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def best_run(res: dict[str, Any]) -> dict[str, float]:
@@ -679,21 +620,6 @@ def markdown(rows: list[Row], targets: list[str]) -> str:
             "(absolute peak in brackets); rules compared as frozenset pairs, metrics to 1e-9 relative")
     summary = "\n".join(f"- {t}" for t in targets)
     return "\n".join(lines) + f"\n\n{note}\n" + (f"\nTargets:\n{summary}\n" if targets else "")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def tool_list(text: str) -> tuple[str, ...]:

@@ -159,7 +159,8 @@ def rules(
 @_handles_errors
 def evaluate(
     orders: Annotated[Path, typer.Argument(help="Order lines with timestamps: CSV or Parquet.")],
-    models: Annotated[str, typer.Option(help="Comma-separated: cooc, rules, ease, popular.")] = "cooc,rules,ease,popular",
+    models: Annotated[str, typer.Option(help="Comma-separated: cooc, rules, ease, popular.")] = (
+        "cooc,rules,ease,popular"),
     task: Annotated[str, typer.Option(help="basket-completion.")] = "basket-completion",
     k: KOpt = 10,
     quantile: Annotated[float, typer.Option(help="Train on orders before this quantile of order time.")] = 0.8,

@@ -140,7 +140,8 @@ class AssociationRules(Recommender):
         return np.concatenate(out_rows), np.concatenate(out_pos), np.concatenate(out_table)
 
     def _reduce(self, rows: np.ndarray, pos: np.ndarray, table: np.ndarray, best: bool = False,
-                floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+                floor: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Aggregate matching rules per (row, consequent): rows, items, scores and, with `best`,
         the position and table of the best matching rule (for explanations).
 
