@@ -113,3 +113,18 @@ def test_demo_on_your_own_file(orders_csv):
     result = runner.invoke(app, ["demo", "--orders", str(orders_csv), "-c", "order_id=Invoice", "-c", "item_id=SKU"])
     assert result.exit_code == 0, result.output
     assert "Your orders: 10 lines read from" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["recommend", "model.xsell"], "error: Missing argument 'items'. (see: xsell recommend --help)"),
+    (["nosuch"], "error: No such command 'nosuch'. (see: xsell --help)"),
+    (["fit", "missing.csv", "-o", "m.xsell"], "error: orders file not found: missing.csv"),
+])
+def test_console_script_usage_and_input_errors_are_one_line_with_exit_1(tmp_path, args, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message

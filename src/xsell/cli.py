@@ -300,7 +300,24 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    """Console entry point: usage errors too end in one line and exit code 1, never a traceback."""
+    try:
+        code = app(prog_name="xsell", standalone_mode=False)  # returns the exit code, not exits
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        raise SystemExit(1) from None
+    except Exception as exc:  # click's usage errors (typer vendors click: match by interface)
+        if not hasattr(exc, "format_message"):
+            typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (please report this)", err=True)
+            raise SystemExit(1) from None
+        message = " ".join(exc.format_message().split())
+        if not message:  # `xsell` alone: the help was shown, nothing went wrong
+            raise SystemExit(0) from None
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {message}{hint}", err=True)
+        raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
