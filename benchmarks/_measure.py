@@ -90,3 +90,11 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def emit(table: str, markdown_path: Path | None) -> None:
+    """Print the table, and write it atomically to `markdown_path` when one was given."""
+    print(table)
+    if markdown_path:
+        write_atomic(markdown_path, table)
+        log(f"table written to {markdown_path}")

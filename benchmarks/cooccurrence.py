@@ -46,7 +46,7 @@ import pandas as pd
 import xsell
 
 from _measure import (
-    fmt_mb, fmt_s, log, PeakMeter, settle_memory, verdict, write_atomic,
+    emit, fmt_mb, fmt_s, log, PeakMeter, settle_memory, verdict,
 )  # benchmarks/ is on sys.path when run
 from xsell.datasets import load_online_retail, shared_online_retail, synthetic_log
 
@@ -341,10 +341,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for dataset in datasets:
             rows += bench_dataset(dataset, args, Path(tmp))
     table = markdown(rows)
-    print(table)
-    if args.markdown:
-        write_atomic(args.markdown, table)
-        log(f"table written to {args.markdown}")
+    emit(table, args.markdown)
 
 
 if __name__ == "__main__":

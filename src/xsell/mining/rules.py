@@ -152,16 +152,16 @@ def _pairs(x: sp.csr_matrix, min_count: int) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack([first[order], second[order]]).astype(np.int32), count[order]
 
 
-def _within_order_pairs(x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (row, a, b) with a < b both in the row, vectorised over the lines."""
-    sizes = np.diff(x.indptr)
-    row_of_line = np.repeat(np.arange(x.shape[0]), sizes)
-    pos = np.arange(len(x.indices)) - x.indptr[row_of_line]
+def within_row_pairs(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (row, a, b) with a before b in the same row of a CSR layout, vectorised over entries."""
+    sizes = np.diff(indptr)
+    row_of_line = np.repeat(np.arange(len(sizes)), sizes)
+    pos = np.arange(len(indices)) - indptr[row_of_line]
     later = sizes[row_of_line] - pos - 1
-    first = np.repeat(np.arange(len(x.indices)), later)
+    first = np.repeat(np.arange(len(indices)), later)
     offset = np.arange(len(first)) - np.repeat(np.cumsum(later) - later, later)
     second = first + 1 + offset
-    return row_of_line[first], x.indices[first], x.indices[second]
+    return row_of_line[first], indices[first], indices[second]
 
 
 def _triples(x: sp.csr_matrix, pairs: np.ndarray, min_count: int, n_items: int
@@ -169,7 +169,7 @@ def _triples(x: sp.csr_matrix, pairs: np.ndarray, min_count: int, n_items: int
     if len(pairs) == 0:
         return np.empty((0, 3), dtype=np.int32), np.empty(0, dtype=np.int64)
     pair_keys = pairs[:, 0].astype(np.int64) * n_items + pairs[:, 1]
-    rows, a, b = _within_order_pairs(x)
+    rows, a, b = within_row_pairs(x.indptr, x.indices)
     keys = a.astype(np.int64) * n_items + b
     pos = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)
     hit = pair_keys[pos] == keys

@@ -7,6 +7,8 @@ with it, so a basket gets the same answer alone or in a batch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 _CHUNK_CELLS = 4_000_000  # dense cells per partition step: bounds extra memory to ~16 MB
@@ -120,3 +122,23 @@ def topk_dense(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray
         return pos[np.argsort(-scores[pos], kind="stable")][:k]
     # short lists: one stable sort (ties keep the lower index first)
     return np.argsort(-scores, kind="stable")[:k]
+
+
+def floor_from_sorted_rows(indptr: np.ndarray, scores: np.ndarray, baskets: Any, k: int) -> np.ndarray:
+    """A lower bound on each basket's k-th best score when a basket's score for a candidate is
+    at least the score one basket item alone gives it (sum of non-negative scores, or max).
+
+    Row j of (indptr, scores) holds item j's candidates sorted best first; it holds at most
+    m - 1 of a basket's m items, so its (k + m)-th entry leaves >= k other candidates at or
+    above it. The floor is the largest such value over the basket's items (-inf without one).
+    """
+    sizes = np.diff(baskets.indptr)
+    row = np.repeat(np.arange(baskets.shape[0]), sizes)
+    item = baskets.indices
+    at = indptr[item] + k + sizes[row] - 1
+    has = at < indptr[item + 1]
+    bound = np.full(len(item), -np.inf)
+    bound[has] = scores[at[has]]
+    floor = np.full(baskets.shape[0], -np.inf)
+    np.maximum.at(floor, row, bound)
+    return floor

@@ -19,9 +19,9 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.mining.rules import METRICS, frequent_itemsets, rule_arrays
-from xsell.models._topk import topk_rows
-from xsell.models.base import Recommender
+from xsell.mining.rules import METRICS, frequent_itemsets, rule_arrays, within_row_pairs
+from xsell.models._topk import floor_from_sorted_rows, topk_rows
+from xsell.models.base import Recommender, mark_basket_items
 
 _STATS = ("support", "confidence", "lift")
 _AGGREGATES = ("max", "sum")
@@ -116,26 +116,22 @@ class AssociationRules(Recommender):
         starts, ends = ip1[items], ip1[items + 1]
         lens = ends - starts
         r_rows = np.repeat(rows, lens)
-        r_pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        r_pos = _expand_ranges(starts, lens)
         out_rows, out_pos, out_table = [r_rows], [r_pos], [np.ones(len(r_pos), np.int8)]
         if self.max_len >= 3 and len(self._pair_keys):
             n = len(self.items_)
-            sizes = np.bincount(rows, minlength=int(rows.max()) + 1 if len(rows) else 0)
-            starts_b = np.cumsum(sizes) - sizes
-            pos_in = np.arange(len(items)) - starts_b[rows]
-            later = sizes[rows] - pos_in - 1
-            first = np.repeat(np.arange(len(items)), later)
-            second = first + 1 + np.arange(len(first)) - np.repeat(np.cumsum(later) - later, later)
+            line_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows))])
+            pair_rows, first, second = within_row_pairs(line_ptr, np.arange(len(items)))
             keys = items[first].astype(np.int64) * n + items[second]
             hit = np.searchsorted(self._pair_keys, keys)
             hit = np.minimum(hit, len(self._pair_keys) - 1)
             found = self._pair_keys[hit] == keys
-            ante, pair_rows = hit[found], rows[first][found]
+            ante, pair_rows = hit[found], pair_rows[found]
             ip2 = a["r2_indptr"]
             s2, e2 = ip2[ante], ip2[ante + 1]
             l2 = e2 - s2
             out_rows.append(np.repeat(pair_rows, l2))
-            out_pos.append(np.repeat(s2 - np.cumsum(l2) + l2, l2) + np.arange(int(l2.sum())))
+            out_pos.append(_expand_ranges(s2, l2))
             out_table.append(np.full(int(l2.sum()), 2, np.int8))
         return np.concatenate(out_rows), np.concatenate(out_pos), np.concatenate(out_table)
 
@@ -179,28 +175,6 @@ class AssociationRules(Recommender):
             best_pos, best_table = pos[by_best][keep], table[by_best][keep]
         return (k // n).astype(np.int64), (k % n).astype(np.int32), agg, best_pos, best_table
 
-    def _batch_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray | None:
-        return None  # applied earlier, inside _score_matrix (see _rule_floor)
-
-    def _rule_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray | None:
-        # With "max", a candidate scores at least any one of its rules. Row j of
-        # the single-item rules is sorted best first and holds at most m - 1 of the
-        # basket's m items, so its (k + m)-th rule leaves >= k other candidates at
-        # or above it. (Not valid for "sum" with negative metrics: no bound then.)
-        if self.aggregate != "max":
-            return None
-        ip, scores = self.arrays_["r1_indptr"], self.arrays_["r1_scores"]
-        sizes = np.diff(baskets.indptr)
-        row = np.repeat(np.arange(baskets.shape[0]), sizes)
-        item = baskets.indices
-        at = ip[item] + k + sizes[row] - 1
-        has = at < ip[item + 1]
-        bound = np.full(len(item), -np.inf)
-        bound[has] = scores[at[has]]
-        floor = np.full(baskets.shape[0], -np.inf)
-        np.maximum.at(floor, row, bound)
-        return floor
-
     # -- scoring hooks -----------------------------------------------------------------------
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         a = self.arrays_
@@ -215,15 +189,12 @@ class AssociationRules(Recommender):
     def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
         rows = np.repeat(np.arange(baskets.shape[0], dtype=np.int64), np.diff(baskets.indptr))
         m_rows, pos, table = self._matches(rows, baskets.indices.astype(np.int64))
-        r, items, scores, _, _ = self._reduce(m_rows, pos, table, floor=self._rule_floor(baskets, k))
-        # basket items never come back: mark them -inf
-        n = np.int64(len(self.items_))
-        own = rows * n + baskets.indices
-        own.sort()
-        key = r * n + items
-        at = np.minimum(np.searchsorted(own, key), max(len(own) - 1, 0))
-        scores = np.where(len(own) and (own[at] == key), -np.inf, scores) if len(own) else scores
-        return sp.csr_matrix((scores, (r, items)), shape=(baskets.shape[0], len(self.items_)))
+        # with "max" a candidate scores at least any one of its rules: an exact floor prunes early
+        # (not with "sum": metrics such as leverage can be negative)
+        floor = (floor_from_sorted_rows(self.arrays_["r1_indptr"], self.arrays_["r1_scores"], baskets, k)
+                 if self.aggregate == "max" else None)
+        r, items, scores, _, _ = self._reduce(m_rows, pos, table, floor=floor)
+        return mark_basket_items(r, items.astype(np.int64), scores, baskets)  # basket items never come back
 
     def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
         n = self.n_orders_
@@ -310,6 +281,11 @@ class AssociationRules(Recommender):
         model._set_arrays(items, n_orders, arrays["item_counts"], {k: v for k, v in arrays.items()
                                                                      if k != "item_counts"})
         return model
+
+
+def _expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions start .. start + length - 1 of every range, concatenated, without a loop."""
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
 
 
 def _rule_table(ante: np.ndarray, cons: np.ndarray, stats: Mapping[str, np.ndarray], metric: str,

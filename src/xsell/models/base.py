@@ -208,13 +208,6 @@ class Recommender:
             scores = self._dense_topk_candidates(basket, k)
         else:  # the model marks basket items -inf (or leaves them out); topk_rows drops them
             scores = self._score_matrix(basket, k).tocsr()
-        floor = self._batch_floor(basket, k)
-        if floor is not None:  # drop entries that provably cannot reach a basket's top k
-            row = np.repeat(np.arange(n_baskets), np.diff(scores.indptr))
-            keep = scores.data >= floor[row]
-            indptr = np.zeros(n_baskets + 1, dtype=np.int64)
-            np.cumsum(np.bincount(row[keep], minlength=n_baskets), out=indptr[1:])
-            scores = sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
         indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
         lengths = np.diff(indptr)
         empty = np.flatnonzero(lengths == 0)  # no known item, or no neighbours: popular items
@@ -273,10 +266,6 @@ class Recommender:
         if cached is None:
             cached = self._categories = pd.Index(self.items_.ids)
         return cached
-
-    def _batch_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray | None:
-        """Optional per-basket lower bound on the k-th best score (None: no pruning)."""
-        return None
 
     def _popular_batch(self, basket: sp.csr_matrix, rows: np.ndarray, k: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -365,6 +354,29 @@ class Recommender:
 
     def get_params(self) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,
+                      baskets: sp.csr_matrix) -> sp.csr_matrix:
+    """CSR of (rows, cols, scores) with each basket's own items set to -inf."""
+    n = np.int64(baskets.shape[1])
+    own = np.repeat(np.arange(baskets.shape[0], dtype=np.int64), np.diff(baskets.indptr)) * n + baskets.indices
+    own.sort()
+    key = rows.astype(np.int64) * n + cols
+    if len(own):
+        at = np.minimum(np.searchsorted(own, key), len(own) - 1)
+        scores = np.where(own[at] == key, -np.inf, scores)
+    return sp.csr_matrix((scores, (rows, cols)), shape=baskets.shape)
+
+
+def drop_below(scores: sp.csr_matrix, floor: np.ndarray) -> sp.csr_matrix:
+    """Entries of each row at or above that row's floor (the others cannot reach its top k)."""
+    n_rows = scores.shape[0]
+    row = np.repeat(np.arange(n_rows), np.diff(scores.indptr))
+    keep = scores.data >= floor[row]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[keep], minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
 
 
 def _check_k(k: Any) -> int:

@@ -35,8 +35,8 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models._topk import topk_rows
-from xsell.models.base import Recommender
+from xsell.models._topk import floor_from_sorted_rows, topk_rows
+from xsell.models.base import Recommender, drop_below
 
 
 @dataclass(frozen=True)
@@ -244,24 +244,6 @@ class CoOccurrence(Recommender):
         s, e = self.neighbor_indptr_[item], self.neighbor_indptr_[item + 1]
         return self.neighbor_indices_[s:e], self._scores64[s:e]
 
-    def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ip, ind, sc = self._indptr_list, self.neighbor_indices_, self._scores64
-        if len(basket) == 1:
-            s, e = ip[basket[0]], ip[basket[0] + 1]
-            cand = ind[s:e]
-            order = np.argsort(cand, kind="stable")
-            return cand[order], sc[s:e][order]
-        rows = basket.tolist()
-        cand = np.concatenate([ind[ip[b]:ip[b + 1]] for b in rows])
-        weights = np.concatenate([sc[ip[b]:ip[b + 1]] for b in rows])
-        # stable sort + bincount add each candidate's terms in basket-item order
-        order = np.argsort(cand, kind="stable")
-        cand = cand[order]
-        first = np.empty(len(cand), dtype=bool)
-        first[:1] = True
-        np.not_equal(cand[1:], cand[:-1], out=first[1:])
-        return cand[first], np.bincount(np.cumsum(first, dtype=np.intp), weights=weights[order])[1:]
-
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # Scatter-add into a per-thread dense scratch vector: np.add.at adds in
         # basket-item order, as the sparse product of recommend_batch does, so
@@ -290,24 +272,6 @@ class CoOccurrence(Recommender):
         distinct &= values > -np.inf
         return cand[distinct][:k], values[distinct][:k]
 
-    def _batch_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray:
-        # Scores are >= 0, so a basket's score for c is at least score(j -> c) for
-        # each basket item j. Row j is sorted best first and holds at most m - 1
-        # of the basket's m items, so its (k + m)-th entry leaves >= k other
-        # candidates at or above it: no entry below the largest such value can
-        # reach the top k. Rows shorter than k + m give no bound (0).
-        sizes = np.diff(baskets.indptr)
-        row = np.repeat(np.arange(baskets.shape[0]), sizes)
-        item = baskets.indices
-        need = k + sizes[row] - 1  # 0-based position of the (k + m)-th entry
-        start = self.neighbor_indptr_[item]
-        has = start + need < self.neighbor_indptr_[item + 1]
-        bound = np.zeros(len(item), dtype=np.float64)
-        bound[has] = self._scores64[(start + need)[has]]
-        floor = np.zeros(baskets.shape[0], dtype=np.float64)
-        np.maximum.at(floor, row, bound)
-        return floor
-
     def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
         if self._matrix is None:
             # a -inf diagonal marks each basket's own items -inf in the product
@@ -316,7 +280,9 @@ class CoOccurrence(Recommender):
             neighbours = sp.csr_matrix((self._scores64, self.neighbor_indices_, self.neighbor_indptr_),
                                        shape=(n, n))
             self._matrix = (neighbours + sp.diags(np.full(n, -np.inf), format="csr")).tocsr()
-        return baskets @ self._matrix
+        # scores are >= 0 and add up over basket items: an exact floor prunes before top-k
+        floor = floor_from_sorted_rows(self.neighbor_indptr_, self._scores64, baskets, k)
+        return drop_below((baskets @ self._matrix).tocsr(), floor)
 
     # -- explanations --------------------------------------------------------------------
     def _pair_lookup(self, query: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models.base import Recommender
+from xsell.models.base import Recommender, mark_basket_items
 
 
 class DenseItemModel(Recommender):
@@ -171,16 +171,3 @@ class Popular(Recommender):
         model.item_counts_ = arrays["item_counts"]
         model._set_popular(model.item_counts_)
         return model
-
-
-def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,
-                      baskets: sp.csr_matrix) -> sp.csr_matrix:
-    """CSR of (rows, cols, scores) with each basket's own items set to -inf."""
-    n = np.int64(baskets.shape[1])
-    own = np.repeat(np.arange(baskets.shape[0], dtype=np.int64), np.diff(baskets.indptr)) * n + baskets.indices
-    own.sort()
-    key = rows * n + cols
-    if len(own):
-        at = np.minimum(np.searchsorted(own, key), len(own) - 1)
-        scores = np.where(own[at] == key, -np.inf, scores)
-    return sp.csr_matrix((scores, (rows, cols)), shape=baskets.shape)
