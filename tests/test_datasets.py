@@ -82,3 +82,13 @@ def test_synthetic_shop_is_seeded_and_consistent():
         assert np.all(np.diff(catalog.loc[group, "price"].to_numpy()) > 0)
     for x, y in a.truth.complements[:10]:  # complements cross categories
         assert catalog.loc[x, "category"] != catalog.loc[y, "category"]
+
+
+def test_online_retail_xlsx_reads_like_the_csv(tmp_path):
+    csv_path = _uci_csv(tmp_path)
+    xlsx_path = tmp_path / "Online Retail.xlsx"
+    pd.read_csv(csv_path, dtype={"InvoiceNo": str, "StockCode": str}).to_excel(xlsx_path, index=False)
+    from_xlsx = load_online_retail(xlsx_path).to_frame()
+    from_csv = load_online_retail(csv_path).to_frame()
+    assert from_xlsx[["order_id", "item_id", "quantity", "price"]].astype(str).equals(
+        from_csv[["order_id", "item_id", "quantity", "price"]].astype(str))
