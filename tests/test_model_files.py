@@ -365,8 +365,8 @@ def test_format_version_2_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_model_type_is_refused(tmp_path: Path) -> None:
-    path = _crafted(tmp_path, lambda members, manifest: manifest.update({"model_type": "als"}))
-    _refused(path, f"{path}: unknown model type 'als'")
+    path = _crafted(tmp_path, lambda members, manifest: manifest.update({"model_type": "svd"}))
+    _refused(path, f"{path}: unknown model type 'svd'")
 
 
 def test_a_manifest_without_params_is_refused(tmp_path: Path) -> None:

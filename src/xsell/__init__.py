@@ -27,6 +27,10 @@ _EXPORTS = {
     "AssociationRules": "xsell.models.association",
     "EASE": "xsell.models.dense",
     "Popular": "xsell.models.dense",
+    "ALS": "xsell.models.cf",
+    "BPR": "xsell.models.cf",
+    "ItemKNN": "xsell.models.cf",
+    "Hybrid": "xsell.models.hybrid",
     "mine_rules": "xsell.mining.rules",
     "frequent_itemsets": "xsell.mining.rules",
     "Recommendations": "xsell.models.base",
@@ -53,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.mining.rules import frequent_itemsets as frequent_itemsets, mine_rules as mine_rules
     from xsell.models.association import AssociationRules as AssociationRules
     from xsell.models.dense import EASE as EASE, Popular as Popular
+    from xsell.models.cf import ALS as ALS, BPR as BPR, ItemKNN as ItemKNN
+    from xsell.models.hybrid import Hybrid as Hybrid
     from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
     from xsell.models.cooccurrence import CoOccurrence as CoOccurrence, PairCounts as PairCounts
     from xsell.models.cooccurrence import count_pairs as count_pairs

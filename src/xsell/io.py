@@ -44,6 +44,10 @@ _MODEL_TYPES = {
     "association_rules": ("xsell.models.association", "AssociationRules"),
     "ease": ("xsell.models.dense", "EASE"),
     "popular": ("xsell.models.dense", "Popular"),
+    "als": ("xsell.models.cf", "ALS"),
+    "bpr": ("xsell.models.cf", "BPR"),
+    "itemknn": ("xsell.models.cf", "ItemKNN"),
+    "hybrid": ("xsell.models.hybrid", "Hybrid"),
 }
 
 

@@ -84,7 +84,7 @@ def basket_completion(train: Orders, test: Orders, *, hide: int = 1, min_known: 
 
 def evaluate(model: Any, task: BasketTask, train: Orders, k: int = 10) -> dict[str, float]:
     """Metrics at k of `model` on `task` (see the module docstring)."""
-    recs = model.recommend_batch(task.baskets[["basket_id", "item_id"]], k=k)
+    recs = model.recommend_batch(task.baskets, k=k)  # customer_id, when present, serves customer-aware models
     recs = recs.assign(basket_id=recs["basket_id"].astype(task.hidden["basket_id"].dtype),
                        item_id=recs["item_id"].astype(task.hidden["item_id"].dtype))
     n = task.n_baskets

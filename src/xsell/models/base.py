@@ -12,6 +12,13 @@ result type. Subclasses implement:
   _neighbours(item)                  (indices, scores) sorted best first, for also_bought
   _explain(query, items)             dict of extra result columns (optional)
   _get_state() / _set_state(...)     parameters and arrays for model files
+
+Customer-aware models (`uses_customers = True`: ALS, BPR, ItemKNN, Hybrid)
+score densely with `_score_dense(baskets, customers)` (customers: internal
+index per basket row, -1 unknown) and keep `customers_` and `history_`
+(customers x items, orders holding each item); the base then serves
+`recommend(..., customer=)`, `recommend_for_customer` and a `customer_id`
+column in `recommend_batch`. The other models ignore customers.
 """
 
 from __future__ import annotations
@@ -142,24 +149,87 @@ class Recommender:
         query = np.array([idx], dtype=np.int32)
         return Recommendations(self, cand[:k], scores[:k], False, query)
 
-    def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] | None = ()) -> Recommendations:
+    def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] | None = (),
+                  customer: Any = None) -> Recommendations:
         """The k items that best complete `basket`, best first.
 
         Basket items and `exclude` never come back; unknown ids are ignored; a
         basket with no known item, or whose items have no neighbours, gets the
-        popular items, flagged `fallback=True`.
+        popular items, flagged `fallback=True`. `customer` (the shop's customer
+        id) is used by customer-aware models (ALS, BPR, ItemKNN, Hybrid: their
+        history joins the basket) and ignored by the others; an unknown
+        customer is treated as anonymous.
         """
         self._check_fitted()
         k = _check_k(k)
         query = self._known(basket)
         no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
         excluded = query if no_exclude else np.union1d(query, self._known(exclude))
+        cidx = self._customer_of(customer)
+        if cidx >= 0:
+            index, scores = self._rank_dense(query, excluded, k, cidx)
+            return Recommendations(self, index, scores, False, query)
         if len(query) == 0:
             return self._popular(k, excluded, query)
         index, scores = self._rank(query, excluded, k)
         if len(index) == 0:  # known items without any neighbour: popular items, flagged
             return self._popular(k, excluded, query)
         return Recommendations(self, index, scores, False, query)
+
+    def recommend_for_customer(self, customer: Any, k: int = 10, exclude_bought: bool = True,
+                               exclude: Iterable[Any] | None = ()) -> Recommendations:
+        """The k items a known customer is most likely to buy next, from their history alone.
+
+        exclude_bought: leave out items the customer bought before (False keeps
+        them: repeat purchases are most of a grocery or B2B order). An unknown
+        customer gets the popular items, flagged `fallback=True`.
+        """
+        self._check_fitted()
+        if not self.uses_customers:
+            raise InputError(f"{type(self).__name__} does not use customers; use ALS, BPR, ItemKNN or Hybrid "
+                             f"for recommend_for_customer")
+        k = _check_k(k)
+        excluded = self._known(exclude or ())
+        cidx = self._customer_of(customer)
+        if cidx >= 0 and exclude_bought:
+            h = self.history_
+            excluded = np.union1d(excluded, h.indices[h.indptr[cidx]:h.indptr[cidx + 1]]).astype(np.int32)
+        empty = np.empty(0, dtype=np.int32)
+        if cidx < 0:
+            return self._popular(k, excluded, empty)
+        index, scores = self._rank_dense(empty, excluded, k, cidx)
+        return Recommendations(self, index, scores, False, empty)
+
+    # -- customers ---------------------------------------------------------------------
+    uses_customers: ClassVar[bool] = False
+    customers_: IdMap | None = None
+    history_: sp.csr_matrix
+
+    def _customer_of(self, customer: Any) -> int:
+        """Internal index of a customer id for customer-aware models; -1 for None, unknown or unused."""
+        if customer is None or not self.uses_customers or self.customers_ is None:
+            return -1
+        return self.customers_.index_of(customer)
+
+    def _set_customers(self, orders: Orders) -> None:
+        """Keep the customer map and the customers x items history (orders holding each item)."""
+        if orders.customers is None or orders.customer_index is None:
+            self.customers_ = None
+            self.history_ = sp.csr_matrix((0, orders.n_items), dtype=np.float32)
+        else:
+            self.customers_ = orders.customers
+            self.history_ = orders.customer_item_matrix(np.float32)
+
+    def _rank_dense(self, query: np.ndarray, excluded: np.ndarray, k: int, customer: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top k from the dense scores of one basket (possibly empty) for a known customer."""
+        row = sp.csr_matrix((np.ones(len(query)), query, [0, len(query)]), shape=(1, self.n_items))
+        scores = self._score_dense(row, np.array([customer], dtype=np.int64))[0].astype(np.float64)
+        scores[excluded] = -np.inf
+        cand = np.arange(self.n_items, dtype=np.int32)
+        best = topk_dense(cand, scores, k)
+        best = best[np.isfinite(scores[best])]
+        return cand[best], scores[best]
 
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best candidates for a basket of known items, `excluded` left out.
@@ -192,11 +262,11 @@ class Recommender:
         """
         self._check_fitted()
         k = _check_k(k)
-        basket_ids, rows, cols = self._parse_baskets(baskets)
-        return self._batch_from_codes(basket_ids, rows, cols, k)
+        basket_ids, rows, cols, customers = self._parse_baskets(baskets)
+        return self._batch_from_codes(basket_ids, rows, cols, k, customers)
 
     def _batch_from_codes(self, basket_ids: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                          k: int) -> pd.DataFrame:
+                          k: int, customers: np.ndarray | None = None) -> pd.DataFrame:
         n_baskets = len(basket_ids)
         known = cols >= 0
         rows, cols = rows[known], cols[known]
@@ -205,7 +275,7 @@ class Recommender:
         basket.sum_duplicates()
         basket.data[:] = 1.0
         if getattr(self, "dense_scores", False):
-            scores = self._dense_topk_candidates(basket, k)
+            scores = self._dense_topk_candidates(basket, k, customers)
         else:  # the model marks basket items -inf (or leaves them out); topk_rows drops them
             scores = self._score_matrix(basket, k).tocsr()
         indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
@@ -232,18 +302,24 @@ class Recommender:
         frame.attrs["fallback_baskets"] = int(len(empty))
         return frame
 
-    def _dense_topk_candidates(self, basket: sp.csr_matrix, k: int, chunk_cells: int = 16_000_000
-                               ) -> sp.csr_matrix:
+    def _dense_topk_candidates(self, basket: sp.csr_matrix, k: int, customers: np.ndarray | None = None,
+                               chunk_cells: int = 16_000_000) -> sp.csr_matrix:
         """For dense scorers: per basket, the entries at or above its k-th best score (ties kept),
-        basket items excluded; topk_rows then orders them exactly as recommend does."""
+        basket items excluded; topk_rows then orders them exactly as recommend does.
+
+        A basket with neither a known item nor a known customer gets no entries (popular fallback)."""
         n = self.n_items
         step = max(1, chunk_cells // max(n, 1))
+        if customers is None or not self.uses_customers:
+            customers = np.full(basket.shape[0], -1, dtype=np.int64)
+        served = (np.diff(basket.indptr) > 0) | (customers >= 0)
         rows_out, cols_out, vals_out = [], [], []
         for start in range(0, basket.shape[0], step):
             part = basket[start:start + step]
-            dense = self._score_dense(part)
+            dense = np.asarray(self._score_dense(part, customers[start:start + step]), dtype=np.float64)
             own_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
             dense[own_rows, part.indices] = -np.inf
+            dense[~served[start:start + step]] = -np.inf
             if n > k:
                 thr = -np.partition(-dense, k - 1, axis=1)[:, k - 1]
                 mask = (dense >= thr[:, None]) & (dense > -np.inf)
@@ -258,7 +334,8 @@ class Recommender:
                               (rows, np.concatenate(cols_out) if cols_out else np.empty(0, np.int64))),
                              shape=(basket.shape[0], n))
 
-    def _score_dense(self, baskets: sp.csr_matrix) -> np.ndarray:
+    def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
+        """baskets x items scores for dense scorers; customers: internal index per row, -1 unknown."""
         raise NotImplementedError
 
     def _item_categories(self) -> pd.Index:
@@ -282,21 +359,45 @@ class Recommender:
         scores = np.broadcast_to(self.popular_scores_[:width], (len(rows), width))
         return np.repeat(rows, keep.sum(axis=1)), cand[keep], scores[keep]
 
-    def _parse_baskets(self, baskets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(basket ids, basket row per line, internal item index per line, -1 unknown)."""
+    def _parse_baskets(self, baskets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(basket ids, basket row per line, internal item index per line (-1 unknown),
+        internal customer index per basket (-1 unknown) or None without a customer_id column)."""
+        customers = None
         if isinstance(baskets, pd.DataFrame):
             missing = [c for c in ("basket_id", "item_id") if c not in baskets.columns]
             if missing:
                 raise InputError(f"baskets frame lacks column(s) {', '.join(missing)}; it has: "
                                  f"{', '.join(map(str, baskets.columns))}")
-            if baskets["basket_id"].isna().any() or baskets["item_id"].isna().any():
-                col = "basket_id" if baskets["basket_id"].isna().any() else "item_id"
-                bad = np.flatnonzero(baskets[col].isna().to_numpy())[:5]
-                raise InputError(f"baskets column '{col}' has null values; first rows (0-based): "
-                                 f"{', '.join(map(str, bad))}")
+            has_customer = "customer_id" in baskets.columns
+            # with a customer_id column a line may carry no item: an empty basket for that customer
+            for col in ("basket_id",) if has_customer else ("basket_id", "item_id"):
+                if baskets[col].isna().any():
+                    bad = np.flatnonzero(baskets[col].isna().to_numpy())[:5]
+                    raise InputError(f"baskets column '{col}' has null values; first rows (0-based): "
+                                     f"{', '.join(map(str, bad))}")
             codes, uniques = pd.factorize(baskets["basket_id"], sort=False)
             basket_ids = np.asarray(uniques)
-            items = baskets["item_id"].to_numpy()
+            item_col = baskets["item_id"]
+            if has_customer and item_col.isna().any():
+                present = item_col.notna().to_numpy()
+                cols = np.full(len(item_col), -1, dtype=np.int32)
+                cols[present] = self._to_internal(item_col[present].to_numpy())
+                items = None
+            else:
+                items = item_col.to_numpy()
+            if has_customer and self.uses_customers:
+                first = np.full(len(basket_ids), -1, dtype=np.int64)
+                cust_col = baskets["customer_id"]
+                given = cust_col.notna().to_numpy()
+                mapped = np.full(len(cust_col), -1, dtype=np.int64)
+                if given.any() and self.customers_ is not None:
+                    mapped[given] = _map_ids(self.customers_, cust_col[given].to_numpy())
+                # a basket's customer: its first line that names a known one
+                order = np.flatnonzero(mapped >= 0)[::-1]
+                first[codes[order]] = mapped[order]
+                customers = first
+            if items is None:
+                return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
         elif isinstance(baskets, Mapping):
             basket_ids = np.asarray(list(baskets.keys()))
             lists = [list(v) if not isinstance(v, (str, bytes)) else [v] for v in baskets.values()]
@@ -306,20 +407,15 @@ class Recommender:
         else:
             raise InputError("baskets must be a DataFrame with basket_id and item_id columns "
                              f"or a mapping basket_id -> item ids, not {type(baskets).__name__}")
-        if basket_ids.dtype.kind not in "iuU":
-            basket_ids = basket_ids.astype(str)
         cols = self._to_internal(items)
-        return basket_ids, codes.astype(np.int64), cols
+        return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
+
+    @staticmethod
+    def _basket_ids(basket_ids: np.ndarray) -> np.ndarray:
+        return basket_ids if basket_ids.dtype.kind in "iuU" else basket_ids.astype(str)
 
     def _to_internal(self, items: np.ndarray) -> np.ndarray:
-        items = np.asarray(items)
-        if self.items_.kind == "str":
-            if items.dtype.kind != "U":
-                items = items.astype(str)
-        elif items.dtype.kind not in "iu":
-            as_num = pd.to_numeric(pd.Series(items), errors="coerce")
-            items = as_num.fillna(-(2**62)).astype(np.int64).to_numpy()
-        return self.items_.to_internal(items)
+        return _map_ids(self.items_, items)
 
     # -- hooks ---------------------------------------------------------------------
     def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -354,6 +450,18 @@ class Recommender:
 
     def get_params(self) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def _map_ids(idmap: IdMap, values: Any) -> np.ndarray:
+    """Internal indices of external ids (-1 unknown), matching ids typed as str or int alike."""
+    values = np.asarray(values)
+    if idmap.kind == "str":
+        if values.dtype.kind != "U":
+            values = values.astype(str)
+    elif values.dtype.kind not in "iu":
+        as_num = pd.to_numeric(pd.Series(values), errors="coerce")
+        values = as_num.fillna(-(2**62)).astype(np.int64).to_numpy()
+    return idmap.to_internal(values)
 
 
 def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,

@@ -27,7 +27,8 @@ class DenseItemModel(Recommender):
 
     def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         row = sp.csr_matrix((np.ones(len(basket)), basket, [0, len(basket)]), shape=(1, self.n_items))
-        return np.arange(self.n_items, dtype=np.int32), np.asarray(row @ self.weights_).ravel()
+        scores = self._score_dense(row, np.full(1, -1, dtype=np.int64))[0]
+        return np.arange(self.n_items, dtype=np.int32), np.asarray(scores, dtype=np.float64)
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         scores = self.weights_[item].astype(np.float64)
@@ -36,7 +37,7 @@ class DenseItemModel(Recommender):
         order = order[np.isfinite(scores[order])]
         return order.astype(np.int32), scores[order]
 
-    def _score_dense(self, baskets: sp.csr_matrix) -> np.ndarray:
+    def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
         return np.asarray(baskets @ self.weights_)
 
 

@@ -1,0 +1,137 @@
+"""Hybrid: the basket and the customer's own history together.
+
+    score = norm(q @ B) + history_weight * norm(log(1 + h))
+
+B is an EASE item-item matrix (ridge `l2`); q is the basket, or the
+customer's decayed history when the basket is empty (next-order requests);
+h is the customer's history with every order line decayed by
+exp(-age / tau_days), age counted back from the last training order; norm
+divides a row by its largest absolute value, so the two parts are on one
+scale and `history_weight` is the share the history gets. Repeat purchases
+come from h, complements from B. Without a known customer the model is
+EASE with row-normalised scores. `xsell evaluate --tune` (or
+`xsell.evaluation.tune_hybrid`) chooses l2, tau_days and history_weight on a
+validation split cut from the training orders.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from xsell.data.idmap import IdMap
+from xsell.data.orders import Orders
+from xsell.errors import InputError
+from xsell.models.cf import _CFModel, _check_int, _check_positive
+from xsell.models.dense import EASE
+
+_DAY_NS = 86_400e9
+
+
+def _rownorm(m: np.ndarray) -> np.ndarray:
+    peak = np.abs(m).max(axis=1, keepdims=True) if m.shape[1] else np.ones((m.shape[0], 1))
+    return m / np.maximum(peak, 1e-12)
+
+
+class Hybrid(_CFModel):
+    """EASE on the basket plus the customer's recency-decayed purchases (see the module docstring).
+
+    Parameters: l2=50 (EASE ridge), history_weight=0.3, tau_days=180
+    (decay time of a past purchase), max_items=20,000 (as EASE).
+    """
+
+    model_type: ClassVar[str] = "hybrid"
+    weighting = "count"
+    on = "customers"
+
+    def __init__(self, *, l2: float = 50.0, history_weight: float = 0.3, tau_days: float = 180.0,
+                 max_items: int = 20_000) -> None:
+        self.l2 = _check_positive("l2", l2)
+        self.history_weight = _check_positive("history_weight", history_weight, allow_zero=True)
+        self.tau_days = _check_positive("tau_days", tau_days)
+        self.max_items = _check_int("max_items", max_items, 1)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"l2": self.l2, "history_weight": self.history_weight, "tau_days": self.tau_days,
+                "max_items": self.max_items}
+
+    def __repr__(self) -> str:
+        return "Hybrid(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    def _fit(self, orders: Orders) -> None:
+        ease = EASE(l2=self.l2, max_items=self.max_items)
+        ease._fit(orders)
+        self._fit_common(orders)
+        self.weights_ = ease.weights_
+        self.fitted_on_ = "customers" if self.customers_ is not None else "orders"
+        self._set_decay(orders)
+
+    def _set_decay(self, orders: Orders) -> None:
+        """history_ (orders holding each item) and decayed_ (the same cells, each order decayed)."""
+        if self.customers_ is None or orders.customer_index is None:
+            self.decayed_ = sp.csr_matrix((0, orders.n_items))
+            return
+        known = orders.customer_index >= 0
+        line_times = orders.order_times()[orders.order_index]  # orders without lines here hold int64 max
+        age = (line_times.max() - line_times[known]) / _DAY_NS
+        shape = (orders.n_customers, orders.n_items)
+        coords = (orders.customer_index[known], orders.item_index[known])
+        self.history_ = sp.csr_matrix((np.ones(len(age), dtype=np.float32), coords), shape=shape)
+        self.decayed_ = sp.csr_matrix((np.exp(-age / self.tau_days), coords), shape=shape)
+        self.history_.sum_duplicates()
+        self.decayed_.sum_duplicates()
+
+    def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
+        n_rows = baskets.shape[0]
+        known = customers >= 0
+        query = baskets.astype(np.float64)
+        hist = None
+        if known.any():
+            pick = sp.csr_matrix((np.ones(int(known.sum())), (np.flatnonzero(known), customers[known])),
+                                 shape=(n_rows, self.decayed_.shape[0]))
+            hist = (pick @ self.decayed_).tocsr()
+            empty = np.diff(baskets.indptr) == 0
+            if empty.any():  # no basket: the history is the query of the item-item part
+                query = (query + sp.diags(empty.astype(np.float64)) @ hist).tocsr()
+        scores = _rownorm(np.asarray(query @ self.weights_))
+        if hist is not None and self.history_weight > 0:
+            h = hist.copy()
+            h.data = np.log1p(h.data)
+            scores += self.history_weight * _rownorm(h.toarray())
+        return scores
+
+    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.weights_[item].astype(np.float64)
+        scores[item] = -np.inf
+        order = np.argsort(-scores, kind="stable")
+        order = order[np.isfinite(scores[order])]
+        return order.astype(np.int32), scores[order]
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = self._common_arrays()
+        arrays.update(weights=self.weights_, decayed_data=self.decayed_.data.astype(np.float64))
+        return {"fitted_on": self.fitted_on_}, arrays
+
+    @classmethod
+    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        spec = cls._common_spec(n_items, shapes)
+        spec.update(weights=("<f8", (n_items, n_items)), decayed_data=("<f8", (shapes["history_indices"][0],)))
+        return spec
+
+    @classmethod
+    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "Hybrid":
+        model = cls(**params)
+        for name in ("weights", "decayed_data"):
+            if not np.isfinite(arrays[name]).all():
+                raise InputError(f"{name} must be finite")
+        if (arrays["decayed_data"] < 0).any():
+            raise InputError("decayed_data must be >= 0")
+        model._restore_common(state, arrays, items)
+        model.weights_ = arrays["weights"]
+        h = model.history_
+        model.decayed_ = sp.csr_matrix((arrays["decayed_data"], h.indices, h.indptr), shape=h.shape)
+        return model
