@@ -92,7 +92,117 @@ def test_evaluate_command_compares_models(tmp_path, shop):
     cooc, popular = out["results"]
     # planted complements make co-occurrence far better than popularity at completing baskets
     assert cooc["hit_rate"] > 2 * popular["hit_rate"]
-    bad = CliRunner().invoke(app, ["evaluate", str(path), "--models", "cooc,als"])
+    bad = CliRunner().invoke(app, ["evaluate", str(path), "--models", "cooc,svd"])
     assert bad.exit_code == 1
-    assert bad.stderr.strip().splitlines()[-1] == ("error: unknown model(s) als; choose from "
-                                                   "cooc, rules, ease, popular")
+    assert bad.stderr.strip().splitlines()[-1] == ("error: unknown model(s) svd; choose from "
+                                                   "cooc, rules, als, bpr, itemknn, ease, popular, hybrid")
+
+
+def _customer_orders():
+    lines = [  # order, customer, item, day
+        (1, "u", "a", 1), (1, "u", "b", 1), (2, "v", "a", 2), (2, "v", "c", 2), (3, "u", "c", 3),
+        (3, "u", "b", 3), (4, "w", "a", 4), (5, "v", "b", 5), (5, "v", "d", 5), (6, "u", "a", 6), (6, "u", "e", 6),
+    ]
+    frame = pd.DataFrame(lines, columns=["order_id", "customer_id", "item_id", "day"])
+    frame["timestamp"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame.pop("day"), unit="D")
+    return xsell.load_orders(frame)
+
+
+def _order_ids(orders):
+    return sorted(set(orders.orders.ids[orders.order_index].tolist()))
+
+
+def test_leave_last_out_holds_out_each_customers_last_order():
+    from xsell.evaluation import leave_last_out
+
+    train, test = leave_last_out(_customer_orders())
+    # u: orders 1, 3, 6 -> 6 out; v: 2, 5 -> 5 out; w has one order: it stays in training
+    assert _order_ids(test) == [5, 6]
+    assert _order_ids(train) == [1, 2, 3, 4]
+    with pytest.raises(InputError, match=r"^leave-last-out needs a customer_id column; use the temporal split "
+                                         r"instead$"):
+        leave_last_out(_orders())
+
+
+def test_next_order_task_asks_for_the_customer_and_hides_the_known_items():
+    from xsell.evaluation import leave_last_out, next_order
+
+    train, test = leave_last_out(_customer_orders())
+    task = next_order(train, test)
+    assert task.n_baskets == 2
+    assert task.baskets["basket_id"].tolist() == [5, 6]
+    assert task.baskets["customer_id"].tolist() == ["v", "u"]
+    assert task.baskets["item_id"].isna().all()
+    # order 5 = {b, d}: d unseen in training; order 6 = {a, e}: e unseen
+    assert sorted(map(tuple, task.hidden.to_numpy().tolist())) == [(5, "b"), (6, "a")]
+    # a customer-aware model answers from the history; repeat purchases are allowed
+    model = xsell.ItemKNN(on="customers").fit(train)
+    result = evaluate(model, task, train, k=2)
+    recs = model.recommend_batch(task.baskets, k=2)
+    expected = sum(h in recs[recs["basket_id"] == b]["item_id"].astype(str).tolist()
+                   for b, h in [(5, "b"), (6, "a")]) / 2
+    assert result["hit_rate"] == expected
+    assert recs.attrs["fallback_baskets"] == 0
+
+
+def test_metric_curves_match_evaluate_at_each_k(shop):
+    from xsell.evaluation import metric_curves
+
+    train, test = temporal_split(shop.orders, quantile=0.8)
+    task = basket_completion(train, test, seed=1)
+    model = xsell.CoOccurrence().fit(train)
+    curves = metric_curves(model.recommend_batch(task.baskets, k=5), task, train, [1, 3, 5])
+    for k in (1, 3, 5):
+        direct = evaluate(model, task, train, k=k)
+        got = curves[curves["k"] == k].set_index("metric")["value"]
+        for name in ("hit_rate", "ndcg", "mrr", "coverage", "revenue"):
+            assert got[name] == pytest.approx(direct[name])
+    hits = curves[curves["metric"] == "hit_rate"]["value"].tolist()
+    assert hits == sorted(hits)  # more slots, more hits
+
+
+def test_tune_hybrid_picks_the_best_grid_point_on_validation(shop):
+    from xsell.evaluation import tune_hybrid
+    from xsell.evaluation.tuning import validation_task
+
+    train, _ = temporal_split(shop.orders, quantile=0.8)
+    grid = {"l2": [50.0], "tau_days": [30.0, 365.0], "history_weight": [0.0, 0.5]}
+    best, table = tune_hybrid(train, grid=grid, seed=2)
+    assert len(table) == 4
+    top = table.sort_values(["hit_rate", "ndcg"], ascending=False).iloc[0]
+    assert best == {"l2": 50.0, "tau_days": top["tau_days"], "history_weight": top["history_weight"]}
+    # the table's figure is what evaluate gives for that point on the same validation task
+    fit_part, valid = validation_task(train, task="basket-completion", split="temporal", quantile=0.85, seed=2)
+    model = xsell.Hybrid(**best).fit(fit_part)
+    assert evaluate(model, valid, fit_part)["hit_rate"] == pytest.approx(top["hit_rate"])
+    with pytest.raises(InputError, match=r"^unknown grid parameter\(s\) alpha; tune l2, tau_days, history_weight$"):
+        tune_hybrid(train, grid={"alpha": [1.0]})
+
+
+def test_evaluate_command_next_order_tune_and_report(tmp_path, shop):
+    import json
+
+    from typer.testing import CliRunner
+
+    from xsell.cli import app
+
+    path = tmp_path / "orders.parquet"
+    shop.orders.to_frame().to_parquet(path)
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--models", "popular,hybrid,itemknn", "--task",
+                                      "next-order", "--split", "leave-last-out", "--tune", "-k", "5",
+                                      "--report", str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["task"] == "next-order" and out["split"] == "leave-last-out"
+    assert set(out["tuned"]) == {"l2", "tau_days", "history_weight"}
+    by_model = {r["model"]: r for r in out["results"]}
+    # the customer's own history predicts the next order better than popularity
+    assert by_model["hybrid"]["hit_rate"] > by_model["popular"]["hit_rate"]
+    html = report.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "hybrid" in html and "data:image/png;base64," in html
+    bad = CliRunner().invoke(app, ["evaluate", str(path), "--report", str(tmp_path / "r.txt")])
+    assert bad.exit_code == 1
+    assert bad.stderr.strip().splitlines()[-1] == f"error: --report must name an .html file, got {tmp_path / 'r.txt'}"
+    bad = CliRunner().invoke(app, ["evaluate", str(path), "--split", "random"])
+    assert bad.stderr.strip().splitlines()[-1] == "error: unknown split 'random'; choose from temporal, leave-last-out"

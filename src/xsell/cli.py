@@ -159,29 +159,93 @@ def rules(
 @_handles_errors
 def evaluate(
     orders: Annotated[Path, typer.Argument(help="Order lines with timestamps: CSV or Parquet.")],
-    models: Annotated[str, typer.Option(help="Comma-separated: cooc, rules, ease, popular.")] = (
-        "cooc,rules,ease,popular"),
-    task: Annotated[str, typer.Option(help="basket-completion.")] = "basket-completion",
+    models: Annotated[str, typer.Option(help="Comma-separated: cooc, rules, als, bpr, itemknn, ease, popular, "
+                                             "hybrid.")] = "cooc,rules,als,bpr,itemknn,ease,popular,hybrid",
+    task: Annotated[str, typer.Option(help="basket-completion (hide an item of each test order) or next-order "
+                                           "(predict a customer's next order).")] = "basket-completion",
+    split: Annotated[str, typer.Option(help="temporal (at --quantile of order time) or leave-last-out "
+                                            "(each customer's last order).")] = "temporal",
     k: KOpt = 10,
     quantile: Annotated[float, typer.Option(help="Train on orders before this quantile of order time.")] = 0.8,
-    seed: Annotated[int, typer.Option(help="Seed of the hidden-item draw.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the hidden-item draw and of the models.")] = 0,
+    tune: Annotated[bool, typer.Option(help="Fit the hybrid's weights on a validation split of the "
+                                            "training orders first.")] = False,
+    threads: Annotated[int, typer.Option(help="Threads for ALS, BPR and item-KNN (0: all cores).", min=0)] = 0,
+    report: Annotated[Optional[Path], typer.Option(help="Write an HTML report with plots here "
+                                                        "(needs xsell[report]).")] = None,
     column: ColumnOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Compare models offline on your own history: temporal split, hidden items, metrics at k."""
+    """Compare models offline on your own history: a split, a task, metrics at k; optionally an HTML report."""
     import xsell
     from xsell.evaluation.runner import compare
 
+    if report is not None:
+        from xsell.evaluation.report import write_report
+
+        if report.suffix.lower() not in (".html", ".htm"):
+            raise xsell.InputError(f"--report must name an .html file, got {report}")
+        if not report.parent.is_dir():
+            raise xsell.InputError(f"folder does not exist: {report.parent}")
+        _needs_matplotlib()
     data = xsell.load_orders(orders, columns=_columns(column))
     typer.echo(str(data.report), err=True)
-    with _stages() as stage:
-        table = compare(data, [m.strip() for m in models.split(",") if m.strip()], k=k, quantile=quantile,
-                        seed=seed, task=task, progress=stage)
+    with _steps() as step:
+        result = compare(data, [m.strip() for m in models.split(",") if m.strip()], k=k, task=task, split=split,
+                         quantile=quantile, seed=seed, tune=tune, threads=threads, progress=step)
+    for name, message in result.meta.get("skipped", {}).items():
+        typer.echo(f"skipped {name}: {message}", err=True)
+    if report is not None:
+        write_report(report, result.table, result.curves,
+                     {**result.meta, "dataset": orders.name, "xsell_version": xsell.__version__,
+                      "title": f"xsell evaluation: {orders.name}"})
+    table = result.table
     if json_:
-        typer.echo(json.dumps({**table.attrs, "results": json.loads(table.to_json(orient="records"))}))
+        typer.echo(json.dumps({**result.meta, "results": json.loads(table.to_json(orient="records"))}))
         return
-    typer.echo(f"{table.attrs['baskets']:,} test baskets (one hidden item each), k={k}")
+    what = "one hidden item each" if task == "basket-completion" else "a customer's next order each"
+    typer.echo(f"{result.meta['baskets']:,} test baskets ({what}), k={k}, split: {result.meta['split']}")
+    if "tuned" in result.meta:
+        typer.echo("hybrid tuned on a validation split: " +
+                   ", ".join(f"{n}={v:g}" for n, v in result.meta["tuned"].items()))
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if report is not None:
+        typer.echo(f"report written to {report}", err=True)
+
+
+def _needs_matplotlib() -> None:
+    import importlib.util
+
+    import xsell
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise xsell.InputError("the HTML report needs matplotlib: pip install 'xsell[report]'")
+
+
+class _steps:
+    """A progress bar over the evaluation's steps on a terminal (naming the model being trained or
+    scored); plain lines otherwise."""
+
+    def __enter__(self) -> Callable[[str, int, int], None]:
+        self._progress = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                                      "{task.total}"), TimeElapsedColumn(), console=Console(stderr=True))
+            self._progress.__enter__()
+            self._task = self._progress.add_task("starting", total=None)
+
+            def update(text: str, done: int, total: int) -> None:
+                self._progress.update(self._task, description=text, completed=done, total=total)  # type: ignore
+
+            return update
+        return lambda text, done, total: typer.echo(f"[{done}/{total}] {text}...", err=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
 
 
 class _stages:

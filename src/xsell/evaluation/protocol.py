@@ -1,8 +1,11 @@
-"""Splits, the basket-completion task and metrics at k, vectorised.
+"""Splits, tasks and metrics at k, vectorised.
 
 temporal_split: train on orders before a time (or a quantile of order time), test on the rest.
+leave_last_out: each customer's last order is the test, all else trains.
 basket_completion: in each test order with at least `min_known` items seen in
     training, hide `hide` random known items (seeded); the rest is the basket.
+next_order: predict each test order of a customer seen in training from the
+    customer alone (an empty basket with a customer_id); all its known items are hidden.
 evaluate: recommend for every basket at once (recommend_batch) and score:
     hit_rate   share of baskets with at least one hidden item in the top k
     precision  hits / k            recall  hits / hidden items
@@ -32,16 +35,41 @@ def temporal_split(orders: Orders, *, at: Any = None, quantile: float = 0.8) -> 
     at: a timestamp (anything pandas parses); otherwise the `quantile` of order times.
     """
     times = orders.order_times()
+    present = np.bincount(orders.order_index, minlength=orders.n_orders) > 0  # (a split's part keeps all ids)
     if at is not None:
         cut = pd.Timestamp(at).to_datetime64().astype("datetime64[ns]").astype(np.int64)
     else:
         if not 0.0 < quantile < 1.0:
             raise InputError(f"quantile must be in (0, 1), got {quantile!r}")
-        cut = np.quantile(times, quantile, method="lower")
-    train = times < cut
-    if not train.any() or train.all():
+        cut = np.quantile(times[present], quantile, method="lower")
+    train = present & (times < cut)
+    if not train.any() or not (present & ~train).any():
         raise InputError("the split leaves no orders on one side; choose another time or quantile")
-    return orders.select_orders(train), orders.select_orders(~train)
+    return orders.select_orders(train), orders.select_orders(present & ~train)
+
+
+def leave_last_out(orders: Orders) -> tuple[Orders, Orders]:
+    """(train, test): the last order of every customer with two or more orders is the test;
+    every other order (anonymous ones too) trains. Ties in time go to the later order id."""
+    if orders.customer_index is None or orders.customers is None:
+        raise InputError("leave-last-out needs a customer_id column; use the temporal split instead")
+    times = orders.order_times()
+    first_line = np.full(orders.n_orders, -1, dtype=np.int64)
+    first_line[orders.order_index[::-1]] = np.arange(orders.n_lines)[::-1]
+    present = first_line >= 0
+    cust = np.full(orders.n_orders, -1, dtype=np.int64)
+    cust[present] = orders.customer_index[first_line[present]]
+    ranked = np.flatnonzero(present & (cust >= 0))
+    ranked = ranked[np.lexsort((ranked, times[ranked], cust[ranked]))]  # by customer, then time
+    c = cust[ranked]
+    last = np.ones(len(ranked), dtype=bool)
+    last[:-1] = c[1:] != c[:-1]
+    counts = np.bincount(c, minlength=orders.n_customers)
+    test = np.zeros(orders.n_orders, dtype=bool)
+    test[ranked[last & (counts[c] >= 2)]] = True
+    if not test.any():
+        raise InputError("no customer has two or more orders: leave-last-out leaves nothing to test")
+    return orders.select_orders(~test & present), orders.select_orders(test)
 
 
 @dataclass(frozen=True)
@@ -82,9 +110,45 @@ def basket_completion(train: Orders, test: Orders, *, hide: int = 1, min_known: 
     return BasketTask(baskets, truth, int(eligible.sum()))
 
 
+def next_order(train: Orders, test: Orders) -> BasketTask:
+    """Each test order of a customer with orders in training: the customer alone is the request
+    (one line with an empty item_id), every item of the order seen in training is hidden."""
+    if test.customer_index is None or test.customers is None or train.customer_index is None:
+        raise InputError("the next-order task needs a customer_id column")
+    known_item = np.bincount(train.item_index, minlength=train.n_items) > 0
+    seen = train.customer_index[train.customer_index >= 0]
+    known_customer = np.bincount(seen, minlength=test.n_customers) > 0
+    keep = known_item[test.item_index] & (test.customer_index >= 0)
+    keep &= known_customer[np.maximum(test.customer_index, 0)]
+    order, item, cust = test.order_index[keep], test.item_index[keep], test.customer_index[keep]
+    ids = test.orders.ids
+    orders_kept, first = np.unique(order, return_index=True)
+    baskets = pd.DataFrame({"basket_id": ids[orders_kept],
+                            "item_id": pd.Series([None] * len(orders_kept), dtype=object),
+                            "customer_id": test.customers.ids[cust[first]]})
+    truth = pd.DataFrame({"basket_id": ids[order], "item_id": train.items.ids[item]})
+    return BasketTask(baskets, truth, len(orders_kept))
+
+
 def evaluate(model: Any, task: BasketTask, train: Orders, k: int = 10) -> dict[str, float]:
     """Metrics at k of `model` on `task` (see the module docstring)."""
     recs = model.recommend_batch(task.baskets, k=k)  # customer_id, when present, serves customer-aware models
+    return score_recommendations(recs, task, train, k)
+
+
+def metric_curves(recs: pd.DataFrame, task: BasketTask, train: Orders, ks: list[int]) -> pd.DataFrame:
+    """Metrics at every k in `ks` from one recommend_batch result at k >= max(ks): a long frame
+    k, metric, value."""
+    rows = []
+    for cut in ks:
+        metrics = score_recommendations(recs[recs["rank"] <= cut], task, train, cut)
+        rows += [{"k": cut, "metric": name, "value": value} for name, value in metrics.items()
+                 if name not in ("baskets", "mean_rank_of_hits")]
+    return pd.DataFrame(rows)
+
+
+def score_recommendations(recs: pd.DataFrame, task: BasketTask, train: Orders, k: int) -> dict[str, float]:
+    """Metrics at k of a recommend_batch result (basket_id, rank, item_id) on `task`."""
     recs = recs.assign(basket_id=recs["basket_id"].astype(task.hidden["basket_id"].dtype),
                        item_id=recs["item_id"].astype(task.hidden["item_id"].dtype))
     n = task.n_baskets

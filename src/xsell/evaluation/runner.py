@@ -1,8 +1,9 @@
-"""Compare models on one split of the shop's own history."""
+"""Compare models on one split of the shop's own history (what `xsell evaluate` runs)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -10,56 +11,122 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.evaluation.protocol import basket_completion, evaluate, temporal_split
+from xsell.evaluation.protocol import (basket_completion, leave_last_out, metric_curves, next_order,
+                                       score_recommendations, temporal_split)
 
 COLUMNS = ["model", "hit_rate", "precision", "recall", "ndcg", "mrr", "map", "coverage", "popularity",
            "revenue", "fit_s", "score_s"]
+TASKS = ("basket-completion", "next-order")
+SPLITS = ("temporal", "leave-last-out")
+Progress = Callable[[str, int, int], None]  # (what is happening, steps done, steps in all)
 
 
-def _factories() -> dict[str, Callable[[], Any]]:
+def _factories(seed: int, threads: int) -> dict[str, Callable[..., Any]]:
     from xsell.models.association import AssociationRules
+    from xsell.models.cf import ALS, BPR, ItemKNN
     from xsell.models.cooccurrence import CoOccurrence
     from xsell.models.dense import EASE, Popular
+    from xsell.models.hybrid import Hybrid
 
     return {
         "cooc": CoOccurrence,
         "rules": lambda: AssociationRules(min_support=0.0005),
+        "als": lambda: ALS(random_state=seed, num_threads=threads),
+        "bpr": lambda: BPR(random_state=seed, num_threads=threads or 1),
+        "itemknn": lambda: ItemKNN(num_threads=threads),
         "ease": lambda: EASE(l2=200.0),
         "popular": Popular,
+        "hybrid": lambda **tuned: Hybrid(**tuned),
     }
 
 
 def model_names() -> list[str]:
-    return list(_factories())
+    return list(_factories(0, 0))
 
 
-def compare(orders: Orders, models: list[str], *, k: int = 10, quantile: float = 0.8, seed: int = 0,
-            task: str = "basket-completion",
-            progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Fit each model on the training part of a temporal split and score it; one row per model."""
-    factories = _factories()
+@dataclass
+class Comparison:
+    """The result of `compare`: one row per model, metric-at-k curves, and what was run."""
+
+    table: pd.DataFrame
+    curves: pd.DataFrame  # model, k, metric, value
+    meta: dict[str, Any] = field(default_factory=dict)
+    tuning: pd.DataFrame | None = None  # every hybrid grid point on the validation split
+
+
+def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "basket-completion",
+            split: str = "temporal", quantile: float = 0.8, seed: int = 0, tune: bool = False,
+            threads: int = 0, curve_max_k: int | None = None, progress: Progress | None = None) -> Comparison:
+    """Fit each model on the training part of the split and score it on the task; see `Comparison`.
+
+    tune: choose the hybrid's weights on a validation split cut from the training part first.
+    threads: threads for the implicit models (0: all cores); seed: hidden items and model seeds.
+    """
+    factories = _factories(seed, threads)
     unknown = [m for m in models if m not in factories]
-    if unknown:
-        raise InputError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(factories)}")
-    if task != "basket-completion":
-        raise InputError(f"unknown task {task!r}; available: basket-completion")
-    say = progress or (lambda _m: None)
-    train, test = temporal_split(orders, quantile=quantile)
-    basket_task = basket_completion(train, test, seed=seed)
-    if basket_task.n_baskets == 0:
-        raise InputError("no test order has two items seen in training; use a later split (higher quantile)")
-    rows = []
+    if unknown or not models:
+        raise InputError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(factories)}")
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    say = progress or (lambda _t, _d, _n: None)
+    train, test = leave_last_out(orders) if split == "leave-last-out" else temporal_split(orders, quantile=quantile)
+    made = next_order(train, test) if task == "next-order" else basket_completion(train, test, seed=seed)
+    if made.n_baskets == 0:
+        hint = "a later split (higher quantile)" if split == "temporal" else "more history"
+        raise InputError(f"no test order is left for the {task} task (items or customers unseen in training); "
+                         f"use {hint}")
+    steps = 2 * len(models) + (1 if tune and "hybrid" in models else 0)
+    done = 0
+    tuned: dict[str, float] = {}
+    tuning = None
+    if tune and "hybrid" in models:
+        from xsell.evaluation.tuning import tune_hybrid
+
+        say("tuning hybrid on a validation split", done, steps)
+        tuned, tuning = tune_hybrid(train, k=k, task=task, split=split, seed=seed,
+                                    progress=lambda text: say(text, done, steps))
+        done += 1
+    ks = list(range(1, max(k, curve_max_k or k) + 1))
+    rows, curves = [], []
+    skipped: dict[str, str] = {}
     for name in models:
-        say(f"training {name}")
+        say(f"training {name}", done, steps)
         start = time.perf_counter()
-        model = factories[name]().fit(train)
+        model = factories[name](**tuned) if name == "hybrid" else factories[name]()
+        try:
+            model.fit(train)
+        except InputError as exc:  # e.g. EASE on a catalog too big for a dense matrix: the others still run
+            skipped[name] = str(exc)
+            done += 2
+            continue
         fitted = time.perf_counter()
-        say(f"scoring {name} on {basket_task.n_baskets:,} baskets")
-        metrics = evaluate(model, basket_task, train, k=k)
+        done += 1
+        say(f"scoring {name} on {made.n_baskets:,} baskets", done, steps)
+        recs = model.recommend_batch(made.baskets, k=max(ks))
+        metrics = score_recommendations(recs[recs["rank"] <= k], made, train, k)
+        scored = time.perf_counter()
+        curve = metric_curves(recs, made, train, ks)
+        curves.append(curve.assign(model=name))
+        done += 1
         rows.append({"model": name, **{c: metrics[c] for c in COLUMNS[1:10]},
-                     "fit_s": fitted - start, "score_s": time.perf_counter() - fitted})
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame.attrs.update({"baskets": basket_task.n_baskets, "k": k,
-                        "train_orders": len(np.unique(train.order_index)),
-                        "test_orders": len(np.unique(test.order_index))})
-    return frame
+                     "fit_s": fitted - start, "score_s": scored - fitted})
+    say("done", done, steps)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    meta = {"task": task, "split": split if split != "temporal" else f"temporal at the {quantile:g} quantile",
+            "baskets": made.n_baskets, "k": k, "seed": seed,
+            "train_orders": int(len(np.unique(train.order_index))),
+            "test_orders": int(len(np.unique(test.order_index)))}
+    if tuned:
+        meta["tuned"] = tuned
+    if skipped:
+        meta["skipped"] = skipped
+    if not rows:
+        raise InputError("no model could be fitted: " + "; ".join(f"{n}: {m}" for n, m in skipped.items()))
+    curve_frame = pd.concat(curves, ignore_index=True)[["model", "k", "metric", "value"]]
+    return Comparison(table, curve_frame, meta, tuning)
+
+
+__all__ = ["COLUMNS", "Comparison", "compare", "metric_curves", "model_names"]

@@ -102,54 +102,88 @@ def _order_matrix(orders: Orders, keep_item: np.ndarray, keep_order: np.ndarray
                   ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Orders x kept-items binary CSR (rows: kept orders) and kept item indices."""
     items = np.flatnonzero(keep_item)
-    remap = np.full(len(keep_item), -1, dtype=np.int64)
-    remap[items] = np.arange(len(items))
-    order_remap = np.cumsum(keep_order) - 1
-    line = keep_item[orders.item_index] & keep_order[orders.order_index]
-    rows = order_remap[orders.order_index[line]]
+    remap = np.full(len(keep_item), -1, dtype=np.int32)
+    remap[items] = np.arange(len(items), dtype=np.int32)
+    line = keep_item[orders.item_index]
+    if not keep_order.all():
+        line &= keep_order[orders.order_index]
     cols = remap[orders.item_index[line]]
-    n_rows = int(keep_order.sum())
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    indptr = np.zeros(int(keep_order.sum()) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(orders.order_index[line], minlength=len(keep_order))[keep_order], out=indptr[1:])
     # lines come sorted by (order, item); items keep their relative order under remap
-    x = sp.csr_matrix((np.ones(len(cols), dtype=np.int32), cols.astype(np.int32), indptr),
-                      shape=(n_rows, len(items)))
+    x = sp.csr_matrix((np.ones(len(cols), dtype=np.int32), cols, indptr), shape=(len(indptr) - 1, len(items)))
     return x, items
 
 
 _BLOCK_CELLS = 250_000  # bound on one block's product entries: keeps pair mining's memory small
 
+try:  # scipy's numeric product kernel, run without its counting pass (see _product)
+    from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
+except ImportError:  # pragma: no cover - a scipy without the private kernel: a @ b instead
+    _csr_matmat = None
+
+
+def _product(a: sp.csr_matrix, b: sp.csr_matrix, max_nnz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """indptr, indices, data of a @ b (both CSR), given at most `max_nnz` entries in it.
+
+    scipy's `a @ b` first runs a symbolic pass only to count the entries, as long
+    as the product itself; with a known bound the numeric kernel runs alone.
+    """
+    if _csr_matmat is None:
+        c = (a @ b).tocsr()
+        return c.indptr, c.indices, c.data
+    idx = np.int64 if max_nnz >= 2**31 or np.int64 in (a.indptr.dtype, b.indptr.dtype) else np.int32
+    a_ptr, a_ix, b_ptr, b_ix = (v.astype(idx, copy=False) for v in (a.indptr, a.indices, b.indptr, b.indices))
+    indptr = np.empty(a.shape[0] + 1, dtype=idx)
+    indices = np.empty(max_nnz, dtype=idx)
+    data = np.empty(max_nnz, dtype=np.result_type(a.data, b.data))
+    _csr_matmat(a.shape[0], b.shape[1], a_ptr, a_ix, a.data, b_ptr, b_ix, b.data, indptr, indices, data)
+    return indptr, indices[:indptr[-1]], data[:indptr[-1]]
+
+
+def _width(lines: np.ndarray, cells: int) -> int:
+    """Most columns w with sum(min(w, lines)) <= cells, at least 1."""
+    ordered = np.sort(lines)
+    below = np.concatenate([[0], np.cumsum(ordered)])
+    w = np.arange(1, len(lines) + 1)
+    k = np.searchsorted(ordered, w)  # lines below w
+    return max(1, int(np.searchsorted(below[k] + w * (len(lines) - k), cells, side="right")))
+
 
 def _pairs(x: sp.csr_matrix, min_count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frequent pairs (a < b) and their counts, from X^T X computed in blocks of items.
+    """Frequent pairs (a < b) and their counts, from the lower triangle of X^T X in blocks of items.
 
-    Each block multiplies its items' columns by X, so only that block's share of
-    the product exists at a time; blocks are cut where an upper bound on their
-    output (per item: min(items, lines of the orders holding it)) reaches
-    _BLOCK_CELLS.
+    Block [s, e) multiplies the columns of items s.. (as rows, views of the CSC)
+    by its own items' columns: row b holds b's co-counts with the block's items,
+    of which a < b is kept. Only that block's share of the triangle exists at a
+    time; its width keeps an upper bound on its output (per row b: min(width,
+    lines of the orders holding b)) within _BLOCK_CELLS.
     """
     n = x.shape[1]
     if n < 2:
         return np.empty((0, 2), dtype=np.int32), np.empty(0, dtype=np.int64)
     xc = x.tocsc()
-    sizes = np.diff(x.indptr)
-    rows_of_line = np.repeat(np.arange(x.shape[0]), sizes)
-    bound = np.minimum(np.bincount(x.indices, weights=sizes[rows_of_line], minlength=n), n)
-    cuts = np.searchsorted(np.cumsum(bound), np.arange(_BLOCK_CELLS, bound.sum() + _BLOCK_CELLS, _BLOCK_CELLS))
-    edges = np.unique(np.concatenate([[0], np.minimum(cuts + 1, n), [n]]))
+    lines = xc.T @ np.diff(x.indptr).astype(np.int64)
     firsts, seconds, counts = [], [], []
-    for start, end in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-        block = (xc[:, start:end].T @ x).tocsr()  # (end - start) x n co-counts
-        row = np.repeat(np.arange(start, end, dtype=np.int32), np.diff(block.indptr))
-        keep = block.indices > row
-        keep &= block.data >= min_count
-        firsts.append(row[keep])
-        seconds.append(block.indices[keep].astype(np.int32))
-        counts.append(block.data[keep].astype(np.int64))
+    start = 0
+    while start < n - 1:
+        end = min(n, start + _width(lines[start:], _BLOCK_CELLS))
+        p0, p1 = xc.indptr[start], xc.indptr[end]
+        rows = sp.csr_matrix((xc.data[p0:], xc.indices[p0:], xc.indptr[start:] - p0), shape=(n - start, x.shape[0]))
+        block = sp.csc_matrix((xc.data[p0:p1], xc.indices[p0:p1], xc.indptr[start:end + 1] - p0),
+                              shape=(x.shape[0], end - start)).tocsr()
+        indptr, indices, data = _product(rows, block, int(np.minimum(lines[start:], end - start).sum()))
+        row = np.repeat(np.arange(n - start, dtype=indices.dtype), np.diff(indptr))
+        keep = indices < row
+        keep &= data >= min_count
+        firsts.append((indices[keep] + start).astype(np.int32))
+        seconds.append((row[keep] + start).astype(np.int32))
+        counts.append(data[keep].astype(np.int64))
+        start = end
     first, second = np.concatenate(firsts), np.concatenate(seconds)
     count = np.concatenate(counts)
     order = np.argsort(first.astype(np.int64) * n + second)
-    return np.column_stack([first[order], second[order]]).astype(np.int32), count[order]
+    return np.column_stack([first[order], second[order]]), count[order]
 
 
 def within_row_pairs(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
