@@ -238,3 +238,43 @@ def test_hybrid_scores_by_hand():
     alone = q / np.abs(q).max() + 0.5 * hist / hist.max()
     got = model.recommend_for_customer("u", k=4, exclude_bought=False)
     np.testing.assert_allclose(got.scores, np.sort(alone)[::-1], rtol=1e-12)
+
+
+def test_command_line_fit_customer_requests_and_scoring_with_customers(tmp_path, orders):
+    import json
+
+    from typer.testing import CliRunner
+
+    from xsell.cli import app
+
+    lines = tmp_path / "orders.parquet"
+    orders.to_frame().to_parquet(lines)
+    model_path = tmp_path / "als.xsell"
+    run = CliRunner().invoke(app, ["fit", str(lines), "-o", str(model_path), "--model", "als", "--seed", "4"])
+    assert run.exit_code == 0, run.output
+    assert run.stdout.startswith(f"saved {model_path}: als, 360 items, 12,000 orders")
+    model = xsell.load_model(model_path)
+    assert model.random_state == 4
+    customer, item = str(orders.customers.ids[5]), str(orders.items.ids[9])
+    out = CliRunner().invoke(app, ["for-customer", str(model_path), customer, "-k", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert [r["item_id"] for r in got["results"]] == model.recommend_for_customer(customer, k=3).items
+    out = CliRunner().invoke(app, ["recommend", str(model_path), item, "--customer", customer, "--json"])
+    assert [r["item_id"] for r in json.loads(out.stdout)["results"]] == \
+        model.recommend([item], k=10, customer=customer).items
+    # a baskets file with a customer_id column: scored with the customers
+    baskets = pd.DataFrame({"basket_id": ["b1", "b1", "b2"], "item_id": [item, str(orders.items.ids[1]), None],
+                            "customer_id": [customer, customer, customer]})
+    baskets.to_csv(tmp_path / "baskets.csv", index=False)
+    out = CliRunner().invoke(app, ["score", str(model_path), str(tmp_path / "baskets.csv"), "-o",
+                                   str(tmp_path / "recs.csv"), "-k", "3", "--no-progress"])
+    assert out.exit_code == 0, out.output
+    recs = pd.read_csv(tmp_path / "recs.csv", dtype={"item_id": str})
+    assert recs[recs["basket_id"] == "b2"]["item_id"].tolist() == model.recommend([], k=3, customer=customer).items
+    assert recs[recs["basket_id"] == "b1"]["item_id"].tolist() == \
+        model.recommend([item, str(orders.items.ids[1])], k=3, customer=customer).items
+    bad = CliRunner().invoke(app, ["fit", str(lines), "-o", str(model_path), "--model", "svd"])
+    assert bad.exit_code == 1
+    assert bad.stderr.strip().splitlines()[-1] == ("error: --model must be one of cooccurrence, rules, als, bpr, "
+                                                   "itemknn, ease, popular, hybrid, got 'svd'")

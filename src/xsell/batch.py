@@ -1,6 +1,7 @@
 """Batch scoring of basket files in chunks, with constant memory.
 
-Input: CSV or Parquet of basket_id, item_id lines (other columns ignored),
+Input: CSV or Parquet of basket_id, item_id lines and, optionally, customer_id
+(used by customer-aware models; other columns are ignored),
 each basket's lines next to each other (as an export sorted by basket gives
 them). Output: basket_id, rank, item_id, score as Parquet or CSV, written to a
 temporary file and renamed into place when complete.
@@ -20,6 +21,7 @@ from xsell.errors import InputError
 from xsell.io import atomic_write
 
 _COLUMNS = ("basket_id", "item_id")
+_OPTIONAL = ("customer_id",)
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,10 @@ def _read_chunks(path: Path, chunk_lines: int) -> tuple[Iterator[pd.DataFrame], 
             pf = pq.ParquetFile(path)
         except Exception as exc:
             raise InputError(f"cannot read Parquet file {path}: {exc}") from None
-        _check_columns(pf.schema_arrow.names, str(path))
-        batches = pf.iter_batches(batch_size=chunk_lines, columns=list(_COLUMNS))
+        names = pf.schema_arrow.names
+        _check_columns(names, str(path))
+        batches = pf.iter_batches(batch_size=chunk_lines,
+                                  columns=list(_COLUMNS) + [c for c in _OPTIONAL if c in names])
         return (b.to_pandas() for b in batches), pf.metadata.num_rows
     if suffix in (".csv", ".tsv", ".txt"):
         sep = "\t" if suffix == ".tsv" else ","
@@ -56,8 +60,10 @@ def _read_chunks(path: Path, chunk_lines: int) -> tuple[Iterator[pd.DataFrame], 
             head = pd.read_csv(path, sep=sep, nrows=0)
         except Exception as exc:
             raise InputError(f"cannot read CSV file {path}: {exc}") from None
-        _check_columns(list(map(str, head.columns)), str(path))
-        reader = pd.read_csv(path, sep=sep, usecols=list(_COLUMNS), dtype=str, chunksize=chunk_lines,
+        names = list(map(str, head.columns))
+        _check_columns(names, str(path))
+        reader = pd.read_csv(path, sep=sep, usecols=list(_COLUMNS) + [c for c in _OPTIONAL if c in names],
+                             dtype=str, chunksize=chunk_lines,
                              keep_default_na=False, na_values=[""])
         return iter(reader), None
     raise InputError(f"cannot read {path}: unknown file type {suffix!r}; use .csv or .parquet")

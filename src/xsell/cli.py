@@ -87,7 +87,8 @@ def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None)
 def fit(
     orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
-    model: Annotated[str, typer.Option(help="cooccurrence or rules.")] = "cooccurrence",
+    model: Annotated[str, typer.Option(help="cooccurrence, rules, als, bpr, itemknn, ease, popular or "
+                                            "hybrid.")] = "cooccurrence",
     column: ColumnOpt = None,
     min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
     min_support: Annotated[Optional[float], typer.Option(
@@ -96,26 +97,36 @@ def fit(
     max_len: Annotated[int, typer.Option(help="rules: 2 (item -> item) or 3 (also pairs -> item).")] = 2,
     metric: Annotated[str, typer.Option(help="rules: the metric that scores recommendations.")] = "confidence",
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    seed: Annotated[int, typer.Option(help="als, bpr: random seed (same seed, same model).")] = 0,
+    threads: Annotated[int, typer.Option(help="als, bpr, itemknn: threads (0: all cores; bpr is reproducible "
+                                              "only with 1, its default).", min=0)] = 0,
 ) -> None:
     """Learn a model from order lines and save it."""
     import xsell
     from xsell.errors import InputError
 
-    if model not in ("cooccurrence", "rules"):
-        raise InputError(f"--model must be cooccurrence or rules, got {model!r}")
+    makers: dict[str, Callable[[], Any]] = {
+        "cooccurrence": lambda: xsell.CoOccurrence(min_count=min_count, min_support=min_support or 0.0,
+                                                   neighbors=neighbors),
+        "rules": lambda: xsell.AssociationRules(min_support=0.001 if min_support is None else min_support,
+                                                max_len=max_len, metric=metric),
+        "als": lambda: xsell.ALS(random_state=seed, num_threads=threads),
+        "bpr": lambda: xsell.BPR(random_state=seed, num_threads=threads or 1),
+        "itemknn": lambda: xsell.ItemKNN(num_threads=threads),
+        "ease": xsell.EASE,
+        "popular": xsell.Popular,
+        "hybrid": xsell.Hybrid,
+    }
+    if model not in makers:
+        raise InputError(f"--model must be one of {', '.join(makers)}, got {model!r}")
+    fitted = makers[model]()
     data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns)
     typer.echo(str(data.report), err=True)
-    fitted: Any
-    if model == "cooccurrence":
-        fitted = xsell.CoOccurrence(min_count=min_count, min_support=min_support or 0.0, neighbors=neighbors)
-    else:
-        fitted = xsell.AssociationRules(min_support=0.001 if min_support is None else min_support,
-                                        max_len=max_len, metric=metric)
     fitted.fit(data)
     xsell.save_model(fitted, output)
-    size = (f"{len(fitted.neighbor_indices_):,} neighbour pairs" if model == "cooccurrence"
-            else f"{fitted.n_rules:,} rules")
-    typer.echo(f"saved {output}: {data.n_items:,} items, {data.n_orders:,} orders, {size}")
+    size = {"cooccurrence": lambda: f", {len(fitted.neighbor_indices_):,} neighbour pairs",
+            "rules": lambda: f", {fitted.n_rules:,} rules"}.get(model, lambda: "")()
+    typer.echo(f"saved {output}: {model}, {data.n_items:,} items, {data.n_orders:,} orders{size}")
 
 
 @app.command()
@@ -284,13 +295,31 @@ def recommend(
     items: Annotated[list[str], typer.Argument(help="Item ids in the basket.")],
     k: KOpt = 10,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Item id never to show (repeatable).")] = None,
+    customer: Annotated[Optional[str], typer.Option(help="Customer id: als, bpr, itemknn and hybrid models add "
+                                                         "the customer's history.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Items that complete a basket."""
     import xsell
 
-    result = xsell.load_model(model).recommend(items, k=k, exclude=exclude or ())
+    result = xsell.load_model(model).recommend(items, k=k, exclude=exclude or (), customer=customer)
     _print_frame(result.to_frame(), json_, {"basket": items, "fallback": result.fallback})
+
+
+@app.command("for-customer")
+@_handles_errors
+def for_customer(
+    model: ModelArg,
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    k: KOpt = 10,
+    include_bought: Annotated[bool, typer.Option(help="Also show items the customer bought before.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """What a known customer is likely to buy next (als, bpr, itemknn and hybrid models)."""
+    import xsell
+
+    result = xsell.load_model(model).recommend_for_customer(customer, k=k, exclude_bought=not include_bought)
+    _print_frame(result.to_frame(), json_, {"customer": customer, "fallback": result.fallback})
 
 
 @app.command()
