@@ -31,6 +31,11 @@ _EXPORTS = {
     "BPR": "xsell.models.cf",
     "ItemKNN": "xsell.models.cf",
     "Hybrid": "xsell.models.hybrid",
+    "Engine": "xsell.engine",
+    "BusinessRules": "xsell.engine",
+    "Catalog": "xsell.engine",
+    "Suggestions": "xsell.engine",
+    "load_catalog": "xsell.engine",
     "mine_rules": "xsell.mining.rules",
     "frequent_itemsets": "xsell.mining.rules",
     "Recommendations": "xsell.models.base",
@@ -59,6 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.models.dense import EASE as EASE, Popular as Popular
     from xsell.models.cf import ALS as ALS, BPR as BPR, ItemKNN as ItemKNN
     from xsell.models.hybrid import Hybrid as Hybrid
+    from xsell.engine import BusinessRules as BusinessRules, Catalog as Catalog, Engine as Engine
+    from xsell.engine import Suggestions as Suggestions, load_catalog as load_catalog
     from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
     from xsell.models.cooccurrence import CoOccurrence as CoOccurrence, PairCounts as PairCounts
     from xsell.models.cooccurrence import count_pairs as count_pairs

@@ -92,6 +92,10 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
     if not isinstance(model, Recommender) or model.model_type not in _MODEL_TYPES:
         raise InputError(f"cannot save a {type(model).__name__}: not an xsell model")
     state, arrays = model._get_state()
+    arrays = dict(arrays)
+    prices = getattr(model, "item_prices_", None)
+    if prices is not None:  # every model type may carry the items' median prices (for xsell.Engine)
+        arrays["item_prices"] = np.asarray(prices, dtype=np.float64)
     items = model.items_.ids
     manifest = {
         "format": FORMAT,
@@ -229,6 +233,8 @@ def load_model(path: str | os.PathLike[str]) -> Any:
             except (TypeError, ValueError, KeyError, IndexError) as exc:
                 raise ModelFileError(f"{label}: manifest does not fit a {manifest['model_type']} model "
                                      f"({exc})") from None
+            if "item_prices" in declared:
+                required = {**required, "item_prices": ("<f8", (n_items,))}
             expected_members = {_MANIFEST, "items.npy"} | {f"{n}.npy" for n in required}
             names = zf.namelist()
             if len(names) != len(set(names)) or set(names) != expected_members or set(declared) != set(required):
@@ -244,9 +250,13 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         raise ModelFileError(f"{label} is damaged ({exc})") from None
     if len(np.unique(ids)) != len(ids):
         raise ModelFileError(f"{label}: items.npy holds duplicate ids")
+    prices = arrays.pop("item_prices", None)
+    if prices is not None and (np.isinf(prices).any() or (prices < 0).any()):
+        raise ModelFileError(f"{label}: invalid model content (item_prices must be >= 0 or NaN)")
     try:
         model = cls._from_state(manifest["params"], manifest["state"], arrays, IdMap(ids))
-    except (InputError, TypeError, ValueError) as exc:
+    except (InputError, TypeError, ValueError, KeyError) as exc:
         raise ModelFileError(f"{label}: invalid model content ({exc})") from None
     model.training_summary_ = manifest["training"]
+    model.item_prices_ = prices
     return model

@@ -89,6 +89,7 @@ class Recommender:
     items_: IdMap
     popular_: np.ndarray  # internal indices, most popular first
     popular_scores_: np.ndarray
+    item_prices_: np.ndarray | None = None
 
     # -- fitting -----------------------------------------------------------------
     def fit(self: R, orders: Orders) -> R:
@@ -99,6 +100,7 @@ class Recommender:
             raise InputError("fit needs at least one order line")
         self._fit(orders)
         self.training_summary_ = orders.summary()
+        self.item_prices_ = orders.item_prices()  # median unit price per item (NaN unseen), None without prices
         return self
 
     def _fit(self, orders: Orders) -> None:

@@ -1,0 +1,186 @@
+"""The shop's catalog: prices, costs, categories, product families, stock.
+
+`load_catalog(source, columns=None)` reads a CSV/Parquet path, a DataFrame or
+a pyarrow Table. Roles (only item_id is required):
+  item_id     the shop's SKU, as in the orders
+  price       unit price (>= 0)
+  cost        unit cost (>= 0); or `margin`, the unit margin (price - cost)
+  category    for "same category" rules and up-sell
+  parent      product family (variants of one product share it)
+  in_stock    true/false (1/0, yes/no)
+  brand       free text
+Any other column is kept in `catalog.attributes`. The catalog is looked up by
+item id only, so a new one can be swapped in daily without refitting a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from xsell.errors import InputError
+
+ROLES = ("item_id", "price", "cost", "margin", "category", "parent", "in_stock", "brand")
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f"}
+
+
+@dataclass
+class Catalog:
+    """One row per item; aligned to a model's items with `align`."""
+
+    frame: pd.DataFrame  # index: item_id (str); columns price, cost, category, parent, in_stock, brand
+    attributes: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        roles = [c for c in ("price", "cost", "category", "parent", "in_stock", "brand")
+                 if self.frame[c].notna().any()]
+        return f"Catalog({len(self):,} items; {', '.join(roles) or 'ids only'})"
+
+    def align(self, item_ids: np.ndarray) -> "AlignedCatalog":
+        """The catalog's values for a model's items (internal order); unknown items get NaN/None."""
+        keys = pd.Index(np.asarray(item_ids).astype(str))
+        f = self.frame.reindex(keys)
+        known = keys.isin(self.frame.index)
+        category = f["category"].astype(object).where(f["category"].notna(), None)
+        codes, names = pd.factorize(category, use_na_sentinel=True)
+        parent_codes, _ = pd.factorize(f["parent"].astype(object).where(f["parent"].notna(), None),
+                                       use_na_sentinel=True)
+        stock = f["in_stock"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+        return AlignedCatalog(known=np.asarray(known), price=f["price"].to_numpy(dtype=np.float64),
+                              cost=f["cost"].to_numpy(dtype=np.float64), category=codes.astype(np.int64),
+                              category_names=np.asarray(names, dtype=object), parent=parent_codes.astype(np.int64),
+                              in_stock=stock)
+
+
+@dataclass
+class AlignedCatalog:
+    """Catalog values as arrays over a model's internal item indices (-1 codes: none)."""
+
+    known: np.ndarray
+    price: np.ndarray
+    cost: np.ndarray
+    category: np.ndarray
+    category_names: np.ndarray
+    parent: np.ndarray
+    in_stock: np.ndarray
+
+
+def _read(source: Any) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source
+    try:
+        import pyarrow as pa
+
+        if isinstance(source, pa.Table):
+            return source.to_pandas()
+    except ImportError:  # pragma: no cover
+        pass
+    from pathlib import Path
+
+    p = Path(source)
+    if not p.exists():
+        raise InputError(f"catalog file not found: {p}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(p)
+        if suffix in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", dtype=str,  # SKU 0042 stays 0042
+                               keep_default_na=False, na_values=[""])
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read catalog {p}: {exc}") from None
+    raise InputError(f"cannot read catalog {p}: unknown file type {suffix!r}; use .csv or .parquet")
+
+
+def _rows(mask: np.ndarray, values: pd.Series | None = None) -> str:
+    bad = np.flatnonzero(mask)[:5]
+    if values is None:
+        return ", ".join(map(str, bad))
+    shown = [values.iloc[i] for i in bad]
+    return ", ".join(f"{i} ({(v.item() if isinstance(v, np.generic) else v)!r})" for i, v in zip(bad, shown))
+
+
+def _number(frame: pd.DataFrame, role: str, name: str) -> np.ndarray:
+    col = frame[name]
+    num = pd.to_numeric(col, errors="coerce")
+    bad = num.isna().to_numpy() & col.notna().to_numpy()
+    if bad.any():
+        raise InputError(f"catalog column '{name}' ({role}) has {int(bad.sum())} non-numeric values; first rows "
+                         f"(0-based): {_rows(bad, col)}")
+    out = num.to_numpy(dtype=np.float64)
+    if role in ("price", "cost"):
+        neg = out < 0
+        if neg.any():
+            raise InputError(f"catalog column '{name}' ({role}) has {int(neg.sum())} negative values; first rows "
+                             f"(0-based): {_rows(neg, col)}")
+    return out
+
+
+def load_catalog(source: Any, columns: Mapping[str, str] | None = None) -> Catalog:
+    """Read and validate a catalog (see the module docstring); `columns` maps roles to your column names."""
+    frame = _read(source).reset_index(drop=True)
+    mapping = {role: role for role in ROLES}
+    for a, b in (columns or {}).items():
+        if a in ROLES:
+            mapping[a] = b
+        elif b in ROLES:
+            mapping[b] = a
+        else:
+            raise InputError(f"unknown catalog role in columns: {a!r} -> {b!r}; roles are {', '.join(ROLES)}")
+    if mapping["item_id"] not in frame.columns:
+        raise InputError(f"catalog lacks column '{mapping['item_id']}' (item_id); it has: "
+                         f"{', '.join(map(str, frame.columns))}")
+    if len(frame) == 0:
+        raise InputError("catalog is empty")
+    ids = frame[mapping["item_id"]]
+    if ids.isna().any():
+        raise InputError(f"catalog column '{mapping['item_id']}' (item_id) has null values; first rows (0-based): "
+                         f"{_rows(ids.isna().to_numpy())}")
+    ids = ids.astype(str)
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise InputError(f"catalog has {int(ids.duplicated().sum())} duplicate item ids; first rows (0-based): "
+                         f"{_rows(dup, ids)}")
+    n = len(frame)
+    out = pd.DataFrame(index=pd.Index(ids.to_numpy(), name="item_id"))
+    present = {role: mapping[role] for role in ROLES[1:] if mapping[role] in frame.columns}
+    out["price"] = _number(frame, "price", present["price"]) if "price" in present else np.full(n, np.nan)
+    if "cost" in present and "margin" in present:
+        raise InputError("catalog has both a cost and a margin column; give one")
+    if "cost" in present:
+        out["cost"] = _number(frame, "cost", present["cost"])
+    elif "margin" in present:
+        if "price" not in present:
+            raise InputError("a catalog margin column needs a price column (cost = price - margin)")
+        out["cost"] = out["price"].to_numpy() - _number(frame, "margin", present["margin"])
+    else:
+        out["cost"] = np.full(n, np.nan)
+    for role in ("category", "parent", "brand"):
+        if role in present:
+            col = frame[present[role]]
+            out[role] = col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v)).to_numpy()
+        else:
+            out[role] = None
+    if "in_stock" in present:
+        col = frame[present["in_stock"]]
+        text = col.astype(str).str.strip().str.lower()
+        truth = text.isin(_TRUE).to_numpy()
+        false = text.isin(_FALSE).to_numpy()
+        bad = ~(truth | false) & col.notna().to_numpy()
+        if bad.any():
+            raise InputError(f"catalog column '{present['in_stock']}' (in_stock) has {int(bad.sum())} values that "
+                             f"are not true/false; first rows (0-based): {_rows(bad, col)}")
+        out["in_stock"] = pd.array(np.where(col.notna().to_numpy(), truth, pd.NA), dtype="boolean")
+    else:
+        out["in_stock"] = pd.array([pd.NA] * n, dtype="boolean")
+    used = {mapping["item_id"], *present.values()}
+    extra = frame[[c for c in frame.columns if c not in used]].copy()
+    extra.index = out.index
+    return Catalog(out, extra)

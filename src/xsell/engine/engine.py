@@ -1,0 +1,421 @@
+"""Cross-sell, up-sell and basket uplift over any fitted model.
+
+The model proposes candidates; the engine prices them, estimates how likely
+each is to be added, applies the business rules and writes a reason.
+
+Probability of an item j being added to a basket B (calibrated on the training
+orders): for each basket item i, p_ij = (n_ij + m b_j) / (n_i + m) is the share
+of training orders holding i that also held j, shrunk towards j's base rate
+b_j = n_j / N with m = `smoothing` pseudo-orders (so a pair seen twice does not
+claim 100%); the basket combines them as 1 - prod_i (1 - p_ij) (each basket
+item an independent chance), at least b_j. It is what the order history says
+about buying them together, not the effect of showing the suggestion: an A/B
+test measures that (and scales these figures).
+Expected incremental revenue = p x price; margin = p x (price - cost); the
+basket's expected uplift if the top k are shown is their sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.data.orders import Orders
+from xsell.engine.catalog import AlignedCatalog, Catalog
+from xsell.engine.rules import OBJECTIVES, BusinessRules
+from xsell.errors import InputError, NotFittedError
+from xsell.models._topk import topk_rows
+
+
+@dataclass
+class Suggestions:
+    """Ranked suggestions, best first: `.items`, `.to_frame()` (item_id, probability, price,
+    expected_revenue, expected_margin, closes_gap, pinned, reason), and for baskets the
+    basket's value, the gap to the threshold and the expected uplift of the top k."""
+
+    frame: pd.DataFrame
+    basket_value: float = float("nan")
+    gap: float = 0.0
+    expected_uplift_revenue: float = 0.0
+    expected_uplift_margin: float = float("nan")
+
+    @property
+    def items(self) -> list[Any]:
+        return self.frame["item_id"].tolist()
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{i!r}" for i in self.items[:5])
+        return f"Suggestions([{shown}{', ...' if len(self) > 5 else ''}], uplift={self.expected_uplift_revenue:.2f})"
+
+
+def _money(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+class Engine:
+    """Cross-sell, up-sell and basket scoring over a fitted model (see the module docstring).
+
+    model: any fitted xsell model. catalog: `xsell.load_catalog(...)` (optional; swap it any
+    time with `set_catalog`). rules: `BusinessRules` (defaults: in stock only, objective
+    revenue). orders: the training orders; needed for probabilities and reasons when the model
+    is not a CoOccurrence, and for data-driven substitutes (same customers, rarely the same
+    order). threshold: a free-shipping or minimum order value. band: up-sell at most this
+    times the item's price. pool: candidates asked of the model per request.
+    """
+
+    def __init__(self, model: Any, catalog: Catalog | None = None, rules: BusinessRules | None = None, *,
+                 orders: Orders | None = None, threshold: float | None = None, band: float = 1.5,
+                 smoothing: float = 10.0, pool: int = 50) -> None:
+        from xsell.models.base import Recommender
+        from xsell.models.cooccurrence import CoOccurrence
+
+        if not isinstance(model, Recommender):
+            raise InputError(f"Engine needs a fitted xsell model, not {type(model).__name__}")
+        if not hasattr(model, "items_"):
+            raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(orders) first")
+        if rules is not None and not isinstance(rules, BusinessRules):
+            raise InputError(f"rules must be xsell.BusinessRules, not {type(rules).__name__}")
+        if not (isinstance(band, (int, float)) and band > 1):
+            raise InputError(f"band must be a number > 1, got {band!r}")
+        self.model = model
+        self.rules = rules or BusinessRules()
+        self.threshold = _check_threshold(threshold)
+        self.band = float(band)
+        self.smoothing = float(smoothing)
+        self.pool = int(pool)
+        self.n = model.n_items
+        self._ids = model.items_.ids
+        self._str_index = {str(v): i for i, v in enumerate(self._ids.tolist())}
+        if orders is not None:
+            evidence = CoOccurrence(min_count=1, neighbors=200).fit(orders)
+        elif isinstance(model, CoOccurrence):
+            evidence = model
+        else:
+            raise InputError(f"an Engine over {type(model).__name__} needs the training orders for its "
+                             f"probabilities and reasons: Engine(model, orders=orders)")
+        self._set_evidence(evidence)
+        self._subs = _substitutes(orders, self._ids) if orders is not None else None
+        self._order_prices = self._prices_from(model, evidence, orders)
+        self.set_catalog(catalog)
+
+    # -- set-up --------------------------------------------------------------------------
+    def _set_evidence(self, ev: Any) -> None:
+        n = self.n
+        remap = self.model.items_.to_internal(ev.items_.ids) if ev is not self.model else np.arange(n)
+        counts = np.zeros(n, dtype=np.float64)
+        ok = remap >= 0
+        counts[remap[ok]] = ev.item_counts_[ok]
+        self._n_orders = float(ev.n_orders_)
+        self._counts = counts
+        self._base = counts / max(self._n_orders, 1.0)
+        rows = np.repeat(np.arange(len(ev.items_), dtype=np.int64), np.diff(ev.neighbor_indptr_))
+        r, c = remap[rows], remap[ev.neighbor_indices_]
+        keep = (r >= 0) & (c >= 0)
+        r, c = r[keep], c[keep]
+        n_ij = ev.neighbor_counts_[keep].astype(np.float64)
+        self._pair = sp.csr_matrix((n_ij, (r, c)), shape=(n, n))
+        m = self.smoothing
+        p = (n_ij + m * self._base[c]) / (counts[r] + m)
+        p = np.clip(p, 0.0, 1.0 - 1e-12)
+        self._conf = sp.csr_matrix((p, (r, c)), shape=(n, n))
+        self._logq = sp.csr_matrix((np.log1p(-p), (r, c)), shape=(n, n))
+
+    @staticmethod
+    def _prices_from(model: Any, evidence: Any, orders: Orders | None) -> np.ndarray:
+        n = model.n_items
+        prices = np.full(n, np.nan)
+        for source in (getattr(model, "item_prices_", None),):
+            if source is not None and len(source) == n:
+                prices = np.where(np.isnan(prices), source, prices)
+        if orders is not None and orders.price is not None:
+            op = orders.item_prices()
+            idx = model.items_.to_internal(orders.items.ids)
+            ok = idx >= 0
+            fill = np.full(n, np.nan)
+            fill[idx[ok]] = op[ok]
+            prices = np.where(np.isnan(prices), fill, prices)
+        return prices
+
+    def set_catalog(self, catalog: Catalog | None) -> None:
+        """Use another catalog (prices and stock change daily); no refit needed."""
+        if catalog is not None and not isinstance(catalog, Catalog):
+            raise InputError(f"catalog must come from xsell.load_catalog, not {type(catalog).__name__}")
+        self.catalog = catalog
+        if catalog is None:
+            self._cat = AlignedCatalog(known=np.zeros(self.n, bool), price=np.full(self.n, np.nan),
+                                       cost=np.full(self.n, np.nan), category=np.full(self.n, -1),
+                                       category_names=np.empty(0, dtype=object), parent=np.full(self.n, -1),
+                                       in_stock=np.ones(self.n, bool))
+        else:
+            self._cat = catalog.align(self._ids)
+        self.price = np.where(np.isnan(self._cat.price), self._order_prices, self._cat.price)
+        self.cost = self._cat.cost
+
+    # -- helpers -------------------------------------------------------------------------
+    def _index(self, ids: Iterable[Any]) -> np.ndarray:
+        return np.array([self._str_index[str(v)] for v in ids if str(v) in self._str_index], dtype=np.int64)
+
+    def _basket(self, basket: Any) -> tuple[np.ndarray, np.ndarray, float]:
+        """(known item indices, quantities, basket value) from ids or a mapping id -> quantity."""
+        if isinstance(basket, Mapping):
+            pairs = [(str(k), float(v)) for k, v in basket.items()]
+        else:
+            if isinstance(basket, (str, bytes)) or not hasattr(basket, "__iter__"):
+                basket = [basket]
+            pairs = [(str(k), 1.0) for k in basket]
+        for item, qty in pairs:
+            if not np.isfinite(qty) or qty <= 0:
+                raise InputError(f"basket quantity of {item!r} must be > 0, got {qty!r}")
+        known = [(self._str_index[i], q) for i, q in pairs if i in self._str_index]
+        idx = np.array([i for i, _ in known], dtype=np.int64)
+        qty = np.array([q for _, q in known], dtype=np.float64)
+        value = float(np.nansum(self.price[idx] * qty)) if len(idx) else 0.0
+        return idx, qty, value
+
+    def _allowed(self, cand: np.ndarray, rules: BusinessRules, context: np.ndarray) -> np.ndarray:
+        """Mask over `cand` of what the rules let through (pins are handled apart)."""
+        ok = np.ones(len(cand), dtype=bool)
+        if rules.exclude_items:
+            ok &= ~np.isin(cand, self._index(rules.exclude_items))
+        if rules.allow is not None:
+            ok &= np.isin(cand, self._index(rules.allow))
+        if rules.exclude_categories:
+            names = self._cat.category_names
+            bad = np.flatnonzero(np.isin(names.astype(str), list(rules.exclude_categories)))
+            ok &= ~np.isin(self._cat.category[cand], bad)
+        if rules.in_stock_only:
+            ok &= self._cat.in_stock[cand]
+        price = self.price[cand]
+        if rules.min_price is not None:
+            ok &= price >= rules.min_price
+        if rules.max_price is not None:
+            ok &= price <= rules.max_price
+        for a, b in rules.block:
+            if a in self._str_index and b in self._str_index and np.isin(self._str_index[a], context):
+                ok &= cand != self._str_index[b]
+        return ok
+
+    def _pins(self, rules: BusinessRules, context: np.ndarray) -> list[tuple[int, int]]:
+        """(source, pinned) internal pairs active for this context, in the order given."""
+        out = []
+        blocked = {(a, b) for a, b in rules.block}
+        for a, b in rules.pin:
+            if (a, b) in blocked or a not in self._str_index or b not in self._str_index:
+                continue
+            src, dst = self._str_index[a], self._str_index[b]
+            if np.isin(src, context) and not np.isin(dst, context):
+                out.append((src, dst))
+        return out
+
+    def _probability(self, basket: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probability of each candidate being added, the basket item that contributes most or -1)."""
+        if len(basket) == 0:
+            return self._base[cand].copy(), np.full(len(cand), -1)
+        logq = self._logq[basket][:, cand].toarray()
+        conf = self._conf[basket][:, cand].toarray()
+        p = np.maximum(1.0 - np.exp(logq.sum(axis=0)), self._base[cand])
+        best = np.where(conf.max(axis=0) > 0, basket[conf.argmax(axis=0)], -1)
+        return p, best
+
+    def _substitute_mask(self, basket: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """Candidates that substitute a basket item: same product family, or data-driven substitutes."""
+        mask = np.zeros(len(cand), dtype=bool)
+        fam = self._cat.parent[basket]
+        fam = fam[fam >= 0]
+        if len(fam):
+            mask |= np.isin(self._cat.parent[cand], fam)
+        if self._subs is not None and len(basket):
+            mask |= np.isin(cand, self._subs[basket].indices)
+        return mask
+
+    def _order(self, p: np.ndarray, cand: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        price = self.price[cand]
+        revenue = p * np.nan_to_num(price)
+        margin = p * (price - self.cost[cand])
+        key = {"probability": p, "revenue": revenue, "margin": np.nan_to_num(margin, nan=-np.inf)}[objective]
+        return revenue, margin, key
+
+    # -- requests --------------------------------------------------------------------------
+    def cross_sell(self, basket: Any, k: int = 5, customer: Any = None, rules: BusinessRules | None = None,
+                   threshold: float | None = None) -> Suggestions:
+        """Complements to add to a basket (bought together); substitutes of basket items left out."""
+        return self.score_basket(basket, customer=customer, k=k, rules=rules, threshold=threshold)
+
+    def score_basket(self, basket: Any, customer: Any = None, k: int = 5, rules: BusinessRules | None = None,
+                     threshold: float | None = None) -> Suggestions:
+        """Candidates for a basket with their probability, expected revenue and margin, and the
+        basket's expected uplift if the top k are shown. Below the threshold (free shipping,
+        minimum order) items whose price closes the gap come first."""
+        k = _check_k(k)
+        rules = rules or self.rules
+        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        idx, _qty, value = self._basket(basket)
+        basket_ids = [self._ids[i] for i in idx]
+        recs = self.model.recommend(basket_ids, k=max(self.pool, 3 * k), customer=customer)
+        cand = np.asarray(recs._index, dtype=np.int64)
+        pins = self._pins(rules, idx)
+        pinned = np.array([d for _, d in pins], dtype=np.int64)
+        cand = cand[~np.isin(cand, pinned)]
+        cand = cand[self._allowed(cand, rules, idx) & ~self._substitute_mask(idx, cand)]
+        gap = max(threshold - value, 0.0) if threshold is not None else 0.0
+        cand = np.concatenate([pinned, cand])
+        p, because = self._probability(idx, cand)
+        revenue, margin, key = self._order(p, cand, rules.objective)
+        closes = (np.nan_to_num(self.price[cand]) >= gap) if gap > 0 else np.zeros(len(cand), bool)
+        is_pin = np.arange(len(cand)) < len(pinned)
+        # pins first (in the order given), then gap closers, then the objective; ties by model rank
+        order = np.lexsort((np.arange(len(cand)), -key, ~closes, np.where(is_pin, np.arange(len(cand)), len(cand))))
+        order = self._cap_categories(cand, order, rules.max_per_category, is_pin)[:k]
+        cand, p, revenue, margin, because, closes, is_pin = (a[order] for a in (cand, p, revenue, margin, because,
+                                                                                 closes, is_pin))
+        reasons = [self._reason(c, b, pr, rv, cl, pin, idx, gap, threshold)
+                   for c, b, pr, rv, cl, pin in zip(cand, because, p, revenue, closes, is_pin)]
+        frame = self._frame(cand, p, revenue, margin, closes, is_pin, reasons)
+        uplift_margin = float(margin.sum()) if len(margin) else 0.0
+        return Suggestions(frame, basket_value=value, gap=gap, expected_uplift_revenue=float(revenue.sum()),
+                           expected_uplift_margin=uplift_margin)
+
+    def up_sell(self, item: Any, k: int = 5, rules: BusinessRules | None = None) -> Suggestions:
+        """Better alternatives to `item`: substitutes (same category with a catalog; otherwise bought
+        by the same customers but rarely in the same order) priced above it, at most `band` times
+        its price, ranked by how often they sell times the extra value."""
+        k = _check_k(k)
+        rules = rules or self.rules
+        key = str(item)
+        if key not in self._str_index:
+            raise InputError(f"unknown item {item!r}: the model was not trained on it")
+        i = self._str_index[key]
+        base_price = self.price[i]
+        if not np.isfinite(base_price):
+            raise InputError(f"no price known for item {item!r}: give a catalog with prices or orders with prices")
+        cat, fam = self._cat.category[i], self._cat.parent[i]
+        if cat >= 0:
+            cand = np.flatnonzero(self._cat.category == cat)
+            how = f"same category '{self._cat.category_names[cat]}'"
+        elif fam >= 0:
+            cand = np.flatnonzero(self._cat.parent == fam)
+            how = "same product family"
+        elif self._subs is not None:
+            row = self._subs[i]
+            cand = row.indices.astype(np.int64)
+            how = "bought by the same customers, rarely in the same order"
+        else:
+            raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
+                             "customers (Engine(model, orders=orders))")
+        context = np.array([i])
+        pins = [d for _, d in self._pins(rules, context)]
+        cand = cand[(cand != i) & ~np.isin(cand, pins)]
+        price = self.price[cand]
+        cand = cand[(price > base_price) & (price <= self.band * base_price)]
+        cand = cand[self._allowed(cand, rules, context)]
+        cand = np.concatenate([np.array(pins, dtype=np.int64), cand])
+        likely = self._base[cand]
+        extra = self.price[cand] - base_price
+        extra_margin = (self.price[cand] - self.cost[cand]) - (base_price - self.cost[i])
+        score = {"probability": likely, "revenue": likely * extra,
+                 "margin": np.nan_to_num(likely * extra_margin, nan=-np.inf)}[rules.objective]
+        is_pin = np.arange(len(cand)) < len(pins)
+        order = np.lexsort((cand, -score, np.where(is_pin, np.arange(len(cand)), len(cand))))
+        order = self._cap_categories(cand, order, rules.max_per_category, is_pin)[:k]
+        cand, likely, extra, extra_margin, is_pin = (a[order] for a in (cand, likely, extra, extra_margin, is_pin))
+        reasons = [("pinned by the merchandiser" if pin else how) +
+                   f", {self.price[c] / base_price:.2f}x the price (+{_money(e)}); in {lk:.1%} of orders"
+                   for c, lk, e, pin in zip(cand, likely, extra, is_pin)]
+        frame = self._frame(cand, likely, likely * extra, likely * extra_margin, np.zeros(len(cand), bool), is_pin,
+                            reasons)
+        frame.insert(3, "extra_price", extra)
+        return Suggestions(frame, basket_value=float(base_price))
+
+    # -- output ----------------------------------------------------------------------------
+    def _cap_categories(self, cand: np.ndarray, order: np.ndarray, cap: int | None,
+                        is_pin: np.ndarray) -> np.ndarray:
+        if cap is None:
+            return order
+        cats = self._cat.category[cand[order]]
+        seen: dict[int, int] = {}
+        keep = []
+        for pos, c in enumerate(cats.tolist()):  # the few ranked candidates of one request
+            if c < 0 or is_pin[order[pos]]:
+                keep.append(pos)
+                continue
+            seen[c] = seen.get(c, 0) + 1
+            if seen[c] <= cap:
+                keep.append(pos)
+        return order[keep]
+
+    def _reason(self, c: int, because: int, p: float, revenue: float, closes: bool, pin: bool,
+                basket: np.ndarray, gap: float, threshold: float | None) -> str:
+        if pin:
+            text = "pinned by the merchandiser"
+        elif because >= 0:
+            n_ij = int(self._pair[because, c])
+            share = n_ij / max(self._counts[because], 1.0)
+            text = f"bought together in {n_ij:,} orders ({share:.0%} of orders with {self._ids[because]})"
+        else:
+            text = f"suggested by {type(self.model).__name__}; in {self._base[c]:.1%} of all orders"
+        text += f"; expected +{_money(revenue)}"
+        if closes and gap > 0 and threshold is not None:
+            text += f"; closes the {_money(gap)} gap to {_money(threshold)}"
+        return text
+
+    def _frame(self, cand: np.ndarray, p: np.ndarray, revenue: np.ndarray, margin: np.ndarray,
+               closes: np.ndarray, pinned: np.ndarray, reasons: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"item_id": self._ids[cand], "probability": p, "price": self.price[cand],
+                             "expected_revenue": revenue, "expected_margin": margin, "closes_gap": closes,
+                             "pinned": pinned, "reason": reasons})
+
+
+def _substitutes(orders: Orders, ids: np.ndarray, top: int = 20, min_customers: int = 3) -> sp.csr_matrix | None:
+    """Items bought by the same customers but rarely in the same order, top `top` per item, in the
+    model's index space: score = customer cosine x (1 - orders together / customers in common)."""
+    if orders.customers is None or orders.customer_index is None:
+        return None
+    c = (orders.customer_item_matrix(np.float32) > 0).astype(np.float32).tocsr()
+    x = orders.order_item_matrix(np.float32)
+    common = (c.T @ c).tocsr()
+    together = (x.T @ x).tocsr()
+    common.setdiag(0)
+    common.eliminate_zeros()
+    common.data[common.data < min_customers] = 0
+    common.eliminate_zeros()
+    rows = np.repeat(np.arange(common.shape[0]), np.diff(common.indptr))
+    n_c = np.asarray(c.sum(axis=0)).ravel()
+    cos = common.data / np.sqrt(n_c[rows] * n_c[common.indices])
+    both = np.asarray(together[rows, common.indices]).ravel()
+    score = cos * (1.0 - np.minimum(both / common.data, 1.0))
+    score[score <= 0] = -np.inf
+    indptr, cols, values, _ = topk_rows(common.indptr, common.indices, score, top)
+    lengths = np.diff(indptr)
+    remap = pd.Index(np.asarray(ids).astype(str)).get_indexer(orders.items.ids.astype(str))
+    n = len(ids)
+    r = remap[np.repeat(np.arange(len(lengths)), lengths)]
+    cc = remap[cols]
+    ok = (r >= 0) & (cc >= 0)
+    return sp.csr_matrix((values[ok], (r[ok], cc[ok])), shape=(n, n))
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k must be a whole number >= 1, got {k!r}")
+    return int(k)
+
+
+def _check_threshold(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise InputError(f"threshold must be a number > 0, got {value!r}")
+    return float(value)
+
+
+__all__ = ["Engine", "Suggestions", "OBJECTIVES"]

@@ -1,0 +1,218 @@
+"""The engine on the synthetic shop: complements, up-sell, business rules, the threshold nudge, the catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import xsell
+from xsell.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def catalog_frame(shop):
+    frame = shop.catalog.copy()
+    frame["parent"] = frame["item_id"].str[:4]  # P000-B, P000-S, P000-P: one product in three tiers
+    frame["cost"] = (frame["price"] * 0.6).round(2)
+    frame["in_stock"] = True
+    return frame
+
+
+@pytest.fixture(scope="module")
+def catalog(catalog_frame):
+    return xsell.load_catalog(catalog_frame)
+
+
+@pytest.fixture(scope="module")
+def engine(shop_model, catalog, shop):
+    return xsell.Engine(shop_model, catalog, orders=shop.orders)
+
+
+def test_planted_complements_are_in_cross_sells_top_3(engine, shop):
+    pairs = shop.truth.complements
+    found = sum(b in engine.cross_sell([a], k=3).items for a, b in pairs)
+    assert found >= 0.95 * len(pairs)
+
+
+def test_cross_sell_leaves_out_substitutes_of_basket_items(engine, shop, catalog_frame):
+    family = dict(zip(catalog_frame["item_id"], catalog_frame["parent"]))
+    for a, _ in shop.truth.complements[:30]:
+        for item in engine.cross_sell([a], k=10).items:
+            assert family[item] != family[a]
+
+
+def test_probability_revenue_and_reason_by_hand(engine, shop, shop_model):
+    a, b = shop.truth.complements[0]
+    top = engine.cross_sell([a], k=5).to_frame().set_index("item_id")
+    # from the co-occurrence counts: p = (n_ab + m b_b) / (n_a + m), b_b = n_b / N, m = 10
+    orders = shop.orders.order_item_matrix().toarray() > 0
+    ia, ib = shop.orders.items.index_of(a), shop.orders.items.index_of(b)
+    n_a, n_b, n_ab, n = orders[:, ia].sum(), orders[:, ib].sum(), (orders[:, ia] & orders[:, ib]).sum(), len(orders)
+    p = (n_ab + 10 * n_b / n) / (n_a + 10)
+    assert top.loc[b, "probability"] == pytest.approx(p)
+    price = shop.orders.item_prices()[ib]  # the catalog's price is the same as the order lines'
+    assert top.loc[b, "expected_revenue"] == pytest.approx(p * top.loc[b, "price"])
+    assert top.loc[b, "expected_margin"] == pytest.approx(p * (top.loc[b, "price"] - round(price * 0.6, 2)))
+    assert top.loc[b, "reason"] == (f"bought together in {n_ab:,} orders ({n_ab / n_a:.0%} of orders with {a}); "
+                                    f"expected +{p * top.loc[b, 'price']:,.2f}")
+
+
+def test_expected_uplift_is_the_sum_of_the_top_k(engine, shop):
+    a, b = shop.truth.complements[3]
+    result = engine.score_basket([a, b], k=4)
+    frame = result.to_frame()
+    assert len(frame) == 4
+    assert result.expected_uplift_revenue == pytest.approx(frame["expected_revenue"].sum())
+    assert result.expected_uplift_margin == pytest.approx(frame["expected_margin"].sum())
+    assert result.basket_value == pytest.approx(frame.attrs.get("value", engine.price[
+        [engine._str_index[a], engine._str_index[b]]].sum()))
+
+
+def test_threshold_nudge_prefers_items_that_close_the_gap(engine, shop):
+    a, _ = shop.truth.complements[0]
+    plain = engine.score_basket([a], k=5)
+    value = plain.basket_value
+    result = engine.score_basket([a], k=5, threshold=value + 20.0)
+    frame = result.to_frame()
+    assert result.gap == pytest.approx(20.0)
+    closers = frame["price"] >= 20.0
+    assert closers.iloc[0]
+    # every gap closer ranks above every item that does not close it
+    assert list(closers) == sorted(closers, reverse=True)
+    assert frame.loc[closers, "reason"].str.endswith(f"closes the 20.00 gap to {value + 20.0:,.2f}").all()
+    # without a gap the order is by expected revenue
+    assert plain.to_frame()["expected_revenue"].is_monotonic_decreasing
+
+
+def test_up_sell_never_cheaper_and_same_category(engine, shop, catalog_frame):
+    price = dict(zip(catalog_frame["item_id"], catalog_frame["price"]))
+    category = dict(zip(catalog_frame["item_id"], catalog_frame["category"]))
+    checked = 0
+    for item in catalog_frame["item_id"][:90]:
+        for other in engine.up_sell(item, k=5).items:
+            assert price[item] < price[other] <= 1.5 * price[item]
+            assert category[other] == category[item]
+            checked += 1
+    assert checked > 100
+
+
+def test_up_sell_without_catalog_is_never_cheaper(shop_model, shop):
+    engine = xsell.Engine(shop_model, orders=shop.orders)
+    prices = shop.orders.item_prices()
+    checked = 0
+    for item in shop.orders.items.ids[:60]:
+        base = prices[shop.orders.items.index_of(item)]
+        for other in engine.up_sell(item, k=5).items:
+            assert base < prices[shop.orders.items.index_of(other)] <= 1.5 * base
+            checked += 1
+    assert checked > 20
+
+
+def test_blocked_pairs_never_appear_and_pinned_ones_always(shop_model, catalog, shop):
+    a, b = shop.truth.complements[0]
+    pinned = shop.truth.complements[5][1]
+    rules = xsell.BusinessRules(block=[(a, b)], pin=[(a, pinned)])
+    engine = xsell.Engine(shop_model, catalog, rules)
+    got = engine.cross_sell([a], k=5)
+    assert b not in got.items
+    assert got.items[0] == pinned and got.to_frame()["pinned"].iloc[0]
+    assert got.to_frame()["reason"].iloc[0].startswith("pinned by the merchandiser")
+    # a pin that is also blocked is not shown
+    both = xsell.Engine(shop_model, catalog, xsell.BusinessRules(block=[(a, pinned)], pin=[(a, pinned)]))
+    assert pinned not in both.cross_sell([a], k=5).items
+
+
+def test_exclusions_stock_price_band_and_category_cap(shop_model, catalog_frame, shop):
+    a, b = shop.truth.complements[0]
+    frame = catalog_frame.copy()
+    frame.loc[frame["item_id"] == b, "in_stock"] = False
+    engine = xsell.Engine(shop_model, xsell.load_catalog(frame))
+    assert b not in engine.cross_sell([a], k=10).items
+    category = dict(zip(frame["item_id"], frame["category"]))
+    price = dict(zip(frame["item_id"], frame["price"]))
+    rules = xsell.BusinessRules(exclude_categories=[category[b]], min_price=5, max_price=20, max_per_category=1)
+    got = engine.cross_sell([a], k=10, rules=rules).items
+    assert got and all(category[i] != category[b] and 5 <= price[i] <= 20 for i in got)
+    assert len({category[i] for i in got}) == len(got)
+    allow = engine.cross_sell([a], k=10, rules=xsell.BusinessRules(allow=got[:2])).items
+    assert set(allow) <= set(got[:2])
+
+
+def test_catalog_swap_without_refit(shop_model, catalog_frame, shop):
+    a, b = shop.truth.complements[0]
+    engine = xsell.Engine(shop_model, xsell.load_catalog(catalog_frame))
+    assert b in engine.cross_sell([a], k=3).items
+    out = catalog_frame.assign(in_stock=catalog_frame["item_id"] != b)
+    engine.set_catalog(xsell.load_catalog(out))
+    assert b not in engine.cross_sell([a], k=3).items
+    cheaper = catalog_frame.assign(price=np.where(catalog_frame["item_id"] == b, 1.0, catalog_frame["price"]))
+    engine.set_catalog(xsell.load_catalog(cheaper))
+    by_chance = xsell.BusinessRules(objective="probability")
+    row = engine.cross_sell([a], k=10, rules=by_chance).to_frame().set_index("item_id").loc[b]
+    assert row["price"] == 1.0 and row["expected_revenue"] == pytest.approx(row["probability"])
+
+
+def test_margin_objective_ranks_by_expected_margin(shop_model, catalog, shop):
+    a, _ = shop.truth.complements[2]
+    engine = xsell.Engine(shop_model, catalog, xsell.BusinessRules(objective="margin"))
+    frame = engine.cross_sell([a], k=8).to_frame()
+    assert frame["expected_margin"].is_monotonic_decreasing
+
+
+def test_engine_over_other_models_needs_orders(shop):
+    ease = xsell.EASE().fit(shop.orders)
+    with pytest.raises(InputError, match=r"^an Engine over EASE needs the training orders for its probabilities "
+                                         r"and reasons: Engine\(model, orders=orders\)$"):
+        xsell.Engine(ease)
+    a, b = shop.truth.complements[0]
+    assert b in xsell.Engine(ease, orders=shop.orders).cross_sell([a], k=3).items
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"sku": ["a"]}), "catalog lacks column 'item_id' (item_id); it has: sku"),
+    (pd.DataFrame({"item_id": ["a", "b", "a"], "price": [1, 2, 3]}),
+     "catalog has 1 duplicate item ids; first rows (0-based): 0 ('a'), 2 ('a')"),
+    (pd.DataFrame({"item_id": ["a", "b"], "price": [1.0, -2.0]}),
+     "catalog column 'price' (price) has 1 negative values; first rows (0-based): 1 (-2.0)"),
+    (pd.DataFrame({"item_id": ["a", "b"], "price": ["1", "x"]}),
+     "catalog column 'price' (price) has 1 non-numeric values; first rows (0-based): 1 ('x')"),
+    (pd.DataFrame({"item_id": ["a", None]}), "catalog column 'item_id' (item_id) has null values; first rows "
+                                              "(0-based): 1"),
+    (pd.DataFrame({"item_id": ["a"], "in_stock": ["maybe"]}),
+     "catalog column 'in_stock' (in_stock) has 1 values that are not true/false; first rows (0-based): 0 ('maybe')"),
+    (pd.DataFrame({"item_id": []}), "catalog is empty"),
+])
+def test_bad_catalogs_have_clear_errors(frame, message):
+    with pytest.raises(InputError, match="^" + __import__("re").escape(message) + "$"):
+        xsell.load_catalog(frame)
+
+
+def test_catalog_roles_mapping_and_margin(tmp_path):
+    path = tmp_path / "catalog.csv"
+    pd.DataFrame({"SKU": ["0042", "7"], "Preis": [10.0, 4.0], "Marge": [4.0, 1.0], "Lager": ["ja", "no"],
+                  "color": ["red", "blue"]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"values that are not true/false"):
+        xsell.load_catalog(path, columns={"item_id": "SKU", "price": "Preis", "margin": "Marge", "in_stock": "Lager"})
+    pd.DataFrame({"SKU": ["0042", "7"], "Preis": [10.0, 4.0], "Marge": [4.0, 1.0], "Lager": ["yes", "no"],
+                  "color": ["red", "blue"]}).to_csv(path, index=False)
+    cat = xsell.load_catalog(path, columns={"item_id": "SKU", "price": "Preis", "margin": "Marge",
+                                            "in_stock": "Lager"})
+    assert cat.frame.index.tolist() == ["0042", "7"]  # SKU 0042 keeps its zero
+    assert cat.frame["cost"].tolist() == [6.0, 3.0]
+    assert cat.frame["in_stock"].tolist() == [True, False]
+    assert cat.attributes["color"].tolist() == ["red", "blue"]
+
+
+def test_bad_rules_and_requests():
+    with pytest.raises(InputError, match=r"^objective must be one of probability, revenue, margin; got 'profit'$"):
+        xsell.BusinessRules(objective="profit")
+    with pytest.raises(InputError, match=r"^min_price 5 is above max_price 2$"):
+        xsell.BusinessRules(min_price=5, max_price=2)
+    with pytest.raises(InputError, match=r"^pin\[0\] must be a pair \(item, item\), got 'ab'$"):
+        xsell.BusinessRules(pin=["ab"])
+
+
+def test_unknown_item_for_up_sell(engine):
+    with pytest.raises(InputError, match=r"^unknown item 'nope': the model was not trained on it$"):
+        engine.up_sell("nope")
