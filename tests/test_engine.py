@@ -216,3 +216,66 @@ def test_bad_rules_and_requests():
 def test_unknown_item_for_up_sell(engine):
     with pytest.raises(InputError, match=r"^unknown item 'nope': the model was not trained on it$"):
         engine.up_sell("nope")
+
+
+def test_batch_equals_single_requests(shop_model, catalog, shop):
+    rules = xsell.BusinessRules(pin=[shop.truth.complements[1]], block=[shop.truth.complements[2]],
+                                max_per_category=2)
+    engine = xsell.Engine(shop_model, catalog, rules, orders=shop.orders, threshold=45.0)
+    frame = shop.orders.to_frame().rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]].head(1500)
+    out = engine.score_batch(frame, k=4)
+    for basket_id, lines in list(frame.groupby("basket_id", sort=False))[:200]:
+        single = engine.cross_sell(lines["item_id"].tolist(), k=4).to_frame()
+        mine = out[out["basket_id"] == basket_id]
+        assert mine["item_id"].astype(str).tolist() == single["item_id"].tolist()
+        np.testing.assert_allclose(mine["probability"], single["probability"], rtol=1e-12)
+        assert mine["closes_gap"].tolist() == single["closes_gap"].tolist()
+        assert mine["pinned"].tolist() == single["pinned"].tolist()
+    uplift = engine.score_batch(frame, k=4, mode="uplift").set_index("basket_id")
+    first = frame["basket_id"].iloc[0]
+    single = engine.score_basket(frame[frame["basket_id"] == first]["item_id"].tolist(), k=4)
+    assert uplift.loc[first, "expected_uplift_revenue"] == pytest.approx(single.expected_uplift_revenue)
+    assert uplift.loc[first, "basket_value"] == pytest.approx(single.basket_value)
+    ups = engine.up_sell_batch(shop.orders.items.ids[:50], k=3)
+    for item in shop.orders.items.ids[:50]:
+        assert ups[ups["item_id"] == item]["upsell_id"].tolist() == engine.up_sell(item, k=3).items
+
+
+def test_score_command_modes_stream_in_chunks(tmp_path, shop_model, catalog_frame, shop):
+    from typer.testing import CliRunner
+
+    from xsell.cli import app
+
+    model = xsell.save_model(shop_model, tmp_path / "m.xsell")
+    catalog_frame.to_csv(tmp_path / "catalog.csv", index=False)
+    baskets = shop.orders.to_frame().rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]].head(3000)
+    baskets.to_parquet(tmp_path / "baskets.parquet")
+    engine = xsell.Engine(shop_model, xsell.load_catalog(catalog_frame), xsell.BusinessRules(objective="margin"),
+                          threshold=50.0)
+    expected = engine.score_batch(baskets, k=3)
+    for chunk in ("100000", "37"):  # whole, and cut into chunks that split baskets (re-joined)
+        out = tmp_path / f"cross_{chunk}.parquet"
+        run = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "baskets.parquet"), "-o", str(out),
+                                       "--mode", "cross-sell", "--catalog", str(tmp_path / "catalog.csv"),
+                                       "--objective", "margin", "--threshold", "50", "-k", "3",
+                                       "--chunk-lines", chunk, "--no-progress"])
+        assert run.exit_code == 0, run.output
+        got = pd.read_parquet(out)
+        assert got["item_id"].astype(str).tolist() == expected["item_id"].astype(str).tolist()
+        np.testing.assert_allclose(got["expected_margin"], expected["expected_margin"])
+    items = pd.DataFrame({"item_id": shop.orders.items.ids[:40]})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    run = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "items.csv"), "-o", str(tmp_path / "up.csv"),
+                                   "--mode", "up-sell", "--catalog", str(tmp_path / "catalog.csv"), "--no-progress"])
+    assert run.exit_code == 0, run.output
+    assert run.stdout.startswith("wrote ") and "40 items" in run.stdout
+    ups = pd.read_csv(tmp_path / "up.csv")
+    price = dict(zip(catalog_frame["item_id"], catalog_frame["price"]))
+    assert (ups["upsell_id"].map(price) > ups["item_id"].map(price)).all()
+    bad = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "items.csv"), "-o", str(tmp_path / "x.csv"),
+                                   "--mode", "cross-sell"])
+    assert bad.exit_code == 1
+    assert bad.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'items.csv'} lacks column(s) basket_id; it has: item_id"
+    bad = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "baskets.parquet"), "-o",
+                                   str(tmp_path / "x.csv"), "--mode", "sideways"])
+    assert bad.stderr.strip().splitlines()[-1] == "error: mode must be one of recommend, cross-sell, up-sell, uplift, got 'sideways'"

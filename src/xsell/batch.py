@@ -33,14 +33,15 @@ class ScoreSummary:
     output: str
 
 
-def _check_columns(names: list[str], label: str) -> None:
-    missing = [c for c in _COLUMNS if c not in names]
+def _check_columns(names: list[str], label: str, required: tuple[str, ...] = _COLUMNS) -> None:
+    missing = [c for c in required if c not in names]
     if missing:
         raise InputError(f"{label} lacks column(s) {', '.join(missing)}; it has: {', '.join(names)}")
 
 
-def _read_chunks(path: Path, chunk_lines: int) -> tuple[Iterator[pd.DataFrame], int | None]:
-    """Chunks of (basket_id, item_id) as strings-or-ints, and the total line count if known."""
+def _read_chunks(path: Path, chunk_lines: int, required: tuple[str, ...] = _COLUMNS
+                 ) -> tuple[Iterator[pd.DataFrame], int | None]:
+    """Chunks of the required (and optional) columns as strings-or-ints, and the total line count if known."""
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
@@ -50,9 +51,9 @@ def _read_chunks(path: Path, chunk_lines: int) -> tuple[Iterator[pd.DataFrame], 
         except Exception as exc:
             raise InputError(f"cannot read Parquet file {path}: {exc}") from None
         names = pf.schema_arrow.names
-        _check_columns(names, str(path))
+        _check_columns(names, str(path), required)
         batches = pf.iter_batches(batch_size=chunk_lines,
-                                  columns=list(_COLUMNS) + [c for c in _OPTIONAL if c in names])
+                                  columns=list(required) + [c for c in _OPTIONAL if c in names])
         return (b.to_pandas() for b in batches), pf.metadata.num_rows
     if suffix in (".csv", ".tsv", ".txt"):
         sep = "\t" if suffix == ".tsv" else ","
@@ -61,8 +62,8 @@ def _read_chunks(path: Path, chunk_lines: int) -> tuple[Iterator[pd.DataFrame], 
         except Exception as exc:
             raise InputError(f"cannot read CSV file {path}: {exc}") from None
         names = list(map(str, head.columns))
-        _check_columns(names, str(path))
-        reader = pd.read_csv(path, sep=sep, usecols=list(_COLUMNS) + [c for c in _OPTIONAL if c in names],
+        _check_columns(names, str(path), required)
+        reader = pd.read_csv(path, sep=sep, usecols=list(required) + [c for c in _OPTIONAL if c in names],
                              dtype=str, chunksize=chunk_lines,
                              keep_default_na=False, na_values=[""])
         return iter(reader), None
@@ -121,11 +122,21 @@ def score_file(
     k: int = 10,
     chunk_lines: int = 500_000,
     progress: Callable[[int, int | None], None] | None = None,
+    engine: Any = None,
+    mode: str = "recommend",
+    threshold: float | None = None,
 ) -> ScoreSummary:
-    """Score every basket of a CSV/Parquet file with `model.recommend_batch`, chunk by chunk.
+    """Score every basket of a CSV/Parquet file, chunk by chunk, with constant memory.
 
+    mode: recommend (model.recommend_batch), or with an `xsell.Engine`: cross-sell, uplift (one row
+    per basket), up-sell (the file holds item_id lines; one block of up-sells per item).
     progress(lines_done, total_lines_or_None) is called after each chunk.
     """
+    modes = ("recommend", "cross-sell", "up-sell", "uplift")
+    if mode not in modes:
+        raise InputError(f"mode must be one of {', '.join(modes)}, got {mode!r}")
+    if mode != "recommend" and engine is None:
+        raise InputError(f"mode {mode} needs an xsell.Engine")
     src = Path(baskets)
     if not src.exists():
         raise InputError(f"baskets file not found: {src}")
@@ -134,22 +145,30 @@ def score_file(
         else None
     if fmt is None:
         raise InputError(f"output {out} must end in .parquet or .csv")
-    chunks, total = _read_chunks(src, chunk_lines)
+    required = ("item_id",) if mode == "up-sell" else _COLUMNS
+    chunks, total = _read_chunks(src, chunk_lines, required)
     counts = {"lines": 0, "baskets": 0, "fallback": 0, "rows": 0}
+
+    def score(chunk: pd.DataFrame) -> pd.DataFrame:
+        if mode == "recommend":
+            return model.recommend_batch(chunk, k=k)
+        if mode == "up-sell":
+            return engine.up_sell_batch(chunk, k=k)
+        return engine.score_batch(chunk, k=k, threshold=threshold, mode=mode)
 
     def write(tmp: str) -> None:
         writer = _Writer(tmp, fmt)
-        for chunk in _whole_baskets(chunks):
-            result = model.recommend_batch(chunk, k=k)
+        for chunk in (chunks if mode == "up-sell" else _whole_baskets(chunks)):
+            result = score(chunk)
             writer.write(result)
             counts["lines"] += len(chunk)
-            counts["baskets"] += int(chunk["basket_id"].nunique())
+            counts["baskets"] += int(chunk["item_id" if mode == "up-sell" else "basket_id"].nunique())
             counts["fallback"] += int(result.attrs.get("fallback_baskets", 0))
             counts["rows"] += len(result)
             if progress is not None:
                 progress(counts["lines"], total)
-        writer.close(pd.DataFrame({"basket_id": pd.Series([], dtype=str), "rank": pd.Series([], dtype="int32"),
-                                   "item_id": pd.Series([], dtype=str), "score": pd.Series([], dtype=float)}))
+        writer.close(score(pd.DataFrame({"basket_id": pd.Series([], dtype=str),
+                                         "item_id": pd.Series([], dtype=str)})))
 
     atomic_write(out, write)
     return ScoreSummary(counts["lines"], counts["baskets"], counts["fallback"], counts["rows"], str(out))

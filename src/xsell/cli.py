@@ -331,25 +331,46 @@ def score(
     k: KOpt = 10,
     chunk_lines: Annotated[int, typer.Option(help="Lines read per chunk.", min=1)] = 500_000,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    mode: Annotated[str, typer.Option(help="recommend (the model alone), cross-sell, up-sell (the file holds "
+                                           "item_id lines) or uplift (one row per basket).")] = "recommend",
+    catalog: Annotated[Optional[Path], typer.Option(help="Catalog CSV or Parquet (item_id, price, cost, "
+                                                         "category, parent, in_stock...).")] = None,
+    objective: Annotated[str, typer.Option(help="Rank by probability, revenue or margin.")] = "revenue",
+    threshold: Annotated[Optional[float], typer.Option(help="Free-shipping or minimum order value: baskets "
+                                                            "below it get gap-closing items first.")] = None,
+    orders: Annotated[Optional[Path], typer.Option(help="Training orders: needed by the engine for models "
+                                                        "other than cooccurrence, and for data-driven "
+                                                        "substitutes.")] = None,
+    column: ColumnOpt = None,
 ) -> None:
-    """Score many baskets from a file, streaming, and write recommendations."""
+    """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift."""
     import xsell
     from xsell.batch import score_file
 
     loaded = xsell.load_model(model)
+    engine = None
+    if mode != "recommend" or catalog is not None or threshold is not None or objective != "revenue":
+        cat = xsell.load_catalog(catalog) if catalog is not None else None
+        history = xsell.load_orders(orders, columns=_columns(column)) if orders is not None else None
+        engine = xsell.Engine(loaded, cat, xsell.BusinessRules(objective=objective), orders=history,
+                              threshold=threshold)
+        if mode == "recommend":
+            mode = "cross-sell"
+    what = "items" if mode == "up-sell" else "baskets"
     if progress and sys.stderr.isatty():
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
-            task = bar.add_task("scoring baskets", total=None)
-            summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines,
+            task = bar.add_task(f"scoring {what}", total=None)
+            summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines,
+        summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
                              progress=(lambda d, t: typer.echo(f"{d:,} lines scored", err=True)) if progress
                              else None)
-    typer.echo(f"wrote {summary.output}: {summary.baskets:,} baskets ({summary.fallback_baskets:,} with no "
-               f"known item got popular items), {summary.rows_written:,} rows")
+    fallback = (f" ({summary.fallback_baskets:,} with no known item got popular items)" if mode == "recommend"
+                else "")
+    typer.echo(f"wrote {summary.output}: {summary.baskets:,} {what}{fallback}, {summary.rows_written:,} rows")
 
 
 @app.command()

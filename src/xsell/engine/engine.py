@@ -286,55 +286,236 @@ class Engine:
                            expected_uplift_margin=uplift_margin)
 
     def up_sell(self, item: Any, k: int = 5, rules: BusinessRules | None = None) -> Suggestions:
-        """Better alternatives to `item`: substitutes (same category with a catalog; otherwise bought
-        by the same customers but rarely in the same order) priced above it, at most `band` times
-        its price, ranked by how often they sell times the extra value."""
-        k = _check_k(k)
-        rules = rules or self.rules
+        """Better alternatives to `item`: substitutes (same category with a catalog, else the same
+        product family, else bought by the same customers but rarely in the same order) priced
+        above it, at most `band` times its price, ranked by how often they sell (share of orders)
+        times the extra value (objective revenue or margin; probability: share of orders alone)."""
         key = str(item)
         if key not in self._str_index:
             raise InputError(f"unknown item {item!r}: the model was not trained on it")
         i = self._str_index[key]
-        base_price = self.price[i]
-        if not np.isfinite(base_price):
+        if not np.isfinite(self.price[i]):
             raise InputError(f"no price known for item {item!r}: give a catalog with prices or orders with prices")
-        cat, fam = self._cat.category[i], self._cat.parent[i]
-        if cat >= 0:
-            cand = np.flatnonzero(self._cat.category == cat)
-            how = f"same category '{self._cat.category_names[cat]}'"
-        elif fam >= 0:
-            cand = np.flatnonzero(self._cat.parent == fam)
-            how = "same product family"
-        elif self._subs is not None:
-            row = self._subs[i]
-            cand = row.indices.astype(np.int64)
-            how = "bought by the same customers, rarely in the same order"
-        else:
+        if self._cat.category[i] < 0 and self._cat.parent[i] < 0 and self._subs is None:
             raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
                              "customers (Engine(model, orders=orders))")
-        context = np.array([i])
-        pins = [d for _, d in self._pins(rules, context)]
-        cand = cand[(cand != i) & ~np.isin(cand, pins)]
-        price = self.price[cand]
-        cand = cand[(price > base_price) & (price <= self.band * base_price)]
-        cand = cand[self._allowed(cand, rules, context)]
-        cand = np.concatenate([np.array(pins, dtype=np.int64), cand])
-        likely = self._base[cand]
-        extra = self.price[cand] - base_price
-        extra_margin = (self.price[cand] - self.cost[cand]) - (base_price - self.cost[i])
+        frame = self._up_sell_frame(np.array([i]), k, rules or self.rules)
+        base = self.price[i]
+        how = (f"same category '{self._cat.category_names[self._cat.category[i]]}'" if self._cat.category[i] >= 0
+               else "same product family" if self._cat.parent[i] >= 0
+               else "bought by the same customers, rarely in the same order")
+        frame["reason"] = [("pinned by the merchandiser" if pin else how) +
+                           f", {price / base:.2f}x the price (+{_money(price - base)}); in {lk:.1%} of orders"
+                           for price, lk, pin in zip(frame["price"], frame["probability"], frame["pinned"])]
+        return Suggestions(frame.drop(columns=["source_id", "rank"]).reset_index(drop=True), basket_value=float(base))
+
+    def up_sell_batch(self, items: Any, k: int = 5, rules: BusinessRules | None = None) -> pd.DataFrame:
+        """Up-sells for many items at once (a column or list of item ids), vectorised: item_id, rank,
+        upsell_id, probability, price, extra_price, expected_revenue, expected_margin, pinned. Unknown
+        items and items without a price get no rows."""
+        values = items["item_id"] if isinstance(items, pd.DataFrame) else pd.Series(list(items))
+        idx = pd.Index(np.asarray(self._ids).astype(str)).get_indexer(values.astype(str).to_numpy())
+        idx = idx[idx >= 0]
+        idx = idx[np.isfinite(self.price[idx])]
+        uniq = np.unique(idx)
+        frame = self._up_sell_frame(uniq, _check_k(k), rules or self.rules)
+        frame = frame.rename(columns={"item_id": "upsell_id", "source_id": "item_id"})
+        return frame[["item_id", "rank", "upsell_id", "probability", "price", "extra_price", "expected_revenue",
+                      "expected_margin", "pinned"]]
+
+    def _up_sell_pairs(self, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(source, candidate) pairs: same category (else family, else data-driven substitutes), priced in
+        (price, band x price]; vectorised over price-sorted segments."""
+        cat, fam, price = self._cat.category, self._cat.parent, self.price
+        group = np.where(cat >= 0, cat, np.where(fam >= 0, fam + cat.max(initial=-1) + 1, -1))
+        out_s, out_c = [], []
+        grouped = src[group[src] >= 0]
+        if len(grouped):
+            items = np.flatnonzero((group >= 0) & np.isfinite(price))
+            cents = np.round(price * 100).astype(np.int64)
+            key = group.astype(np.int64) << 40
+            order = items[np.lexsort((cents[items], group[items]))]
+            sorted_key = key[order] + cents[order]
+            lo = np.searchsorted(sorted_key, key[grouped] + cents[grouped], side="right")
+            hi = np.searchsorted(sorted_key, key[grouped] + np.floor(self.band * price[grouped] * 100 + 1e-6)
+                                 .astype(np.int64), side="right")
+            lengths = np.maximum(hi - lo, 0)
+            out_s.append(np.repeat(grouped, lengths))
+            out_c.append(order[np.repeat(lo, lengths) + _cumcount(np.repeat(np.arange(len(grouped)), lengths))])
+        rest = src[group[src] < 0]
+        if len(rest) and self._subs is not None:
+            sub = self._subs[rest].tocoo()
+            s_, c_ = rest[sub.row], sub.col.astype(np.int64)
+            ok = (price[c_] > price[s_]) & (price[c_] <= self.band * price[s_])
+            out_s.append(s_[ok])
+            out_c.append(c_[ok])
+        if not out_s:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        s_all, c_all = np.concatenate(out_s), np.concatenate(out_c)
+        keep = (c_all != s_all) & (price[c_all] > price[s_all])
+        return s_all[keep], c_all[keep]
+
+    def _up_sell_frame(self, src: np.ndarray, k: int, rules: BusinessRules) -> pd.DataFrame:
+        s_, c_ = self._up_sell_pairs(src)
+        keep = self._allowed(np.arange(self.n), rules, np.empty(0, np.int64))[c_]
+        for a, b in rules.block:
+            if a in self._str_index and b in self._str_index:
+                keep &= ~((s_ == self._str_index[a]) & (c_ == self._str_index[b]))
+        s_, c_ = s_[keep], c_[keep]
+        pin_order = np.full(len(s_), len(rules.pin))
+        blocked = set(rules.block)
+        for pos, (a, b) in enumerate(rules.pin):
+            if (a, b) in blocked or a not in self._str_index or b not in self._str_index:
+                continue
+            ia, ib = self._str_index[a], self._str_index[b]
+            if ia in set(src.tolist()):
+                drop = (s_ == ia) & (c_ == ib)
+                s_, c_, pin_order = s_[~drop], c_[~drop], pin_order[~drop]
+                s_, c_, pin_order = np.append(ia, s_), np.append(ib, c_), np.append(pos, pin_order)
+        likely = self._base[c_]
+        extra = self.price[c_] - self.price[s_]
+        extra_margin = (self.price[c_] - self.cost[c_]) - (self.price[s_] - self.cost[s_])
         score = {"probability": likely, "revenue": likely * extra,
                  "margin": np.nan_to_num(likely * extra_margin, nan=-np.inf)}[rules.objective]
-        is_pin = np.arange(len(cand)) < len(pins)
-        order = np.lexsort((cand, -score, np.where(is_pin, np.arange(len(cand)), len(cand))))
-        order = self._cap_categories(cand, order, rules.max_per_category, is_pin)[:k]
-        cand, likely, extra, extra_margin, is_pin = (a[order] for a in (cand, likely, extra, extra_margin, is_pin))
-        reasons = [("pinned by the merchandiser" if pin else how) +
-                   f", {self.price[c] / base_price:.2f}x the price (+{_money(e)}); in {lk:.1%} of orders"
-                   for c, lk, e, pin in zip(cand, likely, extra, is_pin)]
-        frame = self._frame(cand, likely, likely * extra, likely * extra_margin, np.zeros(len(cand), bool), is_pin,
-                            reasons)
-        frame.insert(3, "extra_price", extra)
-        return Suggestions(frame, basket_value=float(base_price))
+        order = np.lexsort((c_, -score, pin_order, s_))
+        s_, c_, likely, extra, extra_margin, pin_order = (a[order] for a in (s_, c_, likely, extra, extra_margin,
+                                                                              pin_order))
+        if rules.max_per_category is not None:
+            cat = self._cat.category[c_]
+            grp = np.lexsort((np.arange(len(s_)), cat, s_))
+            within = np.empty(len(s_), dtype=np.int64)
+            within[grp] = _cumcount(s_[grp] * (len(self._cat.category_names) + 1) + cat[grp] + 1)
+            sel = (cat < 0) | (within < rules.max_per_category) | (pin_order < len(rules.pin))
+            s_, c_, likely, extra, extra_margin, pin_order = (a[sel] for a in (s_, c_, likely, extra, extra_margin,
+                                                                                pin_order))
+        rank = _cumcount(s_) + 1
+        top = rank <= k
+        s_, c_, likely, extra, extra_margin, pin_order, rank = (a[top] for a in (s_, c_, likely, extra,
+                                                                                  extra_margin, pin_order, rank))
+        return pd.DataFrame({"source_id": self._ids[s_], "rank": rank.astype(np.int32), "item_id": self._ids[c_],
+                             "probability": likely, "price": self.price[c_], "extra_price": extra,
+                             "expected_revenue": likely * extra, "expected_margin": likely * extra_margin,
+                             "closes_gap": np.zeros(len(s_), bool), "pinned": pin_order < len(rules.pin)})
+
+    # -- batch -----------------------------------------------------------------------------
+    def score_batch(self, baskets: Any, k: int = 5, rules: BusinessRules | None = None,
+                    threshold: float | None = None, mode: str = "cross-sell") -> pd.DataFrame:
+        """Cross-sell many baskets at once, vectorised; the same ranking as `cross_sell` per basket.
+
+        baskets: basket_id, item_id[, customer_id] lines (or a mapping basket_id -> items).
+        mode "cross-sell": basket_id, rank, item_id, probability, price, expected_revenue,
+        expected_margin, closes_gap, pinned (reasons are per request only: `cross_sell`).
+        mode "uplift": one row per basket: basket_id, basket_value, gap, suggestions,
+        expected_uplift_revenue, expected_uplift_margin.
+        """
+        k = _check_k(k)
+        if mode not in ("cross-sell", "uplift"):
+            raise InputError(f"mode must be cross-sell or uplift for baskets, got {mode!r}")
+        rules = rules or self.rules
+        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        model, n = self.model, self.n
+        basket_ids, rows, cols, customers = model._parse_baskets(baskets)
+        n_b = len(basket_ids)
+        known = cols >= 0
+        basket = sp.csr_matrix((np.ones(int(known.sum())), (rows[known], cols[known])), shape=(n_b, n))
+        basket.sum_duplicates()
+        basket.data[:] = 1.0
+        value = basket @ np.nan_to_num(self.price)
+        gap = np.maximum(threshold - value, 0.0) if threshold is not None else np.zeros(n_b)
+        recs = model._batch_from_codes(basket_ids, rows, cols, max(self.pool, 3 * k), customers)
+        r = recs["basket_id"].cat.codes.to_numpy().astype(np.int64)
+        c = recs["item_id"].cat.codes.to_numpy().astype(np.int64)
+        pool_rank = recs["rank"].to_numpy()
+        keep = self._allowed(np.arange(n), rules, np.empty(0, np.int64))[c]
+        for a, b in rules.block:
+            if a in self._str_index and b in self._str_index:
+                has_a = np.asarray(basket[:, self._str_index[a]].todense()).ravel() > 0
+                keep &= ~(has_a[r] & (c == self._str_index[b]))
+        keep &= ~self._substitute_pairs(basket, r, c)
+        # pins: (basket, pinned item) rows in front, in the order the pins are given
+        pin_r, pin_c, pin_pos = [], [], []
+        for pos, (a, b) in enumerate(rules.pin):
+            if (a, b) in set(rules.block) or a not in self._str_index or b not in self._str_index:
+                continue
+            ia, ib = self._str_index[a], self._str_index[b]
+            col_a = np.asarray(basket[:, ia].todense()).ravel() > 0
+            col_b = np.asarray(basket[:, ib].todense()).ravel() > 0
+            hit = np.flatnonzero(col_a & ~col_b)
+            pin_r.append(hit)
+            pin_c.append(np.full(len(hit), ib))
+            pin_pos.append(np.full(len(hit), pos))
+        if pin_r:
+            pr, pc = np.concatenate(pin_r), np.concatenate(pin_c)
+            keep &= ~np.isin(r * n + c, pr * n + pc)
+            r, c = np.concatenate([pr, r[keep]]), np.concatenate([pc, c[keep]])
+            pin_order = np.concatenate([np.concatenate(pin_pos), np.full(int(keep.sum()), len(rules.pin))])
+            pool_rank = np.concatenate([np.zeros(len(pr), pool_rank.dtype), pool_rank[keep]])
+        else:
+            r, c, pool_rank = r[keep], c[keep], pool_rank[keep]
+            pin_order = np.full(len(r), len(rules.pin))
+        p = self._probability_pairs(basket, r, c)
+        revenue, margin, key = self._order(p, c, rules.objective)
+        closes = (np.nan_to_num(self.price[c]) >= gap[r]) & (gap[r] > 0)
+        order = np.lexsort((pool_rank, -key, ~closes, pin_order, r))
+        r, c, p, revenue, margin, closes, pin_order = (a[order] for a in (r, c, p, revenue, margin, closes,
+                                                                           pin_order))
+        sel = np.ones(len(r), dtype=bool)
+        if rules.max_per_category is not None:
+            cat = self._cat.category[c]
+            grp = np.lexsort((np.arange(len(r)), cat, r))
+            run = _cumcount(r[grp] * (len(self._cat.category_names) + 1) + cat[grp] + 1)
+            within = np.empty(len(r), dtype=np.int64)
+            within[grp] = run
+            sel &= (cat < 0) | (within < rules.max_per_category) | (pin_order < len(rules.pin))
+        r, c, p, revenue, margin, closes, pin_order = (a[sel] for a in (r, c, p, revenue, margin, closes,
+                                                                         pin_order))
+        rank = _cumcount(r) + 1
+        top = rank <= k
+        r, c, p, revenue, margin, closes, pin_order, rank = (a[top] for a in (r, c, p, revenue, margin, closes,
+                                                                               pin_order, rank))
+        if mode == "uplift":
+            count = np.bincount(r, minlength=n_b)
+            return pd.DataFrame({
+                "basket_id": basket_ids, "basket_value": value, "gap": gap, "suggestions": count,
+                "expected_uplift_revenue": np.bincount(r, weights=revenue, minlength=n_b),
+                "expected_uplift_margin": np.bincount(r, weights=np.nan_to_num(margin), minlength=n_b),
+            })
+        return pd.DataFrame({
+            "basket_id": pd.Categorical.from_codes(r, categories=pd.Index(basket_ids)),
+            "rank": rank.astype(np.int32),
+            "item_id": pd.Categorical.from_codes(c, categories=model._item_categories()),
+            "probability": p, "price": self.price[c], "expected_revenue": revenue, "expected_margin": margin,
+            "closes_gap": closes, "pinned": pin_order < len(rules.pin),
+        })
+
+    def _substitute_pairs(self, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Mask over (basket r, candidate c) pairs where c substitutes an item of basket r."""
+        n = np.int64(self.n)
+        mask = np.zeros(len(r), dtype=bool)
+        parent = self._cat.parent
+        if (parent >= 0).any():
+            own_rows = np.repeat(np.arange(basket.shape[0], dtype=np.int64), np.diff(basket.indptr))
+            fam = parent[basket.indices]
+            has = fam >= 0
+            keys = np.unique(own_rows[has] * n + fam[has])
+            cand_fam = parent[c]
+            mask |= (cand_fam >= 0) & np.isin(r * n + cand_fam, keys)
+        if self._subs is not None:
+            subs = (basket @ self._subs).tocoo()
+            mask |= np.isin(r * n + c, subs.row.astype(np.int64) * n + subs.col)
+        return mask
+
+    def _probability_pairs(self, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """The probability of `_probability` for many (basket, candidate) pairs: one sparse product."""
+        logs = (basket @ self._logq).tocsr()
+        logs.sort_indices()
+        n = np.int64(self.n)
+        keys = np.repeat(np.arange(logs.shape[0], dtype=np.int64), np.diff(logs.indptr)) * n + logs.indices
+        want = r * n + c
+        at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+        found = (keys[at] == want) if len(keys) else np.zeros(len(want), bool)
+        total = np.where(found, logs.data[at] if len(keys) else 0.0, 0.0)
+        return np.maximum(1.0 - np.exp(total), self._base[c])
 
     # -- output ----------------------------------------------------------------------------
     def _cap_categories(self, cand: np.ndarray, order: np.ndarray, cap: int | None,
@@ -402,6 +583,16 @@ def _substitutes(orders: Orders, ids: np.ndarray, top: int = 20, min_customers: 
     cc = remap[cols]
     ok = (r >= 0) & (cc >= 0)
     return sp.csr_matrix((values[ok], (r[ok], cc[ok])), shape=(n, n))
+
+
+def _cumcount(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2... within runs of equal values of a grouped (sorted) array."""
+    if len(groups) == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.ones(len(groups), dtype=bool)
+    start[1:] = groups[1:] != groups[:-1]
+    first = np.flatnonzero(start)
+    return np.arange(len(groups)) - np.repeat(first, np.diff(np.append(first, len(groups))))
 
 
 def _check_k(k: Any) -> int:
