@@ -2,7 +2,8 @@
 
 Frequent itemsets:
 - items: one bincount;
-- pairs: one sparse product X^T X over the frequent items only;
+- pairs: the lower triangle of X^T X over the frequent items only, in blocks
+  of items, with scipy's numeric product kernel alone (its output is bounded);
 - triples: exact counting of (order x frequent pair) incidence against the
   frequent items, one more sparse product (every subset of a frequent triple
   is a frequent pair, so nothing is missed);
@@ -118,8 +119,9 @@ def _order_matrix(orders: Orders, keep_item: np.ndarray, keep_order: np.ndarray
 _BLOCK_CELLS = 250_000  # bound on one block's product entries: keeps pair mining's memory small
 
 try:  # scipy's numeric product kernel, run without its counting pass (see _product)
-    from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
-except ImportError:  # pragma: no cover - a scipy without the private kernel: a @ b instead
+    from scipy.sparse import _sparsetools
+    _csr_matmat: Callable[..., None] | None = _sparsetools.csr_matmat
+except (ImportError, AttributeError):  # pragma: no cover - a scipy without it: a @ b instead
     _csr_matmat = None
 
 
@@ -173,12 +175,12 @@ def _pairs(x: sp.csr_matrix, min_count: int) -> tuple[np.ndarray, np.ndarray]:
         block = sp.csc_matrix((xc.data[p0:p1], xc.indices[p0:p1], xc.indptr[start:end + 1] - p0),
                               shape=(x.shape[0], end - start)).tocsr()
         indptr, indices, data = _product(rows, block, int(np.minimum(lines[start:], end - start).sum()))
-        row = np.repeat(np.arange(n - start, dtype=indices.dtype), np.diff(indptr))
-        keep = indices < row
-        keep &= data >= min_count
-        firsts.append((indices[keep] + start).astype(np.int32))
+        hit = np.flatnonzero(data >= min_count)
+        row, col = np.searchsorted(indptr, hit, side="right") - 1, indices[hit]
+        keep = col < row
+        firsts.append((col[keep] + start).astype(np.int32))
         seconds.append((row[keep] + start).astype(np.int32))
-        counts.append(data[keep].astype(np.int64))
+        counts.append(data[hit[keep]].astype(np.int64))
         start = end
     first, second = np.concatenate(firsts), np.concatenate(seconds)
     count = np.concatenate(counts)
@@ -259,8 +261,8 @@ def frequent_itemsets(orders: Orders, min_support: float, max_len: int = 2, *,
     if n_orders == 0:
         raise InputError("no orders left to mine")
     min_count = _min_count(support, n_orders)
-    line_kept = keep_order[orders.order_index]
-    item_counts = np.bincount(orders.item_index[line_kept], minlength=orders.n_items)
+    kept_items = orders.item_index if skipped == 0 else orders.item_index[keep_order[orders.order_index]]
+    item_counts = np.bincount(kept_items, minlength=orders.n_items)
     keep_item = item_counts >= min_count
     x, items = _order_matrix(orders, keep_item, keep_order)
     sets = {1: items[:, None].astype(np.int32)}
