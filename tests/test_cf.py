@@ -278,3 +278,48 @@ def test_command_line_fit_customer_requests_and_scoring_with_customers(tmp_path,
     assert bad.exit_code == 1
     assert bad.stderr.strip().splitlines()[-1] == ("error: --model must be one of cooccurrence, rules, als, bpr, "
                                                    "itemknn, ease, popular, hybrid, got 'svd'")
+
+
+def test_customers_without_training_lines_are_treated_as_unknown(shop):
+    from xsell.evaluation import temporal_split
+
+    train, test = temporal_split(shop.orders, quantile=0.5)
+    seen = set(train.customers.ids[np.unique(train.customer_index[train.customer_index >= 0])].tolist())
+    new = next(c for c in test.customers.ids[test.customer_index].tolist() if c not in seen)
+    for model in (xsell.ALS(factors=4, iterations=2).fit(train), xsell.BPR(factors=4, iterations=3).fit(train),
+                  xsell.ItemKNN().fit(train), xsell.Hybrid().fit(train)):
+        got = model.recommend_for_customer(new, k=3)
+        assert got.fallback and got.items == model.recommend([], k=3).items, type(model).__name__
+        frame = pd.DataFrame({"basket_id": ["b"], "item_id": [None], "customer_id": [new]})
+        assert model.recommend_batch(frame, k=3).attrs["fallback_baskets"] == 1
+
+
+def test_itemknn_fills_with_popular_items_not_zero_scores():
+    orders = xsell.load_orders(pd.DataFrame([(1, "a"), (1, "b"), (2, "a"), (2, "b"), (3, "a"), (3, "c"), (4, "z"),
+                                             (5, "c"), (5, "b")], columns=["order_id", "item_id"]))
+    model = xsell.ItemKNN(K=5).fit(orders)
+    lonely = model.recommend(["z"], k=3)  # z was never bought with anything
+    assert lonely.fallback and lonely.items == model.recommend([], k=3).items
+    recs = model.recommend_batch({"x": ["z"], "y": ["a"]}, k=3)
+    assert recs.attrs["fallback_baskets"] == 1
+    assert (recs[recs["basket_id"] == "y"]["score"] > 0).all()  # only items with evidence, no zero-score filler
+
+
+def test_hybrid_without_timestamps_counts_every_purchase_fully():
+    frame = pd.DataFrame([(1, "u", "a"), (1, "u", "b"), (2, "u", "a"), (3, "v", "c"), (3, "v", "b")],
+                         columns=["order_id", "customer_id", "item_id"])
+    model = xsell.Hybrid(l2=1.0).fit(xsell.load_orders(frame))
+    # u bought a in two orders, b in one: undecayed counts
+    assert model.decayed_[model.customers_.index_of("u")].toarray().ravel().tolist()[:2] == [2.0, 1.0]
+
+
+def test_integer_item_ids_made_float_by_empty_lines_still_match(shop):
+    # SKUs read from a CSV are strings; a basket frame built in code holds numbers
+    orders = xsell.load_orders(pd.DataFrame({"order_id": [1, 1, 2, 2, 3], "item_id": ["10", "20", "10", "30", "20"],
+                                             "customer_id": ["u", "u", "v", "v", "u"]}))
+    model = xsell.ItemKNN(on="customers").fit(orders)
+    frame = pd.DataFrame({"basket_id": ["x", "y"], "item_id": [10, None], "customer_id": ["u", "u"]})
+    assert frame["item_id"].dtype.kind == "f"  # pandas turned 10 into 10.0
+    recs = model.recommend_batch(frame, k=2)
+    assert recs[recs["basket_id"] == "x"]["item_id"].tolist() == model.recommend(["10"], k=2, customer="u").items
+    assert recs.attrs["fallback_baskets"] == 0

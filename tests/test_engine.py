@@ -69,7 +69,8 @@ def test_expected_uplift_is_the_sum_of_the_top_k(engine, shop):
         [engine._str_index[a], engine._str_index[b]]].sum()))
 
 
-def test_threshold_nudge_prefers_items_that_close_the_gap(engine, shop):
+def test_threshold_nudge_prefers_items_that_close_the_gap(shop_model, catalog, shop):
+    engine = xsell.Engine(shop_model, catalog, orders=shop.orders, pool=60)  # a deep pool holds pricier items
     a, _ = shop.truth.complements[0]
     plain = engine.score_basket([a], k=5)
     value = plain.basket_value
@@ -218,10 +219,13 @@ def test_unknown_item_for_up_sell(engine):
         engine.up_sell("nope")
 
 
-def test_batch_equals_single_requests(shop_model, catalog, shop):
-    rules = xsell.BusinessRules(pin=[shop.truth.complements[1]], block=[shop.truth.complements[2]],
-                                max_per_category=2)
-    engine = xsell.Engine(shop_model, catalog, rules, orders=shop.orders, threshold=45.0)
+@pytest.mark.parametrize("with_orders, pins", [(True, True), (False, True), (False, False)])
+def test_batch_equals_single_requests(shop_model, catalog, shop, with_orders, pins):
+    # without orders a CoOccurrence is scored with one complex product; pins add pairs looked up apart
+    rules = xsell.BusinessRules(pin=[shop.truth.complements[1]] if pins else None,
+                                block=[shop.truth.complements[2]], max_per_category=2)
+    engine = xsell.Engine(shop_model, catalog, rules, orders=shop.orders if with_orders else None, threshold=45.0)
+    assert engine._fast is not with_orders
     frame = shop.orders.to_frame().rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]].head(1500)
     out = engine.score_batch(frame, k=4)
     for basket_id, lines in list(frame.groupby("basket_id", sort=False))[:200]:

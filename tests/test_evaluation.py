@@ -66,6 +66,9 @@ def test_metrics_by_hand():
     assert result["ndcg"] == pytest.approx((dcg(ranks_x) / ideal_x + dcg(ranks_y) / ideal_y) / 2)
     mrr = ((1 / ranks_x[0]) if ranks_x else 0) + ((1 / ranks_y[0]) if ranks_y else 0)
     assert result["mrr"] == pytest.approx(mrr / 2)
+    # average precision: mean over the hidden items of precision at each hit's rank
+    def ap(ranks, n_hidden): return sum((i + 1) / r for i, r in enumerate(ranks)) / min(n_hidden, 2)
+    assert result["map"] == pytest.approx((ap(ranks_x, 1) + ap(ranks_y, 2)) / 2)
     price = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 5.0, "z": 9.0}
     revenue = (price["c"] if ranks_x else 0) + sum(price[i] for i in ("b", "c") if i in y)
     assert result["revenue"] == pytest.approx(revenue)
@@ -166,15 +169,17 @@ def test_tune_hybrid_picks_the_best_grid_point_on_validation(shop):
     from xsell.evaluation.tuning import validation_task
 
     train, _ = temporal_split(shop.orders, quantile=0.8)
-    grid = {"l2": [50.0], "tau_days": [30.0, 365.0], "history_weight": [0.0, 0.5]}
+    grid = {"l2": [50.0], "tau_days": [30.0], "history_weight": [0.0, 0.5, 2.0]}
     best, table = tune_hybrid(train, grid=grid, seed=2)
-    assert len(table) == 4
-    top = table.sort_values(["hit_rate", "ndcg"], ascending=False).iloc[0]
-    assert best == {"l2": 50.0, "tau_days": top["tau_days"], "history_weight": top["history_weight"]}
-    # the table's figure is what evaluate gives for that point on the same validation task
+    assert len(table) == 3
+    # each point fitted and scored from scratch on the same validation task; the best must win
     fit_part, valid = validation_task(train, task="basket-completion", split="temporal", quantile=0.85, seed=2)
-    model = xsell.Hybrid(**best).fit(fit_part)
-    assert evaluate(model, valid, fit_part)["hit_rate"] == pytest.approx(top["hit_rate"])
+    scores = {w: evaluate(xsell.Hybrid(l2=50.0, tau_days=30.0, history_weight=w).fit(fit_part), valid, fit_part)
+              for w in grid["history_weight"]}
+    winner = max(scores, key=lambda w: (scores[w]["hit_rate"], scores[w]["ndcg"]))
+    assert best == {"l2": 50.0, "tau_days": 30.0, "history_weight": winner}
+    assert table["hit_rate"].iloc[0] == pytest.approx(scores[winner]["hit_rate"])
+    assert len({round(v["hit_rate"], 9) for v in scores.values()}) > 1  # the weight matters here
     with pytest.raises(InputError, match=r"^unknown grid parameter\(s\) alpha; tune l2, tau_days, history_weight$"):
         tune_hybrid(train, grid={"alpha": [1.0]})
 
@@ -206,3 +211,19 @@ def test_evaluate_command_next_order_tune_and_report(tmp_path, shop):
     assert bad.stderr.strip().splitlines()[-1] == f"error: --report must name an .html file, got {tmp_path / 'r.txt'}"
     bad = CliRunner().invoke(app, ["evaluate", str(path), "--split", "random"])
     assert bad.stderr.strip().splitlines()[-1] == "error: unknown split 'random'; choose from temporal, leave-last-out"
+    bad = CliRunner().invoke(app, ["evaluate", str(path), "--models", "cooc", "--tune"])
+    assert bad.stderr.strip().splitlines()[-1] == "error: --tune fits the hybrid's weights: add hybrid to the models"
+
+
+def test_a_hybrid_that_cannot_be_tuned_is_skipped_and_the_rest_runs(shop, monkeypatch):
+    import xsell.evaluation.tuning as tuning
+    from xsell.evaluation.runner import compare
+
+    def refuse(*args, **kwargs):
+        raise InputError("EASE needs a dense items x items matrix")
+
+    monkeypatch.setattr(tuning, "tune_hybrid", refuse)
+    result = compare(shop.orders, ["popular", "hybrid"], tune=True)
+    assert result.table["model"].tolist() == ["popular"]
+    assert result.meta["skipped"] == {"hybrid": "tuning on the validation split: EASE needs a dense items x items "
+                                                "matrix"}

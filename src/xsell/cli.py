@@ -75,7 +75,8 @@ def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None)
         typer.echo(json.dumps(payload))
         return
     if extra and extra.get("fallback"):
-        typer.echo("(no known item: showing popular items)")
+        typer.echo("(unknown customer: showing popular items)" if "customer" in extra
+                   else "(no known item: showing popular items)")
     if len(frame) == 0:
         typer.echo("(no recommendations)")
         return

@@ -70,12 +70,14 @@ class Engine:
     revenue). orders: the training orders; needed for probabilities and reasons when the model
     is not a CoOccurrence, and for data-driven substitutes (same customers, rarely the same
     order). threshold: a free-shipping or minimum order value. band: up-sell at most this
-    times the item's price. pool: candidates asked of the model per request.
+    times the item's price. pool: candidates asked of the model per request, re-ranked by the
+    objective after the rules (default 4 k: a larger pool favours the objective over the model's
+    order and costs time in batch).
     """
 
     def __init__(self, model: Any, catalog: Catalog | None = None, rules: BusinessRules | None = None, *,
                  orders: Orders | None = None, threshold: float | None = None, band: float = 1.5,
-                 smoothing: float = 10.0, pool: int = 50) -> None:
+                 smoothing: float = 10.0, pool: int | None = None) -> None:
         from xsell.models.base import Recommender
         from xsell.models.cooccurrence import CoOccurrence
 
@@ -92,7 +94,9 @@ class Engine:
         self.threshold = _check_threshold(threshold)
         self.band = float(band)
         self.smoothing = float(smoothing)
-        self.pool = int(pool)
+        if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int) or pool < 1):
+            raise InputError(f"pool must be a whole number >= 1, got {pool!r}")
+        self.pool = pool
         self.n = model.n_items
         self._ids = model.items_.ids
         self._str_index = {str(v): i for i, v in enumerate(self._ids.tolist())}
@@ -104,6 +108,8 @@ class Engine:
             raise InputError(f"an Engine over {type(model).__name__} needs the training orders for its "
                              f"probabilities and reasons: Engine(model, orders=orders)")
         self._set_evidence(evidence)
+        self._fast = evidence is model  # a CoOccurrence model scored with its own counts: one product
+        self._joint: sp.csr_matrix | None = None
         self._subs = _substitutes(orders, self._ids) if orders is not None else None
         self._order_prices = self._prices_from(model, evidence, orders)
         self.set_catalog(catalog)
@@ -162,6 +168,9 @@ class Engine:
         self.cost = self._cat.cost
 
     # -- helpers -------------------------------------------------------------------------
+    def _pool(self, k: int) -> int:
+        return max(self.pool or 4 * k, k)
+
     def _index(self, ids: Iterable[Any]) -> np.ndarray:
         return np.array([self._str_index[str(v)] for v in ids if str(v) in self._str_index], dtype=np.int64)
 
@@ -261,7 +270,7 @@ class Engine:
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
         idx, _qty, value = self._basket(basket)
         basket_ids = [self._ids[i] for i in idx]
-        recs = self.model.recommend(basket_ids, k=max(self.pool, 3 * k), customer=customer)
+        recs = self.model.recommend(basket_ids, k=self._pool(k), customer=customer)
         cand = np.asarray(recs._index, dtype=np.int64)
         pins = self._pins(rules, idx)
         pinned = np.array([d for _, d in pins], dtype=np.int64)
@@ -422,10 +431,14 @@ class Engine:
         basket.data[:] = 1.0
         value = basket @ np.nan_to_num(self.price)
         gap = np.maximum(threshold - value, 0.0) if threshold is not None else np.zeros(n_b)
-        recs = model._batch_from_codes(basket_ids, rows, cols, max(self.pool, 3 * k), customers)
-        r = recs["basket_id"].cat.codes.to_numpy().astype(np.int64)
-        c = recs["item_id"].cat.codes.to_numpy().astype(np.int64)
-        pool_rank = recs["rank"].to_numpy()
+        if self._fast:
+            r, c, pool_rank, logsum = self._cooc_pool(basket, self._pool(k))
+        else:
+            recs = model._batch_from_codes(basket_ids, rows, cols, self._pool(k), customers)
+            r = recs["basket_id"].cat.codes.to_numpy().astype(np.int64)
+            c = recs["item_id"].cat.codes.to_numpy().astype(np.int64)
+            pool_rank = recs["rank"].to_numpy()
+            logsum = None
         keep = self._allowed(np.arange(n), rules, np.empty(0, np.int64))[c]
         for a, b in rules.block:
             if a in self._str_index and b in self._str_index:
@@ -450,10 +463,15 @@ class Engine:
             r, c = np.concatenate([pr, r[keep]]), np.concatenate([pc, c[keep]])
             pin_order = np.concatenate([np.concatenate(pin_pos), np.full(int(keep.sum()), len(rules.pin))])
             pool_rank = np.concatenate([np.zeros(len(pr), pool_rank.dtype), pool_rank[keep]])
+            logsum = None  # pinned pairs were not in the product: look all up
         else:
             r, c, pool_rank = r[keep], c[keep], pool_rank[keep]
             pin_order = np.full(len(r), len(rules.pin))
-        p = self._probability_pairs(basket, r, c)
+            logsum = None if logsum is None else logsum[keep]
+        if logsum is None:
+            p = self._probability_pairs(basket, r, c)
+        else:
+            p = np.maximum(1.0 - np.exp(logsum), self._base[c])
         revenue, margin, key = self._order(p, c, rules.objective)
         closes = (np.nan_to_num(self.price[c]) >= gap[r]) & (gap[r] > 0)
         order = np.lexsort((pool_rank, -key, ~closes, pin_order, r))
@@ -488,6 +506,41 @@ class Engine:
             "closes_gap": closes, "pinned": pin_order < len(rules.pin),
         })
 
+    def _cooc_pool(self, basket: sp.csr_matrix, pool: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For a CoOccurrence model: its top `pool` candidates per basket (exactly as recommend_batch
+        ranks them) and their summed log(1 - p_ij), from one complex sparse product: the real part
+        is the model's score, the imaginary part the probability's log sum."""
+        from xsell.models._topk import floor_from_sorted_rows
+
+        model = self.model
+        if self._joint is None:
+            model._score_matrix(basket[:0], 1)  # builds the model's matrix (-inf diagonal) once
+            joint = model._matrix.astype(np.complex128) + 1j * self._logq
+            self._joint = joint.tocsr()
+        prod = (basket @ self._joint).tocsr()
+        real, imag = prod.data.real, prod.data.imag
+        row = np.repeat(np.arange(basket.shape[0], dtype=np.int64), np.diff(prod.indptr))
+        floor = floor_from_sorted_rows(model.neighbor_indptr_, model._scores64, basket, pool)
+        kept = np.flatnonzero(real >= floor[row])  # what the model's exact floor keeps, in order
+        indptr = np.zeros(basket.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row[kept], minlength=basket.shape[0]), out=indptr[1:])
+        indptr, items, _values, order = topk_rows(indptr, prod.indices[kept], real[kept], pool)
+        logs = imag[kept[order]]
+        lengths = np.diff(indptr)
+        r = np.repeat(np.arange(basket.shape[0], dtype=np.int64), lengths)
+        rank = np.arange(len(items)) - np.repeat(indptr[:-1], lengths) + 1
+        c = items.astype(np.int64)
+        empty = np.flatnonzero(lengths == 0)
+        if len(empty):  # no neighbours: the model's popular fallback, no co-purchase evidence
+            fr, fc, _ = model._popular_batch(basket, empty, pool)
+            fr = fr.astype(np.int64)
+            frank = np.arange(len(fr)) - np.searchsorted(fr, fr) + 1
+            r, c = np.concatenate([r, fr]), np.concatenate([c, fc.astype(np.int64)])
+            rank, logs = np.concatenate([rank, frank]), np.concatenate([logs, np.zeros(len(fr))])
+            o = np.lexsort((rank, r))
+            r, c, rank, logs = r[o], c[o], rank[o], logs[o]
+        return r, c, rank, logs
+
     def _substitute_pairs(self, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Mask over (basket r, candidate c) pairs where c substitutes an item of basket r."""
         n = np.int64(self.n)
@@ -499,10 +552,10 @@ class Engine:
             has = fam >= 0
             keys = np.unique(own_rows[has] * n + fam[has])
             cand_fam = parent[c]
-            mask |= (cand_fam >= 0) & np.isin(r * n + cand_fam, keys)
+            mask |= (cand_fam >= 0) & _member(keys, r * n + cand_fam)
         if self._subs is not None:
             subs = (basket @ self._subs).tocoo()
-            mask |= np.isin(r * n + c, subs.row.astype(np.int64) * n + subs.col)
+            mask |= _member(np.unique(subs.row.astype(np.int64) * n + subs.col), r * n + c)
         return mask
 
     def _probability_pairs(self, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -583,6 +636,14 @@ def _substitutes(orders: Orders, ids: np.ndarray, top: int = 20, min_customers: 
     cc = remap[cols]
     ok = (r >= 0) & (cc >= 0)
     return sp.csr_matrix((values[ok], (r[ok], cc[ok])), shape=(n, n))
+
+
+def _member(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """queries in sorted_keys (sorted, unique): a binary search, cheaper than np.isin's sorts."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(queries), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, queries), len(sorted_keys) - 1)
+    return sorted_keys[at] == queries
 
 
 def _cumcount(groups: np.ndarray) -> np.ndarray:

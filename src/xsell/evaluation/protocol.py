@@ -50,7 +50,8 @@ def temporal_split(orders: Orders, *, at: Any = None, quantile: float = 0.8) -> 
 
 def leave_last_out(orders: Orders) -> tuple[Orders, Orders]:
     """(train, test): the last order of every customer with two or more orders is the test;
-    every other order (anonymous ones too) trains. Ties in time go to the later order id."""
+    every other order (anonymous ones too) trains. Of two orders at the same time, the one that comes
+    later in the input is the last."""
     if orders.customer_index is None or orders.customers is None:
         raise InputError("leave-last-out needs a customer_id column; use the temporal split instead")
     times = orders.order_times()

@@ -171,6 +171,14 @@ def _table(results: pd.DataFrame) -> str:
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
 
 
+def _task_text(meta: dict[str, Any]) -> str:
+    train = ("the orders before each customer's last one" if str(meta.get("split", "")).startswith("leave")
+             else "the earlier orders")
+    if meta.get("task") == "next-order":
+        return f"Each model is trained on {train} and asked to predict each test order from its customer alone."
+    return f"Each model is trained on {train} and asked to complete test baskets from which items were hidden."
+
+
 def write_report(path: str | os.PathLike[str], results: pd.DataFrame, curves: pd.DataFrame | None,
                  meta: dict[str, Any] | None = None) -> Path:
     """Write the HTML comparison of `results` (one row per model) and `curves` (metrics at k) to `path`."""
@@ -200,8 +208,8 @@ def write_report(path: str | os.PathLike[str], results: pd.DataFrame, curves: pd
                       f'src="data:image/png;base64,{data}">\n' for name, data in plots)
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
             f"<style>{CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<dl>{facts}</dl>\n"
-            f"<h2>How to read this</h2>\n<p>Each model is trained on the earlier orders and asked to complete "
-            f"later baskets from which items were hidden; metrics are at k = {html.escape(str(k))}. "
+            f"<h2>How to read this</h2>\n<p>{html.escape(_task_text(meta))} Metrics are at k = "
+            f"{html.escape(str(k))}. "
             f"Bold marks the best value where higher is better.</p>\n<ul>{guide}</ul>\n"
             f"<h2>Results</h2>\n{_table(results)}\n{figures}</body>\n</html>\n")
 

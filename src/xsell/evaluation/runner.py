@@ -82,16 +82,23 @@ def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "bask
     done = 0
     tuned: dict[str, float] = {}
     tuning = None
+    skipped: dict[str, str] = {}
+    if tune and "hybrid" not in models:
+        raise InputError("--tune fits the hybrid's weights: add hybrid to the models")
     if tune and "hybrid" in models:
         from xsell.evaluation.tuning import tune_hybrid
 
         say("tuning hybrid on a validation split", done, steps)
-        tuned, tuning = tune_hybrid(train, k=k, task=task, split=split, seed=seed,
-                                    progress=lambda text: say(text, done, steps))
+        try:
+            tuned, tuning = tune_hybrid(train, k=k, task=task, split=split, seed=seed,
+                                        progress=lambda text: say(text, done, steps))
+        except InputError as exc:  # the others still run; the hybrid is left out with the reason
+            skipped["hybrid"] = f"tuning on the validation split: {exc}"
+            models = [m for m in models if m != "hybrid"]
+            done += 2
         done += 1
     ks = list(range(1, max(k, curve_max_k or k) + 1))
     rows, curves = [], []
-    skipped: dict[str, str] = {}
     for name in models:
         say(f"training {name}", done, steps)
         start = time.perf_counter()

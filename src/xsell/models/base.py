@@ -204,6 +204,7 @@ class Recommender:
 
     # -- customers ---------------------------------------------------------------------
     uses_customers: ClassVar[bool] = False
+    positive_scores: ClassVar[bool] = False  # True: a score of 0 means "no evidence" (item-KNN)
     customers_: IdMap | None = None
     history_: sp.csr_matrix
 
@@ -211,7 +212,16 @@ class Recommender:
         """Internal index of a customer id for customer-aware models; -1 for None, unknown or unused."""
         if customer is None or not self.uses_customers or self.customers_ is None:
             return -1
-        return self.customers_.index_of(customer)
+        idx = self.customers_.index_of(customer)
+        return idx if idx >= 0 and self._has_history()[idx] else -1
+
+    def _has_history(self) -> np.ndarray:
+        """Per customer: has lines in the training orders (a split's customer map also holds the others,
+        who are treated as unknown: anonymous)."""
+        cached = getattr(self, "_history_rows", None)
+        if cached is None or len(cached) != self.history_.shape[0]:
+            cached = self._history_rows = np.diff(self.history_.indptr) > 0
+        return cached
 
     def _set_customers(self, orders: Orders) -> None:
         """Keep the customer map and the customers x items history (orders holding each item)."""
@@ -228,6 +238,8 @@ class Recommender:
         row = sp.csr_matrix((np.ones(len(query)), query, [0, len(query)]), shape=(1, self.n_items))
         scores = self._score_dense(row, np.array([customer], dtype=np.int64))[0].astype(np.float64)
         scores[excluded] = -np.inf
+        if self.positive_scores:
+            scores[scores <= 0] = -np.inf
         cand = np.arange(self.n_items, dtype=np.int32)
         best = topk_dense(cand, scores, k)
         best = best[np.isfinite(scores[best])]
@@ -322,6 +334,8 @@ class Recommender:
             own_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
             dense[own_rows, part.indices] = -np.inf
             dense[~served[start:start + step]] = -np.inf
+            if self.positive_scores:  # 0 means no evidence: those slots are filled with popular items
+                dense[dense <= 0] = -np.inf
             if n > k:
                 thr = -np.partition(-dense, k - 1, axis=1)[:, k - 1]
                 mask = (dense >= thr[:, None]) & (dense > -np.inf)
@@ -393,7 +407,10 @@ class Recommender:
                 given = cust_col.notna().to_numpy()
                 mapped = np.full(len(cust_col), -1, dtype=np.int64)
                 if given.any() and self.customers_ is not None:
-                    mapped[given] = _map_ids(self.customers_, cust_col[given].to_numpy())
+                    found = _map_ids(self.customers_, cust_col[given].to_numpy()).astype(np.int64)
+                    ok = found >= 0
+                    found[ok] = np.where(self._has_history()[found[ok]], found[ok], -1)
+                    mapped[given] = found
                 # a basket's customer: its first line that names a known one
                 order = np.flatnonzero(mapped >= 0)[::-1]
                 first[codes[order]] = mapped[order]
@@ -457,6 +474,10 @@ class Recommender:
 def _map_ids(idmap: IdMap, values: Any) -> np.ndarray:
     """Internal indices of external ids (-1 unknown), matching ids typed as str or int alike."""
     values = np.asarray(values)
+    if values.dtype.kind == "f" and len(values) and np.all(np.isfinite(values) & (values == np.round(values))):
+        values = values.astype(np.int64)  # integer ids that nulls elsewhere in the column made float
+    elif values.dtype.kind == "O" and len(values) and all(isinstance(v, float) and v.is_integer() for v in values):
+        values = np.array(values, dtype=np.int64)
     if idmap.kind == "str":
         if values.dtype.kind != "U":
             values = values.astype(str)

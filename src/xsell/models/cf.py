@@ -129,6 +129,9 @@ class _CFModel(Recommender):
         scores = self._score_dense(row, np.full(1, -1, dtype=np.int64))[0]
         return np.arange(self.n_items, dtype=np.int32), np.asarray(scores, dtype=np.float64)
 
+    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._rank_dense(query, excluded, k, -1)
+
     def _fit_common(self, orders: Orders) -> None:
         self._set_customers(orders)
         self.items_ = orders.items
@@ -268,8 +271,7 @@ class ALS(_CFModel):
         fold = np.flatnonzero(~own)
         if len(fold):
             rows = self._rows(baskets[fold], customers[fold])
-            with _blas_single_thread():
-                users[fold] = self._implicit_model().recalculate_user(np.arange(len(fold)), rows)
+            users[fold] = self._implicit_model().recalculate_user(np.arange(len(fold)), rows)
         return users @ self.item_factors_.T
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
@@ -410,6 +412,7 @@ class ItemKNN(_CFModel):
     """
 
     model_type: ClassVar[str] = "itemknn"
+    positive_scores: ClassVar[bool] = True
 
     def __init__(self, *, measure: str = "bm25", K: int = 20, K1: float = 1.2, B: float = 0.75,
                  on: str = "orders", weighting: str = "count", history_weight: float = 0.1,

@@ -5,7 +5,8 @@
 B is an EASE item-item matrix (ridge `l2`); q is the basket, or the
 customer's decayed history when the basket is empty (next-order requests);
 h is the customer's history with every order line decayed by
-exp(-age / tau_days), age counted back from the last training order; norm
+exp(-age / tau_days), age counted back from the last training order (no decay
+when the orders have no timestamps); norm
 divides a row by its largest absolute value, so the two parts are on one
 scale and `history_weight` is the share the history gets. Repeat purchases
 come from h, complements from B. Without a known customer the model is
@@ -74,8 +75,11 @@ class Hybrid(_CFModel):
             self.decayed_ = sp.csr_matrix((0, orders.n_items))
             return
         known = orders.customer_index >= 0
-        line_times = orders.order_times()[orders.order_index]  # orders without lines here hold int64 max
-        age = (line_times.max() - line_times[known]) / _DAY_NS
+        if orders.timestamp is None:  # no times: every purchase counts fully (no decay)
+            age = np.zeros(int(known.sum()))
+        else:
+            line_times = orders.order_times()[orders.order_index]  # orders without lines hold int64 max
+            age = (line_times.max() - line_times[known]) / _DAY_NS
         shape = (orders.n_customers, orders.n_items)
         coords = (orders.customer_index[known], orders.item_index[known])
         self.history_ = sp.csr_matrix((np.ones(len(age), dtype=np.float32), coords), shape=shape)
