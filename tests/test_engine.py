@@ -257,12 +257,13 @@ def test_score_command_modes_stream_in_chunks(tmp_path, shop_model, catalog_fram
     engine = xsell.Engine(shop_model, xsell.load_catalog(catalog_frame), xsell.BusinessRules(objective="margin"),
                           threshold=50.0)
     expected = engine.score_batch(baskets, k=3)
-    for chunk in ("100000", "37"):  # whole, and cut into chunks that split baskets (re-joined)
+    # whole; cut into chunks that split baskets (re-joined); and chunks scored by 2 forked workers
+    for chunk, workers in (("100000", "1"), ("37", "1"), ("400", "2")):
         out = tmp_path / f"cross_{chunk}.parquet"
         run = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "baskets.parquet"), "-o", str(out),
                                        "--mode", "cross-sell", "--catalog", str(tmp_path / "catalog.csv"),
                                        "--objective", "margin", "--threshold", "50", "-k", "3",
-                                       "--chunk-lines", chunk, "--no-progress"])
+                                       "--chunk-lines", chunk, "--workers", workers, "--no-progress"])
         assert run.exit_code == 0, run.output
         got = pd.read_parquet(out)
         assert got["item_id"].astype(str).tolist() == expected["item_id"].astype(str).tolist()

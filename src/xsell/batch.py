@@ -88,6 +88,42 @@ def _whole_baskets(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield carry
 
 
+_JOB: Any = None  # (model, engine, mode, k, threshold) of the running score_file; forked workers inherit it
+
+
+def _score_chunk(chunk: pd.DataFrame) -> pd.DataFrame:
+    model, engine, mode, k, threshold = _JOB
+    if mode == "recommend":
+        return model.recommend_batch(chunk, k=k)
+    if mode == "up-sell":
+        return engine.up_sell_batch(chunk, k=k)
+    return engine.score_batch(chunk, k=k, threshold=threshold, mode=mode)
+
+
+def _scored(chunks: Iterator[pd.DataFrame], workers: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(chunk, result) in input order; with workers > 1 from forked processes (the model is shared
+    copy-on-write, never serialised), at most workers + 1 chunks in flight (constant memory)."""
+    import multiprocessing
+
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for chunk in chunks:
+            yield chunk, _score_chunk(chunk)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending: deque[tuple[pd.DataFrame, Any]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_score_chunk, chunk)))
+            if len(pending) > workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
 class _Writer:
     def __init__(self, tmp: str, fmt: str) -> None:
         self.tmp, self.fmt = tmp, fmt
@@ -125,13 +161,17 @@ def score_file(
     engine: Any = None,
     mode: str = "recommend",
     threshold: float | None = None,
+    workers: int = 1,
 ) -> ScoreSummary:
     """Score every basket of a CSV/Parquet file, chunk by chunk, with constant memory.
 
     mode: recommend (model.recommend_batch), or with an `xsell.Engine`: cross-sell, uplift (one row
     per basket), up-sell (the file holds item_id lines; one block of up-sells per item).
-    progress(lines_done, total_lines_or_None) is called after each chunk.
+    progress(lines_done, total_lines_or_None) is called after each chunk. workers > 1 scores chunks
+    in that many forked processes (Linux/macOS), at most workers + 1 chunks in flight, written in order.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
     modes = ("recommend", "cross-sell", "up-sell", "uplift")
     if mode not in modes:
         raise InputError(f"mode must be one of {', '.join(modes)}, got {mode!r}")
@@ -149,17 +189,16 @@ def score_file(
     chunks, total = _read_chunks(src, chunk_lines, required)
     counts = {"lines": 0, "baskets": 0, "fallback": 0, "rows": 0}
 
-    def score(chunk: pd.DataFrame) -> pd.DataFrame:
-        if mode == "recommend":
-            return model.recommend_batch(chunk, k=k)
-        if mode == "up-sell":
-            return engine.up_sell_batch(chunk, k=k)
-        return engine.score_batch(chunk, k=k, threshold=threshold, mode=mode)
+    global _JOB
+    if engine is not None:
+        engine.prepare_batch()
+    _JOB = (model, engine, mode, k, threshold)
+    score = _score_chunk
 
     def write(tmp: str) -> None:
         writer = _Writer(tmp, fmt)
-        for chunk in (chunks if mode == "up-sell" else _whole_baskets(chunks)):
-            result = score(chunk)
+        parts = chunks if mode == "up-sell" else _whole_baskets(chunks)
+        for chunk, result in _scored(parts, workers):
             writer.write(result)
             counts["lines"] += len(chunk)
             counts["baskets"] += int(chunk["item_id" if mode == "up-sell" else "basket_id"].nunique())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, TypeVar
@@ -343,6 +344,8 @@ def score(
                                                         "other than cooccurrence, and for data-driven "
                                                         "substitutes.")] = None,
     column: ColumnOpt = None,
+    workers: Annotated[int, typer.Option(help="Processes scoring chunks in parallel (0: one per core).",
+                                         min=0)] = 1,
 ) -> None:
     """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift."""
     import xsell
@@ -364,9 +367,11 @@ def score(
         with Progress(transient=True) as bar:
             task = bar.add_task(f"scoring {what}", total=None)
             summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
+                                 workers=workers or os.cpu_count() or 1,
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
+                             workers=workers or os.cpu_count() or 1,
                              progress=(lambda d, t: typer.echo(f"{d:,} lines scored", err=True)) if progress
                              else None)
     fallback = (f" ({summary.fallback_baskets:,} with no known item got popular items)" if mode == "recommend"

@@ -474,7 +474,10 @@ class Engine:
             p = np.maximum(1.0 - np.exp(logsum), self._base[c])
         revenue, margin, key = self._order(p, c, rules.objective)
         closes = (np.nan_to_num(self.price[c]) >= gap[r]) & (gap[r] > 0)
-        order = np.lexsort((pool_rank, -key, ~closes, pin_order, r))
+        # entries sit in pool order within each basket (pins first), so a stable sort on the objective
+        # keeps the model's order among ties: two passes, basket / pin / gap as one integer key
+        group = (r * (len(rules.pin) + 1) + pin_order) * 2 + ~closes
+        order = np.lexsort((-key, group))
         r, c, p, revenue, margin, closes, pin_order = (a[order] for a in (r, c, p, revenue, margin, closes,
                                                                            pin_order))
         sel = np.ones(len(r), dtype=bool)
@@ -506,6 +509,13 @@ class Engine:
             "closes_gap": closes, "pinned": pin_order < len(rules.pin),
         })
 
+    def prepare_batch(self) -> None:
+        """Build what batch scoring shares once (done before worker processes are forked)."""
+        if self._fast and self._joint is None:
+            model = self.model
+            model._score_matrix(sp.csr_matrix((0, self.n)), 1)  # builds the model's -inf-diagonal matrix
+            self._joint = (model._matrix.astype(np.complex128) + 1j * self._logq).tocsr()
+
     def _cooc_pool(self, basket: sp.csr_matrix, pool: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For a CoOccurrence model: its top `pool` candidates per basket (exactly as recommend_batch
         ranks them) and their summed log(1 - p_ij), from one complex sparse product: the real part
@@ -513,10 +523,7 @@ class Engine:
         from xsell.models._topk import floor_from_sorted_rows
 
         model = self.model
-        if self._joint is None:
-            model._score_matrix(basket[:0], 1)  # builds the model's matrix (-inf diagonal) once
-            joint = model._matrix.astype(np.complex128) + 1j * self._logq
-            self._joint = joint.tocsr()
+        self.prepare_batch()
         prod = (basket @ self._joint).tocsr()
         real, imag = prod.data.real, prod.data.imag
         row = np.repeat(np.arange(basket.shape[0], dtype=np.int64), np.diff(prod.indptr))
