@@ -136,6 +136,10 @@ class _Writer:
             import pyarrow.parquet as pq
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
+            # categorical ids: one dictionary index width for every chunk (pandas picks int8/16 by size)
+            fields = [pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type))
+                      if pa.types.is_dictionary(f.type) else f for f in table.schema]
+            table = table.cast(pa.schema(fields))
             if self._pq is None:
                 self._pq = pq.ParquetWriter(self.tmp, table.schema)
             self._pq.write_table(table.cast(self._pq.schema))
