@@ -226,15 +226,31 @@ class Engine:
                 out.append((src, dst))
         return out
 
-    def _probability(self, basket: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probability of each candidate being added, the basket item that contributes most or -1)."""
-        if len(basket) == 0:
-            return self._base[cand].copy(), np.full(len(cand), -1)
-        logq = self._logq[basket][:, cand].toarray()
-        conf = self._conf[basket][:, cand].toarray()
-        p = np.maximum(1.0 - np.exp(logq.sum(axis=0)), self._base[cand])
-        best = np.where(conf.max(axis=0) > 0, basket[conf.argmax(axis=0)], -1)
-        return p, best
+    def _probability(self, basket: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(probability of each candidate being added, the basket item that contributes most or -1,
+        orders holding both), straight from the CSR arrays: a loop over the request's few basket items."""
+        total = np.zeros(len(cand))
+        best_p = np.zeros(len(cand))
+        because = np.full(len(cand), -1, dtype=np.int64)
+        together = np.zeros(len(cand))
+        if len(cand):
+            order = np.argsort(cand, kind="stable")
+            sorted_cand = cand[order]
+            lq, cf, pr = self._logq, self._conf, self._pair
+            for i in np.sort(basket).tolist():
+                lo, hi = lq.indptr[i], lq.indptr[i + 1]
+                cols = lq.indices[lo:hi]
+                pos = np.minimum(np.searchsorted(sorted_cand, cols), len(cand) - 1)
+                hit = sorted_cand[pos] == cols
+                at = order[pos[hit]]
+                total[at] += lq.data[lo:hi][hit]
+                conf = cf.data[lo:hi][hit]
+                better = conf > best_p[at]
+                best_p[at[better]] = conf[better]
+                because[at[better]] = i
+                together[at[better]] = pr.data[lo:hi][hit][better]
+        p = np.maximum(1.0 - np.exp(total), self._base[cand])
+        return p, because, together
 
     def _substitute_mask(self, basket: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Candidates that substitute a basket item: same product family, or data-driven substitutes."""
@@ -278,17 +294,18 @@ class Engine:
         cand = cand[self._allowed(cand, rules, idx) & ~self._substitute_mask(idx, cand)]
         gap = max(threshold - value, 0.0) if threshold is not None else 0.0
         cand = np.concatenate([pinned, cand])
-        p, because = self._probability(idx, cand)
+        p, because, together = self._probability(idx, cand)
         revenue, margin, key = self._order(p, cand, rules.objective)
         closes = (np.nan_to_num(self.price[cand]) >= gap) if gap > 0 else np.zeros(len(cand), bool)
         is_pin = np.arange(len(cand)) < len(pinned)
         # pins first (in the order given), then gap closers, then the objective; ties by model rank
         order = np.lexsort((np.arange(len(cand)), -key, ~closes, np.where(is_pin, np.arange(len(cand)), len(cand))))
         order = self._cap_categories(cand, order, rules.max_per_category, is_pin)[:k]
-        cand, p, revenue, margin, because, closes, is_pin = (a[order] for a in (cand, p, revenue, margin, because,
-                                                                                 closes, is_pin))
-        reasons = [self._reason(c, b, pr, rv, cl, pin, idx, gap, threshold)
-                   for c, b, pr, rv, cl, pin in zip(cand, because, p, revenue, closes, is_pin)]
+        cand, p, revenue, margin, because, together, closes, is_pin = (
+            a[order] for a in (cand, p, revenue, margin, because, together, closes, is_pin))
+        reasons = [self._reason(c, b, n_ij, rv, cl, pin, gap, threshold)
+                   for c, b, n_ij, rv, cl, pin in zip(cand.tolist(), because.tolist(), together.tolist(),
+                                                       revenue.tolist(), closes.tolist(), is_pin.tolist())]
         frame = self._frame(cand, p, revenue, margin, closes, is_pin, reasons)
         uplift_margin = float(margin.sum()) if len(margin) else 0.0
         return Suggestions(frame, basket_value=value, gap=gap, expected_uplift_revenue=float(revenue.sum()),
@@ -594,12 +611,12 @@ class Engine:
                 keep.append(pos)
         return order[keep]
 
-    def _reason(self, c: int, because: int, p: float, revenue: float, closes: bool, pin: bool,
-                basket: np.ndarray, gap: float, threshold: float | None) -> str:
+    def _reason(self, c: int, because: int, together: float, revenue: float, closes: bool, pin: bool,
+                gap: float, threshold: float | None) -> str:
         if pin:
             text = "pinned by the merchandiser"
         elif because >= 0:
-            n_ij = int(self._pair[because, c])
+            n_ij = int(together)
             share = n_ij / max(self._counts[because], 1.0)
             text = f"bought together in {n_ij:,} orders ({share:.0%} of orders with {self._ids[because]})"
         else:
