@@ -440,3 +440,17 @@ def test_pair_mining_keeps_big_baskets_unless_a_cap_is_given():
     with pytest.warns(UserWarning, match=_exact(SKIPPED)):
         capped = mine_rules(orders, 0.3, max_basket_items=100)
     assert (capped.attrs["skipped_baskets"], capped.attrs["n_orders"]) == (1, 10)
+
+
+def test_pair_product_without_scipys_private_kernel_gives_the_same_rules(monkeypatch):
+    # the pair stage calls scipy's numeric kernel directly when it exists; the public product is the fallback
+    import xsell.mining.rules as rules
+    from xsell.datasets import synthetic_log
+
+    orders = synthetic_log(3_000, 300, seed=4)
+    fast = mine_rules(orders, min_support=0.002)
+    assert rules._csr_matmat is not None
+    monkeypatch.setattr(rules, "_csr_matmat", None)
+    public = mine_rules(orders, min_support=0.002)
+    assert len(fast) > 100
+    pd.testing.assert_frame_equal(fast, public)
