@@ -574,12 +574,12 @@ class Engine:
             own_rows = np.repeat(np.arange(basket.shape[0], dtype=np.int64), np.diff(basket.indptr))
             fam = parent[basket.indices]
             has = fam >= 0
-            keys = np.unique(own_rows[has] * n + fam[has])
+            keys = np.sort(own_rows[has] * n + fam[has])  # repeats do not matter to the binary search
             cand_fam = parent[c]
             mask |= (cand_fam >= 0) & _member(keys, r * n + cand_fam)
         if self._subs is not None:
             subs = (basket @ self._subs).tocoo()
-            mask |= _member(np.unique(subs.row.astype(np.int64) * n + subs.col), r * n + c)
+            mask |= _member(np.sort(subs.row.astype(np.int64) * n + subs.col), r * n + c)
         return mask
 
     def _probability_pairs(self, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -663,7 +663,7 @@ def _substitutes(orders: Orders, ids: np.ndarray, top: int = 20, min_customers: 
 
 
 def _member(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """queries in sorted_keys (sorted, unique): a binary search, cheaper than np.isin's sorts."""
+    """queries in sorted_keys (sorted): a binary search, cheaper than np.isin's sorts."""
     if len(sorted_keys) == 0:
         return np.zeros(len(queries), dtype=bool)
     at = np.minimum(np.searchsorted(sorted_keys, queries), len(sorted_keys) - 1)
