@@ -284,3 +284,15 @@ def test_score_command_modes_stream_in_chunks(tmp_path, shop_model, catalog_fram
     bad = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "baskets.parquet"), "-o",
                                    str(tmp_path / "x.csv"), "--mode", "sideways"])
     assert bad.stderr.strip().splitlines()[-1] == "error: mode must be one of recommend, cross-sell, up-sell, uplift, got 'sideways'"
+
+
+def test_rules_and_catalogs_that_name_nothing_the_model_knows(shop_model, catalog_frame):
+    with pytest.raises(InputError, match=r"^business rules name items the model does not know: pin 'P999-X'$"):
+        xsell.Engine(shop_model, rules=xsell.BusinessRules(pin=[("P000-B", "P999-X")]))
+    engine = xsell.Engine(shop_model)
+    with pytest.raises(InputError, match=r"^business rules name items the model does not know: allow 'nope'$"):
+        engine.cross_sell(["P000-B"], rules=xsell.BusinessRules(allow=["nope"]))
+    other = catalog_frame.assign(item_id="SKU-" + catalog_frame["item_id"])
+    with pytest.raises(InputError, match=r"^the catalog has none of the model's 360 items \(catalog ids like "
+                                         r"'SKU-P000-B', model ids like 'P000-B'\); check the item_id column$"):
+        xsell.Engine(shop_model, xsell.load_catalog(other))

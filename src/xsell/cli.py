@@ -344,8 +344,9 @@ def score(
                                                         "other than cooccurrence, and for data-driven "
                                                         "substitutes.")] = None,
     column: ColumnOpt = None,
-    workers: Annotated[int, typer.Option(help="Processes scoring chunks in parallel (0: one per core).",
-                                         min=0)] = 1,
+    workers: Annotated[Optional[int], typer.Option(help="Processes scoring chunks in parallel (default: 2 on a "
+                                                       "machine with 2 or more cores; 1: no extra process).",
+                                                  min=1)] = None,
 ) -> None:
     """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift."""
     import xsell
@@ -367,11 +368,11 @@ def score(
         with Progress(transient=True) as bar:
             task = bar.add_task(f"scoring {what}", total=None)
             summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
-                                 workers=workers or os.cpu_count() or 1,
+                                 workers=workers or min(2, os.cpu_count() or 1),
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
-                             workers=workers or os.cpu_count() or 1,
+                             workers=workers or min(2, os.cpu_count() or 1),
                              progress=(lambda d, t: typer.echo(f"{d:,} lines scored", err=True)) if progress
                              else None)
     fallback = (f" ({summary.fallback_baskets:,} with no known item got popular items)" if mode == "recommend"

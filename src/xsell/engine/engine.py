@@ -113,6 +113,16 @@ class Engine:
         self._subs = _substitutes(orders, self._ids) if orders is not None else None
         self._order_prices = self._prices_from(model, evidence, orders)
         self.set_catalog(catalog)
+        self._check_rules(self.rules)
+
+    def _check_rules(self, rules: BusinessRules) -> None:
+        """Pinned, blocked and allowed items must be items the model knows: a typo would silently do nothing."""
+        named = [("pin", v) for pair in rules.pin for v in pair] + [("block", v) for pair in rules.block for v in pair]
+        named += [("allow", v) for v in sorted(rules.allow or ())]
+        unknown = [f"{kind} {v!r}" for kind, v in named if v not in self._str_index]
+        if unknown:
+            raise InputError(f"business rules name items the model does not know: {', '.join(unknown[:5])}"
+                             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
 
     # -- set-up --------------------------------------------------------------------------
     def _set_evidence(self, ev: Any) -> None:
@@ -164,10 +174,22 @@ class Engine:
                                        in_stock=np.ones(self.n, bool))
         else:
             self._cat = catalog.align(self._ids)
+            if not self._cat.known.any():
+                raise InputError(f"the catalog has none of the model's {self.n:,} items (catalog ids like "
+                                 f"{catalog.frame.index[0]!r}, model ids like {str(self._ids[0])!r}); check the "
+                                 f"item_id column")
         self.price = np.where(np.isnan(self._cat.price), self._order_prices, self._cat.price)
         self.cost = self._cat.cost
 
     # -- helpers -------------------------------------------------------------------------
+    def _rules(self, rules: BusinessRules | None) -> BusinessRules:
+        if rules is None:
+            return self.rules
+        if not isinstance(rules, BusinessRules):
+            raise InputError(f"rules must be xsell.BusinessRules, not {type(rules).__name__}")
+        self._check_rules(rules)
+        return rules
+
     def _pool(self, k: int) -> int:
         return max(self.pool or 4 * k, k)
 
@@ -282,7 +304,7 @@ class Engine:
         basket's expected uplift if the top k are shown. Below the threshold (free shipping,
         minimum order) items whose price closes the gap come first."""
         k = _check_k(k)
-        rules = rules or self.rules
+        rules = self._rules(rules)
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
         idx, _qty, value = self._basket(basket)
         basket_ids = [self._ids[i] for i in idx]
@@ -325,7 +347,7 @@ class Engine:
         if self._cat.category[i] < 0 and self._cat.parent[i] < 0 and self._subs is None:
             raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
                              "customers (Engine(model, orders=orders))")
-        frame = self._up_sell_frame(np.array([i]), k, rules or self.rules)
+        frame = self._up_sell_frame(np.array([i]), k, self._rules(rules))
         base = self.price[i]
         how = (f"same category '{self._cat.category_names[self._cat.category[i]]}'" if self._cat.category[i] >= 0
                else "same product family" if self._cat.parent[i] >= 0
@@ -344,7 +366,7 @@ class Engine:
         idx = idx[idx >= 0]
         idx = idx[np.isfinite(self.price[idx])]
         uniq = np.unique(idx)
-        frame = self._up_sell_frame(uniq, _check_k(k), rules or self.rules)
+        frame = self._up_sell_frame(uniq, _check_k(k), self._rules(rules))
         frame = frame.rename(columns={"item_id": "upsell_id", "source_id": "item_id"})
         return frame[["item_id", "rank", "upsell_id", "probability", "price", "extra_price", "expected_revenue",
                       "expected_margin", "pinned"]]
@@ -437,7 +459,7 @@ class Engine:
         k = _check_k(k)
         if mode not in ("cross-sell", "uplift"):
             raise InputError(f"mode must be cross-sell or uplift for baskets, got {mode!r}")
-        rules = rules or self.rules
+        rules = self._rules(rules)
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
         model, n = self.model, self.n
         basket_ids, rows, cols, customers = model._parse_baskets(baskets)
@@ -491,10 +513,7 @@ class Engine:
             p = np.maximum(1.0 - np.exp(logsum), self._base[c])
         revenue, margin, key = self._order(p, c, rules.objective)
         closes = (np.nan_to_num(self.price[c]) >= gap[r]) & (gap[r] > 0)
-        # entries sit in pool order within each basket (pins first), so a stable sort on the objective
-        # keeps the model's order among ties: two passes, basket / pin / gap as one integer key
-        group = (r * (len(rules.pin) + 1) + pin_order) * 2 + ~closes
-        order = np.lexsort((-key, group))
+        order = _rank_within(r, n_b, (pool_rank, -key, ~closes, pin_order))
         r, c, p, revenue, margin, closes, pin_order = (a[order] for a in (r, c, p, revenue, margin, closes,
                                                                            pin_order))
         sel = np.ones(len(r), dtype=bool)
@@ -660,6 +679,29 @@ def _substitutes(orders: Orders, ids: np.ndarray, top: int = 20, min_customers: 
     cc = remap[cols]
     ok = (r >= 0) & (cc >= 0)
     return sp.csr_matrix((values[ok], (r[ok], cc[ok])), shape=(n, n))
+
+
+def _rank_within(rows: np.ndarray, n_rows: int, keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Positions ordering the entries by row, then within each row by `keys` (np.lexsort order: last
+    key primary). A request has a few dozen candidates: the entries go into a rows x width block and
+    each row is sorted on its own (vectorised), much cheaper than one sort over all entries."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    by_row = np.argsort(rows, kind="stable")
+    slot = _cumcount(rows[by_row])
+    width = int(slot.max()) + 1
+    where = np.full((n_rows, width), -1, dtype=np.int64)
+    where[rows[by_row], slot] = by_row
+    missing = where < 0
+    blocks = []
+    for key in keys:
+        block = np.zeros((n_rows, width), dtype=np.result_type(key.dtype, np.float64))
+        block[~missing] = key[where[~missing]]
+        blocks.append(block)
+    blocks.append(missing)  # empty slots last
+    order = np.lexsort(blocks, axis=1)
+    ranked = np.take_along_axis(where, order, axis=1)
+    return ranked[ranked >= 0]
 
 
 def _member(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
