@@ -172,7 +172,8 @@ def score_file(
     mode: recommend (model.recommend_batch), or with an `xsell.Engine`: cross-sell, uplift (one row
     per basket), up-sell (the file holds item_id lines; one block of up-sells per item).
     progress(lines_done, total_lines_or_None) is called after each chunk. workers > 1 scores chunks
-    in that many forked processes (Linux/macOS), at most workers + 1 chunks in flight, written in order.
+    in that many forked processes (Linux/macOS), at most workers + 1 chunks in flight, written in order
+    (an ALS model is scored in one process: implicit's OpenMP code is not safe to fork).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
@@ -193,6 +194,8 @@ def score_file(
     chunks, total = _read_chunks(src, chunk_lines, required)
     counts = {"lines": 0, "baskets": 0, "fallback": 0, "rows": 0}
 
+    if getattr(model, "model_type", "") == "als":
+        workers = 1  # ALS folds baskets in with implicit's OpenMP code, which is not safe to fork
     global _JOB
     if engine is not None:
         engine.prepare_batch()
