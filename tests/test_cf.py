@@ -10,6 +10,9 @@ import scipy.sparse as sp
 import xsell
 from xsell.errors import InputError, ModelFileError
 
+# raw implicit (the reference here) warns about a conversion of its own
+pytestmark = pytest.mark.filterwarnings("ignore:Method expects CSR input")
+
 
 @pytest.fixture(scope="module")
 def orders(shop):
