@@ -195,6 +195,17 @@ class _CFModel(Recommender):
         self.item_counts_ = arrays["item_counts"]
         self._set_popular(self.item_counts_.astype(np.float64))
 
+    def _restore_factors(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap,
+                         width: int) -> None:
+        if arrays["item_factors"].shape[1] != width:
+            raise InputError(f"item_factors has {arrays['item_factors'].shape[1]} columns, expected {width}")
+        for name in ("item_factors", "user_factors"):
+            if not np.isfinite(arrays[name]).all():
+                raise InputError(f"{name} must be finite")
+        self._restore_common(state, arrays, items)
+        self.item_factors_ = np.array(arrays["item_factors"])  # writable copies: implicit needs them
+        self.user_factors_ = np.array(arrays["user_factors"])
+
     def _neighbours_from_factors(self, factors: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:
         """Items by cosine similarity of their factors (implicit's similar_items)."""
         norms = np.linalg.norm(factors, axis=1)
@@ -295,14 +306,7 @@ class ALS(_CFModel):
     def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "ALS":
         model = cls(**params)
-        if arrays["item_factors"].shape[1] != model.factors:
-            raise InputError(f"item_factors has {arrays['item_factors'].shape[1]} columns, factors={model.factors}")
-        for name in ("item_factors", "user_factors"):
-            if not np.isfinite(arrays[name]).all():
-                raise InputError(f"{name} must be finite")
-        model._restore_common(state, arrays, items)
-        model.item_factors_ = np.array(arrays["item_factors"])  # writable: implicit needs it
-        model.user_factors_ = np.array(arrays["user_factors"])
+        model._restore_factors(state, arrays, items, model.factors)
         return model
 
 
@@ -389,15 +393,7 @@ class BPR(_CFModel):
     def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "BPR":
         model = cls(**params)
-        if arrays["item_factors"].shape[1] != model.factors + 1:
-            raise InputError(f"item_factors has {arrays['item_factors'].shape[1]} columns, "
-                             f"expected factors + 1 = {model.factors + 1}")
-        for name in ("item_factors", "user_factors"):
-            if not np.isfinite(arrays[name]).all():
-                raise InputError(f"{name} must be finite")
-        model._restore_common(state, arrays, items)
-        model.item_factors_ = np.array(arrays["item_factors"])  # writable: implicit needs it
-        model.user_factors_ = np.array(arrays["user_factors"])
+        model._restore_factors(state, arrays, items, model.factors + 1)  # + implicit's item-bias column
         return model
 
 

@@ -26,7 +26,7 @@ from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError
 from xsell.models.cf import _CFModel, _check_int, _check_positive
-from xsell.models.dense import EASE
+from xsell.models.dense import EASE, DenseItemModel
 
 _DAY_NS = 86_400e9
 
@@ -106,12 +106,7 @@ class Hybrid(_CFModel):
             scores += self.history_weight * _rownorm(h.toarray())
         return scores
 
-    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.weights_[item].astype(np.float64)
-        scores[item] = -np.inf
-        order = np.argsort(-scores, kind="stable")
-        order = order[np.isfinite(scores[order])]
-        return order.astype(np.int32), scores[order]
+    _neighbours = DenseItemModel._neighbours  # the EASE matrix's row
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays = self._common_arrays()
