@@ -37,3 +37,24 @@ def shop():
 @pytest.fixture(scope="session")
 def shop_model(shop):
     return xsell.CoOccurrence().fit(shop.orders)
+
+
+def assert_same_answers(a, b, items: list, baskets: dict) -> None:
+    """A model and its reloaded copy answer alike: also_bought, recommend and recommend_batch."""
+    import numpy as np
+
+    for item in items:
+        ra, rb = a.also_bought(item, k=5), b.also_bought(item, k=5)
+        assert rb.items == ra.items
+        np.testing.assert_array_equal(rb.scores, ra.scores)
+        assert rb.fallback == ra.fallback
+        pd.testing.assert_frame_equal(rb.to_frame(), ra.to_frame())
+    for basket in baskets.values():
+        ra, rb = a.recommend(basket, k=5), b.recommend(basket, k=5)
+        assert rb.items == ra.items
+        np.testing.assert_array_equal(rb.scores, ra.scores)
+        assert rb.fallback == ra.fallback
+        pd.testing.assert_frame_equal(rb.to_frame(), ra.to_frame())
+    fa, fb = a.recommend_batch(baskets, k=5), b.recommend_batch(baskets, k=5)
+    pd.testing.assert_frame_equal(fb, fa)
+    assert fb.attrs == fa.attrs

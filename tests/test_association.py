@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import xsell
+from tests.conftest import assert_same_answers
 from xsell import AssociationRules, InputError, ModelFileError, NotFittedError, mine_rules
 
 
@@ -318,21 +319,7 @@ def _npy(array: np.ndarray) -> bytes:
 
 
 def _assert_same_answers(a: AssociationRules, b: AssociationRules, items: list, baskets: dict) -> None:
-    for item in items:
-        ra, rb = a.also_bought(item, k=5), b.also_bought(item, k=5)
-        assert rb.items == ra.items
-        np.testing.assert_array_equal(rb.scores, ra.scores)
-        assert rb.fallback == ra.fallback
-        pd.testing.assert_frame_equal(rb.to_frame(), ra.to_frame())
-    for basket in baskets.values():
-        ra, rb = a.recommend(basket, k=5), b.recommend(basket, k=5)
-        assert rb.items == ra.items
-        np.testing.assert_array_equal(rb.scores, ra.scores)
-        assert rb.fallback == ra.fallback
-        pd.testing.assert_frame_equal(rb.to_frame(), ra.to_frame())
-    fa, fb = a.recommend_batch(baskets, k=5), b.recommend_batch(baskets, k=5)
-    pd.testing.assert_frame_equal(fb, fa)
-    assert fb.attrs == fa.attrs
+    assert_same_answers(a, b, items, baskets)
     pd.testing.assert_frame_equal(b.rules(), a.rules())
 
 

@@ -107,17 +107,15 @@ def fit(
     import xsell
     from xsell.errors import InputError
 
+    from xsell.evaluation.runner import model_factories
+
+    defaults = model_factories(seed, threads)  # the models as `xsell evaluate` fits them
     makers: dict[str, Callable[[], Any]] = {
         "cooccurrence": lambda: xsell.CoOccurrence(min_count=min_count, min_support=min_support or 0.0,
                                                    neighbors=neighbors),
         "rules": lambda: xsell.AssociationRules(min_support=0.001 if min_support is None else min_support,
                                                 max_len=max_len, metric=metric),
-        "als": lambda: xsell.ALS(random_state=seed, num_threads=threads),
-        "bpr": lambda: xsell.BPR(random_state=seed, num_threads=threads or 1),
-        "itemknn": lambda: xsell.ItemKNN(num_threads=threads),
-        "ease": xsell.EASE,
-        "popular": xsell.Popular,
-        "hybrid": xsell.Hybrid,
+        **{name: defaults[name] for name in ("als", "bpr", "itemknn", "ease", "popular", "hybrid")},
     }
     if model not in makers:
         raise InputError(f"--model must be one of {', '.join(makers)}, got {model!r}")

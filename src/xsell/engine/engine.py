@@ -275,15 +275,9 @@ class Engine:
         return p, because, together
 
     def _substitute_mask(self, basket: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """Candidates that substitute a basket item: same product family, or data-driven substitutes."""
-        mask = np.zeros(len(cand), dtype=bool)
-        fam = self._cat.parent[basket]
-        fam = fam[fam >= 0]
-        if len(fam):
-            mask |= np.isin(self._cat.parent[cand], fam)
-        if self._subs is not None and len(basket):
-            mask |= np.isin(cand, self._subs[basket].indices)
-        return mask
+        """Candidates that substitute a basket item (one request; see `_substitute_pairs`)."""
+        row = sp.csr_matrix((np.ones(len(basket)), np.sort(basket), [0, len(basket)]), shape=(1, self.n))
+        return self._substitute_pairs(row, np.zeros(len(cand), dtype=np.int64), cand)
 
     def _order(self, p: np.ndarray, cand: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         price = self.price[cand]
@@ -548,22 +542,18 @@ class Engine:
     def prepare_batch(self) -> None:
         """Build what batch scoring shares once (done before worker processes are forked)."""
         if self._fast and self._joint is None:
-            model = self.model
-            model._score_matrix(sp.csr_matrix((0, self.n)), 1)  # builds the model's -inf-diagonal matrix
-            self._joint = (model._matrix.astype(np.complex128) + 1j * self._logq).tocsr()
+            self._joint = (self.model.score_matrix().astype(np.complex128) + 1j * self._logq).tocsr()
 
     def _cooc_pool(self, basket: sp.csr_matrix, pool: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For a CoOccurrence model: its top `pool` candidates per basket (exactly as recommend_batch
         ranks them) and their summed log(1 - p_ij), from one complex sparse product: the real part
         is the model's score, the imaginary part the probability's log sum."""
-        from xsell.models._topk import floor_from_sorted_rows
-
         model = self.model
         self.prepare_batch()
         prod = (basket @ self._joint).tocsr()
         real, imag = prod.data.real, prod.data.imag
         row = np.repeat(np.arange(basket.shape[0], dtype=np.int64), np.diff(prod.indptr))
-        floor = floor_from_sorted_rows(model.neighbor_indptr_, model._scores64, basket, pool)
+        floor = model.basket_floor(basket, pool)
         kept = np.flatnonzero(real >= floor[row])  # what the model's exact floor keeps, in order
         indptr = np.zeros(basket.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(row[kept], minlength=basket.shape[0]), out=indptr[1:])

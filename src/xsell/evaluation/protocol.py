@@ -55,11 +55,8 @@ def leave_last_out(orders: Orders) -> tuple[Orders, Orders]:
     if orders.customer_index is None or orders.customers is None:
         raise InputError("leave-last-out needs a customer_id column; use the temporal split instead")
     times = orders.order_times()
-    first_line = np.full(orders.n_orders, -1, dtype=np.int64)
-    first_line[orders.order_index[::-1]] = np.arange(orders.n_lines)[::-1]
-    present = first_line >= 0
-    cust = np.full(orders.n_orders, -1, dtype=np.int64)
-    cust[present] = orders.customer_index[first_line[present]]
+    present = np.bincount(orders.order_index, minlength=orders.n_orders) > 0
+    cust = _order_customers(orders)
     ranked = np.flatnonzero(present & (cust >= 0))
     ranked = ranked[np.lexsort((ranked, times[ranked], cust[ranked]))]  # by customer, then time
     c = cust[ranked]
@@ -71,6 +68,16 @@ def leave_last_out(orders: Orders) -> tuple[Orders, Orders]:
     if not test.any():
         raise InputError("no customer has two or more orders: leave-last-out leaves nothing to test")
     return orders.select_orders(~test & present), orders.select_orders(test)
+
+
+def _order_customers(orders: Orders) -> np.ndarray:
+    """The customer of each order (its first line's; -1 anonymous or without lines)."""
+    first_line = np.full(orders.n_orders, -1, dtype=np.int64)
+    first_line[orders.order_index[::-1]] = np.arange(orders.n_lines)[::-1]
+    cust = np.full(orders.n_orders, -1, dtype=np.int64)
+    present = first_line >= 0
+    cust[present] = orders.customer_index[first_line[present]]
+    return cust
 
 
 @dataclass(frozen=True)
@@ -103,9 +110,7 @@ def basket_completion(train: Orders, test: Orders, *, hide: int = 1, min_known: 
     ids = test.orders.ids
     baskets = pd.DataFrame({"basket_id": ids[order[~hidden]], "item_id": train.items.ids[item[~hidden]]})
     if test.customers is not None and test.customer_index is not None:
-        first_line = np.zeros(test.n_orders, dtype=np.int64)
-        first_line[test.order_index[::-1]] = np.arange(test.n_lines)[::-1]
-        cust = test.customer_index[first_line][order[~hidden]]
+        cust = _order_customers(test)[order[~hidden]]
         baskets["customer_id"] = np.where(cust >= 0, test.customers.ids[np.maximum(cust, 0)].astype(object), None)
     truth = pd.DataFrame({"basket_id": ids[order[hidden]], "item_id": train.items.ids[item[hidden]]})
     return BasketTask(baskets, truth, int(eligible.sum()))

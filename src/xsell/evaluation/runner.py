@@ -21,7 +21,7 @@ SPLITS = ("temporal", "leave-last-out")
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, steps in all)
 
 
-def _factories(seed: int, threads: int) -> dict[str, Callable[..., Any]]:
+def model_factories(seed: int, threads: int) -> dict[str, Callable[..., Any]]:
     from xsell.models.association import AssociationRules
     from xsell.models.cf import ALS, BPR, ItemKNN
     from xsell.models.cooccurrence import CoOccurrence
@@ -41,7 +41,7 @@ def _factories(seed: int, threads: int) -> dict[str, Callable[..., Any]]:
 
 
 def model_names() -> list[str]:
-    return list(_factories(0, 0))
+    return list(model_factories(0, 0))
 
 
 @dataclass
@@ -62,7 +62,7 @@ def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "bask
     tune: choose the hybrid's weights on a validation split cut from the training part first.
     threads: threads for the implicit models (0: all cores); seed: hidden items and model seeds.
     """
-    factories = _factories(seed, threads)
+    factories = model_factories(seed, threads)
     unknown = [m for m in models if m not in factories]
     if unknown or not models:
         raise InputError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; "

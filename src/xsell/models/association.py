@@ -21,7 +21,7 @@ from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
 from xsell.mining.rules import METRICS, frequent_itemsets, rule_arrays, within_row_pairs
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
-from xsell.models.base import Recommender, mark_basket_items
+from xsell.models.base import Recommender, check_csr, mark_basket_items
 
 _STATS = ("support", "confidence", "lift")
 _AGGREGATES = ("max", "sum")
@@ -267,11 +267,7 @@ class AssociationRules(Recommender):
         if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
             raise InputError("state n_orders must be a whole number >= 1")
         for t in ("1", "2"):
-            ip, it = arrays[f"r{t}_indptr"], arrays[f"r{t}_items"]
-            if ip[0] != 0 or ip[-1] != len(it) or (np.diff(ip) < 0).any():
-                raise InputError(f"r{t}_indptr is not a valid row pointer")
-            if len(it) and (it.min() < 0 or it.max() >= n):
-                raise InputError(f"r{t}_items out of range 0..{n - 1}")
+            check_csr(f"r{t}", arrays[f"r{t}_indptr"], arrays[f"r{t}_items"], n, f"r{t}_items")
         a2 = arrays["a2_items"]
         if len(a2) and (a2.min() < 0 or a2.max() >= n or (a2[:, 0] >= a2[:, 1]).any()):
             raise InputError("a2_items must hold increasing item pairs in range")

@@ -510,6 +510,15 @@ def drop_below(scores: sp.csr_matrix, floor: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
 
 
+def check_csr(name: str, indptr: np.ndarray, indices: np.ndarray, n_cols: int, indices_name: str | None = None
+              ) -> None:
+    """Validate loaded CSR arrays: a row pointer from 0 to len(indices), never decreasing; columns in range."""
+    if indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
+        raise InputError(f"{name}_indptr is not a valid row pointer")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_cols):
+        raise InputError(f"{indices_name or name + '_indices'} out of range 0..{n_cols - 1}")
+
+
 def _check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a whole number >= 1, got {k!r}")

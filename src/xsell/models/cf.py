@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models.base import Recommender
+from xsell.models.base import Recommender, check_csr
 
 _WEIGHTINGS = ("count", "log", "binary")
 
@@ -181,10 +181,7 @@ class _CFModel(Recommender):
         if len(np.unique(ids)) != len(ids):
             raise InputError("customers holds duplicate ids")
         ip, ind, data = arrays["history_indptr"], arrays["history_indices"], arrays["history_data"]
-        if ip[0] != 0 or ip[-1] != len(ind) or (np.diff(ip) < 0).any():
-            raise InputError("history_indptr is not a valid row pointer")
-        if len(ind) and (ind.min() < 0 or ind.max() >= n):
-            raise InputError(f"history_indices out of range 0..{n - 1}")
+        check_csr("history", ip, ind, n)
         if not np.isfinite(data).all() or (data < 0).any():
             raise InputError("history_data must be finite and >= 0")
         if (arrays["item_counts"] < 0).any():
@@ -483,10 +480,7 @@ class ItemKNN(_CFModel):
         model = cls(**params)
         n = len(items)
         ip, ind, data = arrays["sim_indptr"], arrays["sim_indices"], arrays["sim_data"]
-        if ip[0] != 0 or ip[-1] != len(ind) or (np.diff(ip) < 0).any():
-            raise InputError("sim_indptr is not a valid row pointer")
-        if len(ind) and (ind.min() < 0 or ind.max() >= n):
-            raise InputError(f"sim_indices out of range 0..{n - 1}")
+        check_csr("sim", ip, ind, n)
         if not np.isfinite(data).all():
             raise InputError("sim_data must be finite")
         model._restore_common(state, arrays, items)

@@ -36,7 +36,7 @@ from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
-from xsell.models.base import Recommender, drop_below
+from xsell.models.base import Recommender, check_csr, drop_below
 
 
 @dataclass(frozen=True)
@@ -272,17 +272,22 @@ class CoOccurrence(Recommender):
         distinct &= values > -np.inf
         return cand[distinct][:k], values[distinct][:k]
 
-    def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    def score_matrix(self) -> sp.csr_matrix:
+        """items x items neighbour scores with a -inf diagonal (built once): in a basket product it
+        marks each basket's own items -inf while every other entry keeps exactly the same sum."""
         if self._matrix is None:
-            # a -inf diagonal marks each basket's own items -inf in the product
-            # while every other entry keeps exactly the same sum
             n = len(self.items_)
             neighbours = sp.csr_matrix((self._scores64, self.neighbor_indices_, self.neighbor_indptr_),
                                        shape=(n, n))
             self._matrix = (neighbours + sp.diags(np.full(n, -np.inf), format="csr")).tocsr()
-        # scores are >= 0 and add up over basket items: an exact floor prunes before top-k
-        floor = floor_from_sorted_rows(self.neighbor_indptr_, self._scores64, baskets, k)
-        return drop_below((baskets @ self._matrix).tocsr(), floor)
+        return self._matrix
+
+    def basket_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray:
+        """Per basket, an exact lower bound on its k-th best score (scores are >= 0 and add up)."""
+        return floor_from_sorted_rows(self.neighbor_indptr_, self._scores64, baskets, k)
+
+    def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
+        return drop_below((baskets @ self.score_matrix()).tocsr(), self.basket_floor(baskets, k))
 
     # -- explanations --------------------------------------------------------------------
     def _pair_lookup(self, query: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -377,10 +382,7 @@ class CoOccurrence(Recommender):
         n_orders = state.get("n_orders")
         if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
             raise InputError("state n_orders must be a whole number >= 1")
-        if ip[0] != 0 or ip[-1] != len(ind) or (np.diff(ip) < 0).any():
-            raise InputError("neighbor_indptr is not a valid row pointer")
-        if len(ind) and (ind.min() < 0 or ind.max() >= n):
-            raise InputError(f"neighbor_indices out of range 0..{n - 1}")
+        check_csr("neighbor", ip, ind, n)
         if (arrays["item_counts"] < 0).any() or (arrays["neighbor_counts"] < 0).any():
             raise InputError("counts must not be negative")
         if not np.isfinite(arrays["neighbor_scores"]).all():
