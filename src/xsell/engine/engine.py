@@ -111,7 +111,7 @@ class Engine:
         self._fast = evidence is model  # a CoOccurrence model scored with its own counts: one product
         self._joint: sp.csr_matrix | None = None
         self._subs = _substitutes(orders, self._ids) if orders is not None else None
-        self._order_prices = self._prices_from(model, evidence, orders)
+        self._order_prices = self._prices_from(model, orders)
         self.set_catalog(catalog)
         self._check_rules(self.rules)
 
@@ -147,12 +147,10 @@ class Engine:
         self._logq = sp.csr_matrix((np.log1p(-p), (r, c)), shape=(n, n))
 
     @staticmethod
-    def _prices_from(model: Any, evidence: Any, orders: Orders | None) -> np.ndarray:
+    def _prices_from(model: Any, orders: Orders | None) -> np.ndarray:
         n = model.n_items
-        prices = np.full(n, np.nan)
-        for source in (getattr(model, "item_prices_", None),):
-            if source is not None and len(source) == n:
-                prices = np.where(np.isnan(prices), source, prices)
+        kept = getattr(model, "item_prices_", None)  # the median prices every model file carries
+        prices = np.array(kept, dtype=np.float64) if kept is not None and len(kept) == n else np.full(n, np.nan)
         if orders is not None and orders.price is not None:
             op = orders.item_prices()
             idx = model.items_.to_internal(orders.items.ids)

@@ -11,8 +11,7 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.evaluation.protocol import (basket_completion, leave_last_out, metric_curves, next_order,
-                                       score_recommendations, temporal_split)
+from xsell.evaluation.protocol import basket_completion, leave_last_out, metric_curves, next_order, temporal_split
 
 COLUMNS = ["model", "hit_rate", "precision", "recall", "ndcg", "mrr", "map", "coverage", "popularity",
            "revenue", "fit_s", "score_s"]
@@ -113,10 +112,10 @@ def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "bask
         done += 1
         say(f"scoring {name} on {made.n_baskets:,} baskets", done, steps)
         recs = model.recommend_batch(made.baskets, k=max(ks))
-        metrics = score_recommendations(recs[recs["rank"] <= k], made, train, k)
         scored = time.perf_counter()
         curve = metric_curves(recs, made, train, ks)
         curves.append(curve.assign(model=name))
+        metrics = curve[curve["k"] == k].set_index("metric")["value"]  # the curve's point at k
         done += 1
         rows.append({"model": name, **{c: metrics[c] for c in COLUMNS[1:10]},
                      "fit_s": fitted - start, "score_s": scored - fitted})

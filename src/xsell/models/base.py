@@ -167,10 +167,11 @@ class Recommender:
         query = self._known(basket)
         no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
         excluded = query if no_exclude else np.union1d(query, self._known(exclude))
-        cidx = self._customer_of(customer)
-        if cidx >= 0:
-            index, scores = self._rank_dense(query, excluded, k, cidx)
-            return Recommendations(self, index, scores, False, query)
+        if customer is not None and self.uses_customers:  # anonymous requests skip this (the hot path)
+            cidx = self._customer_of(customer)
+            if cidx >= 0:
+                index, scores = self._rank_dense(query, excluded, k, cidx)
+                return Recommendations(self, index, scores, False, query)
         if len(query) == 0:
             return self._popular(k, excluded, query)
         index, scores = self._rank(query, excluded, k)

@@ -110,7 +110,6 @@ class _CFModel(Recommender):
                              f"map one with columns={{'customer_id': ...}} or use on='orders'")
         self.fitted_on_ = on
         m = orders.customer_item_matrix(np.float32) if on == "customers" else orders.order_item_matrix(np.float32)
-        m = m.copy()
         if m.nnz == 0:
             raise InputError(f"{type(self).__name__} found no {on} with items to learn from")
         return self._weigh(m)
