@@ -48,8 +48,11 @@ def test_als_basket_fold_in_equals_raw_implicit(orders, baskets):
     from implicit.cpu.als import AlternatingLeastSquares
 
     model = xsell.ALS(factors=16, iterations=5, random_state=3).fit(orders)
+    from threadpoolctl import threadpool_limits
+
     raw = AlternatingLeastSquares(factors=16, iterations=5, random_state=3)
-    raw.fit(orders.customer_item_matrix(np.float32), show_progress=False)
+    with threadpool_limits(1, "blas"):  # as the wrapper fits: BLAS threads change the last bits
+        raw.fit(orders.customer_item_matrix(np.float32), show_progress=False)
     np.testing.assert_array_equal(model.item_factors_, raw.item_factors)
     ids, basket = _basket_matrix(model, baskets)
     top, _ = raw.recommend(np.arange(len(ids)), basket, N=10, recalculate_user=True)
@@ -326,3 +329,21 @@ def test_integer_item_ids_made_float_by_empty_lines_still_match(shop):
     recs = model.recommend_batch(frame, k=2)
     assert recs[recs["basket_id"] == "x"]["item_id"].tolist() == model.recommend(["10"], k=2, customer="u").items
     assert recs.attrs["fallback_baskets"] == 0
+
+
+@pytest.mark.parametrize("cls", [xsell.ItemKNN])
+def test_known_customer_without_evidence_gets_the_popular_fallback_on_every_path(cls):
+    # customer 'u' bought only item 'a', which nobody else bought: item-KNN has no neighbour for it
+    orders = xsell.load_orders(pd.DataFrame({
+        "order_id": [1, 2, 2, 3, 3, 4],
+        "item_id": ["a", "b", "c", "b", "c", "b"],
+        "customer_id": ["u", "v", "v", "w", "w", "w"]}))
+    model = cls(on="customers").fit(orders)
+    single = model.recommend(["a"], k=2, customer="u")
+    assert single.fallback is True
+    assert single.items == ["b", "c"]  # b in 3 orders, c in 2
+    batch = model.recommend_batch(pd.DataFrame({"basket_id": ["x"], "item_id": ["a"], "customer_id": ["u"]}), k=2)
+    assert batch["item_id"].tolist() == single.items
+    assert batch.attrs["fallback_baskets"] == 1
+    for_customer = model.recommend_for_customer("u", k=2)
+    assert for_customer.fallback is True and for_customer.items == ["b", "c"]

@@ -116,7 +116,7 @@ def test_demo_on_your_own_file(orders_csv):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["recommend", "model.xsell"], "error: Missing argument 'items'. (see: xsell recommend --help)"),
+    (["recommend", "model.xsell"], "error: Missing argument 'ITEM'. (see: xsell recommend --help)"),
     (["nosuch"], "error: No such command 'nosuch'. (see: xsell --help)"),
     (["fit", "missing.csv", "-o", "m.xsell"], "error: orders file not found: missing.csv"),
 ])

@@ -292,7 +292,7 @@ def also_bought(model: ModelArg, item: Annotated[str, typer.Argument(help="Item 
 @_handles_errors
 def recommend(
     model: ModelArg,
-    items: Annotated[list[str], typer.Argument(help="Item ids in the basket.")],
+    items: Annotated[list[str], typer.Argument(help="Item ids in the basket.", metavar="ITEM")],
     k: KOpt = 10,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Item id never to show (repeatable).")] = None,
     customer: Annotated[Optional[str], typer.Option(help="Customer id: als, bpr, itemknn and hybrid models add "

@@ -323,8 +323,8 @@ def _rows(mask: np.ndarray, values: Any = None) -> str:
     if values is None:
         shown = ", ".join(str(i) for i in idx)
     else:
-        vals = np.asarray(values)
-        shown = ", ".join(f"{i} ({vals[i]!r})" for i in idx)
+        vals = np.asarray(values)[idx].tolist()  # Python scalars: the same text under numpy 1 and 2
+        shown = ", ".join(f"{i} ({v!r})" for i, v in zip(idx, vals))
     return f"first rows (0-based): {shown}"
 
 
@@ -399,7 +399,10 @@ def _id_column(col: pd.Series, role: str, name: str, nullable: bool) -> tuple[Id
     codes = codes.astype(np.int32)
     if null.any():
         codes[null] = -1
-    ids = np.asarray(uniques)
+    if pd.api.types.is_integer_dtype(uniques.dtype):  # a nullable IntegerArray (uniques never hold NA)
+        ids = np.asarray(uniques, dtype=np.int64)
+    else:
+        ids = np.asarray(uniques)
     if ids.dtype.kind not in "iuU":
         ids = ids.astype(str) if ids.dtype.kind in "OS" or str(ids.dtype) in ("str", "string") else ids
     return IdMap(ids), codes

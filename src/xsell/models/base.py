@@ -171,11 +171,17 @@ class Recommender:
             cidx = self._customer_of(customer)
             if cidx >= 0:
                 index, scores = self._rank_dense(query, excluded, k, cidx)
-                return Recommendations(self, index, scores, False, query)
+                return self._ranked_or_popular(index, scores, k, excluded, query)
         if len(query) == 0:
             return self._popular(k, excluded, query)
         index, scores = self._rank(query, excluded, k)
-        if len(index) == 0:  # known items without any neighbour: popular items, flagged
+        return self._ranked_or_popular(index, scores, k, excluded, query)
+
+    def _ranked_or_popular(self, index: np.ndarray, scores: np.ndarray, k: int, excluded: np.ndarray,
+                           query: np.ndarray) -> Recommendations:
+        """The one fallback rule of every request path (single, customer, batch): a request whose
+        scoring found no candidate at all gets the popular items, flagged `fallback=True`."""
+        if len(index) == 0:
             return self._popular(k, excluded, query)
         return Recommendations(self, index, scores, False, query)
 
@@ -201,7 +207,7 @@ class Recommender:
         if cidx < 0:
             return self._popular(k, excluded, empty)
         index, scores = self._rank_dense(empty, excluded, k, cidx)
-        return Recommendations(self, index, scores, False, empty)
+        return self._ranked_or_popular(index, scores, k, excluded, empty)
 
     # -- customers ---------------------------------------------------------------------
     uses_customers: ClassVar[bool] = False
