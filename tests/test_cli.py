@@ -115,16 +115,16 @@ def test_demo_on_your_own_file(orders_csv):
     assert "Your orders: 10 lines read from" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["recommend", "model.xsell"], "error: Missing argument 'ITEM'. (see: xsell recommend --help)"),
-    (["nosuch"], "error: No such command 'nosuch'. (see: xsell --help)"),
-    (["fit", "missing.csv", "-o", "m.xsell"], "error: orders file not found: missing.csv"),
+@pytest.mark.parametrize("args, message, code", [
+    (["recommend", "model.xsell"], "error: Missing argument 'ITEM'. (see: xsell recommend --help)", 2),
+    (["nosuch"], "error: No such command 'nosuch'. (see: xsell --help)", 2),
+    (["fit", "missing.csv", "-o", "m.xsell"], "error: orders file not found: missing.csv", 1),
 ])
-def test_console_script_usage_and_input_errors_are_one_line_with_exit_1(tmp_path, args, message):
+def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path, args, message, code):
     import subprocess
     import sys
 
     result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args],
                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert result.stderr.strip() == message

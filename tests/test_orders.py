@@ -228,12 +228,15 @@ def test_non_numeric_price_with_mapped_column() -> None:
                 "first rows (0-based): 1 ('2,5'), 2 ('x')", columns={"price": "UnitPrice"})
 
 
-def test_missing_quantity_in_csv(tmp_path: Path) -> None:
+def test_missing_quantity_in_csv_is_left_out_and_counted(tmp_path: Path) -> None:
     csv = tmp_path / "o.csv"
     csv.write_text("order_id,item_id,quantity\n1,a,2\n1,b,\n2,a,1\n")
-    with pytest.raises(InputError, match="^" + re.escape(
-            "column 'quantity' has 1 missing values; first rows (0-based): 1") + "$"):
-        xsell.load_orders(csv)
+    orders = xsell.load_orders(csv)
+    assert orders.report.bad_quantity_dropped == 1
+    assert str(orders.report) == (f"3 lines read from {csv}; 1 lines with a missing or infinite quantity "
+                                  "left out; 2 lines kept")
+    assert list(zip(orders.to_frame()["order_id"], orders.to_frame()["item_id"])) == [("1", "a"), ("2", "a")]
+    assert orders.items.ids.tolist() == ["a"]  # 'b' had no other line
 
 
 def test_unparseable_timestamps() -> None:

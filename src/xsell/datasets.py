@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -218,8 +218,7 @@ def load_online_retail(path: str | Path, *, require_customer: bool = False) -> O
     kept = frame.loc[~drop, list(ONLINE_RETAIL_COLUMNS.values())]
     orders = load_orders(kept, columns=ONLINE_RETAIL_COLUMNS)
     r = orders.report
-    orders.report = type(r)(str(p), lines_read, r.returns_dropped, r.duplicates_aggregated, r.lines_kept,
-                            tuple(notes))
+    orders.report = replace(r, source=str(p), lines_read=lines_read, notes=tuple(notes) + r.notes)
     return orders
 
 

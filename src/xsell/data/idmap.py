@@ -7,6 +7,7 @@ result speaks in external ids again.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 import numpy as np
@@ -15,30 +16,92 @@ import pandas as pd
 from xsell.errors import InputError
 
 
+MAX_ID_LENGTH = 256
+"""Longest id (order, item, customer, basket) accepted, in characters.
+
+Ids are stored as fixed-width unicode arrays as wide as the longest id, so one
+absurdly long id would make every id take its size (a 20,000-character SKU in
+a 100 KB file would need gigabytes). Real SKUs and order numbers are far shorter.
+"""
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _check_strings(strings: Iterable[str]) -> None:
+    """Refuse ids that are too long or hold a NUL character (before numpy pads them).
+
+    numpy unicode arrays drop trailing NULs, so 'A\\x00' would silently become 'A'.
+    """
+    longest = 0
+    for s in strings:  # once per distinct id, not per order line
+        if len(s) > longest:
+            longest = len(s)
+        if "\x00" in s:
+            raise InputError("ids must not contain the NUL character ('\\x00')")
+    if longest > MAX_ID_LENGTH:
+        raise InputError(f"ids must be at most {MAX_ID_LENGTH} characters long; got one of {longest} characters")
+
+
+def _check_fixed_width(arr: np.ndarray) -> None:
+    """The same checks on a numpy unicode array (trailing NULs are already gone there)."""
+    width = arr.dtype.itemsize // 4
+    if arr.size == 0 or width == 0:
+        return
+    if width > MAX_ID_LENGTH:
+        longest = int(np.char.str_len(arr).max())
+        if longest > MAX_ID_LENGTH:
+            raise InputError(f"ids must be at most {MAX_ID_LENGTH} characters long; "
+                             f"got one of {longest} characters")
+    chars = np.ascontiguousarray(arr).reshape(-1).view(np.uint32).reshape(arr.size, width)
+    empty = chars == 0
+    if (empty[:, :-1] & ~empty[:, 1:]).any():  # a NUL followed by a character
+        raise InputError("ids must not contain the NUL character ('\\x00')")
+
+
 def _as_id_array(values: Any) -> np.ndarray:
     """External ids as a plain numpy array: int64 for integers, unicode otherwise.
 
-    Object arrays are never kept: they cannot be saved without pickle.
+    Object arrays are never kept: they cannot be saved without pickle. Refused
+    with InputError: a mix of strings and integers, booleans, dates, fractions,
+    integers outside int64, ids longer than MAX_ID_LENGTH characters and ids
+    holding a NUL character.
     """
+    if isinstance(values, (list, tuple)):
+        _check_strings(v for v in values if isinstance(v, str))
+        if any(isinstance(v, (bool, np.bool_)) for v in values):  # np.asarray([True, 1]) would give [1, 1]
+            raise InputError("ids must be strings or integers, not booleans")
     arr = np.asarray(values)
-    if arr.dtype.kind in "iu":
+    if arr.dtype.kind == "i":
         return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "u":
+        if arr.size and int(arr.max()) > _INT64_MAX:
+            raise InputError(f"ids must be strings or integers within int64; got {int(arr.max())}")
+        return arr.astype(np.int64)
     if arr.dtype.kind == "U":
         if not isinstance(values, (np.ndarray, pd.Series, pd.Index)) and \
                 not all(isinstance(v, str) for v in values):
             raise InputError("ids must be all strings or all integers, not a mix")
+        _check_fixed_width(arr)
         return arr
     if arr.dtype.kind == "b":
         raise InputError("ids must be strings or integers, not booleans")
+    if arr.dtype.kind in "mM":
+        raise InputError("ids must be strings or integers, not dates or times")
     if arr.dtype.kind == "f":
         if len(arr) and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
             raise InputError("ids must be strings or integers; got non-integer numbers")
+        if len(arr) and not np.all((arr >= -(2.0**63)) & (arr < 2.0**63)):
+            raise InputError("ids must be strings or integers within int64; got a number beyond that range")
         return arr.astype(np.int64)
     # object / pandas string arrays: all str, or all int
     lst = list(arr.tolist()) if arr.ndim else [arr.item()]
     if all(isinstance(v, str) for v in lst):
+        _check_strings(lst)
         return np.array(lst, dtype=str) if lst else np.array([], dtype="<U1")
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lst):
+        big = [v for v in lst if not _INT64_MIN <= int(v) <= _INT64_MAX]
+        if big:
+            raise InputError(f"ids must be strings or integers within int64; got {big[0]}")
         return np.array(lst, dtype=np.int64)
     raise InputError("ids must be all strings or all integers, not a mix")
 
@@ -63,6 +126,8 @@ class IdMap:
     @classmethod
     def from_values(cls, values: Any) -> tuple["IdMap", np.ndarray]:
         """Build a map from a column of ids; return it and the codes of `values`."""
+        if isinstance(values, (list, tuple)):
+            _check_strings(v for v in values if isinstance(v, str))  # np.asarray would drop trailing NULs
         codes, uniques = pd.factorize(np.asarray(values) if not isinstance(values, pd.Series) else values,
                                       sort=False)
         if (codes < 0).any():
@@ -82,43 +147,60 @@ class IdMap:
             self._index = pd.Index(self.ids)
         return self._index
 
-    def to_internal(self, values: Iterable[Any]) -> np.ndarray:
-        """Internal indices of `values`; -1 where an id is unknown."""
-        arr = np.asarray(values if not isinstance(values, (set, frozenset)) else list(values))
-        if arr.size == 0:
-            return np.empty(0, dtype=np.int32)
-        if self.kind == "str" and arr.dtype.kind != "U":
-            arr = arr.astype(str) if arr.dtype.kind in "iu" else arr
-        return self._pd_index().get_indexer(arr).astype(np.int32)
+    def to_internal(self, values: Iterable[Any], what: str = "ids") -> np.ndarray:
+        """Internal indices of `values` (vectorised); -1 where an id is unknown.
+
+        Matching follows `match_key`, exactly as `index_of` does one id at a
+        time. A container (list, dict, ...) among the values raises
+        `NotAnIdError` naming `what` and its position.
+        """
+        arr = _flat_array(values, what)
+        out = np.full(len(arr), -1, dtype=np.int32)
+        if len(arr) == 0:
+            return out
+        keys, ok = _match_keys(arr, self.ids.dtype.kind == "i", what)
+        if len(keys):
+            out[ok] = self._pd_index().get_indexer(keys)
+        return out
 
     def _lookup(self) -> dict[Any, int]:
         if self._dict is None:
             self._dict = {v: i for i, v in enumerate(self.ids.tolist())}
         return self._dict
 
-    def index_of(self, value: Any) -> int:
+    def index_of(self, value: Any, what: str = "id") -> int:
         """Internal index of one id, or -1 when unknown (fast, for single requests).
 
-        A string id given as an int (or an int id given as a digit string) is
-        found too, as users type ids at a command line.
+        Ids match by `match_key`: an int id is found from an integral float or
+        a digit string too, a string id from an int, as users type ids at a
+        command line. A container (list, dict, ...) raises NotAnIdError naming `what`.
         """
-        idx = self._lookup().get(value)
-        if idx is None:
-            if self.kind == "str" and not isinstance(value, str):
-                idx = self._dict.get(str(value)) if self._dict is not None else None
-            elif self.kind == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                idx = self._dict.get(int(value)) if self._dict is not None else None
+        found = self._dict if self._dict is not None else self._lookup()
+        kind = type(value)
+        if kind is str or kind is int:  # the same type as the ids: a hit is exact (bool is not int here)
+            idx = found.get(value)
+            if idx is not None:
+                return idx
+        key = match_key(value, self.ids.dtype.kind == "i")
+        if key is _NOT_AN_ID:
+            raise NotAnIdError(f"{what} must be an id (a string or an integer), not {describe(value)}", 0, value)
+        idx = None if key is None else found.get(key)
         return -1 if idx is None else idx
 
-    def indices_of(self, values: Iterable[Any]) -> list[int]:
+    def indices_of(self, values: Iterable[Any], what: str = "ids") -> list[int]:
         """Internal indices of the known ids among `values` (unknown ones left out)."""
-        get = self._lookup().get
+        found = self._dict if self._dict is not None else self._lookup()
         out = []
-        for v in values:  # a request's handful of ids, not order lines
-            idx = get(v)
+        for position, v in enumerate(values):  # a request's handful of ids, not order lines
+            kind = type(v)
+            idx = found.get(v) if kind is str or kind is int else None
             if idx is None:
-                idx = self.index_of(v)
-            if idx >= 0:
+                key = match_key(v, self.ids.dtype.kind == "i")
+                if key is _NOT_AN_ID:
+                    raise NotAnIdError(f"{what} must hold ids (strings or integers), not {describe(v)} "
+                                       f"at position {position}", position, v)
+                idx = None if key is None else found.get(key)
+            if idx is not None:
                 out.append(idx)
         return out
 
@@ -128,3 +210,179 @@ class IdMap:
 
     def __repr__(self) -> str:
         return f"IdMap({len(self)} {self.kind} ids)"
+
+
+# -- matching a given id against the ids of a map (one rule, single and vectorised) ----------------------
+
+class NotAnIdError(InputError):
+    """A container (list, dict, set, array, ...) where one id was expected; `position` among the values."""
+
+    def __init__(self, message: str, position: int, value: Any) -> None:
+        super().__init__(message)
+        self.position = position
+        self.value = value
+
+
+_NOT_AN_ID = object()
+_DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: int() would also take ' 7', '7_0' and '٧'
+_KEY_MIN, _KEY_MAX = -(2**63), 2**63 - 1
+
+
+def match_key(value: Any, int_ids: bool) -> Any:
+    """The one rule by which a given id matches the ids of a map: the key it is looked up under,
+    None when it can match no id, or _NOT_AN_ID for a container.
+
+    Integer ids (int_ids) match an int or numpy integer of the same value, a float that is a whole
+    number (1000.0, as a column with nulls holds integers), and a string of ASCII digits with an
+    optional sign ('1000', '-5', '+7', '007'); nothing else: not '1000.0', '1e3', ' 1000' (no
+    whitespace trimmed), 1000.5 or True. String ids match a string exactly (no trimming, no case
+    folding), and an int or a whole float by its decimal digits (42 and 42.0 match '42'; 42.5
+    never). Booleans, None, NaN and other objects match nothing.
+    """
+    if isinstance(value, str):
+        if not int_ids:
+            return value
+        if _DIGITS.fullmatch(value) is None:
+            return None
+        number = int(value)
+        return number if _KEY_MIN <= number <= _KEY_MAX else None
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        number = int(value)
+    elif isinstance(value, (float, np.floating)):
+        f = float(value)
+        if not (f.is_integer() and -(2.0**63) <= f < 2.0**63):
+            return None
+        number = int(f)
+    elif isinstance(value, bytes) or not hasattr(type(value), "__iter__"):
+        return None
+    else:
+        return _NOT_AN_ID
+    if int_ids:
+        return number if _KEY_MIN <= number <= _KEY_MAX else None
+    return str(number)
+
+
+def describe_type(value: Any) -> str:
+    name = type(value).__name__
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
+
+
+def describe(value: Any) -> str:
+    """'a list: ['a']' or 'None', for messages that say what was given instead."""
+    return "None" if value is None else f"{describe_type(value)}: {short_repr(value)}"
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _flat_array(values: Any, what: str) -> np.ndarray:
+    """`values` as a 1-D numpy array without coercion across types (np.asarray would turn a list
+    of 1 and '1' into two strings, and a list of lists into a 2-D array)."""
+    if isinstance(values, np.ndarray):
+        arr = values
+    elif isinstance(values, (pd.Series, pd.Index)):
+        arr = values.to_numpy()
+    else:
+        if isinstance(values, (str, bytes)) or not hasattr(type(values), "__iter__"):
+            raise InputError(f"{what} must be a list of ids, not {describe(values)}")
+        items = values if isinstance(values, (list, tuple)) else list(values)
+        arr = np.fromiter(items, dtype=object, count=len(items))
+    if arr.ndim != 1:
+        raise InputError(f"{what} must be a flat list of ids, got a {arr.ndim}-dimensional array")
+    return arr
+
+
+def _match_keys(arr: np.ndarray, int_ids: bool, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(keys of the values that can match, mask of those values): `match_key` over a 1-D array,
+    vectorised for the common column types."""
+    kind = arr.dtype.kind
+    if kind == "O":
+        null = pd.isna(arr)
+        present = arr[~null] if null.any() else arr
+        inferred = pd.api.types.infer_dtype(present, skipna=False) if len(present) else "empty"
+        if inferred == "string":
+            kind, arr_ok = "U", present
+        elif inferred == "integer":
+            try:
+                arr_ok, kind = present.astype(np.int64), "i"
+            except OverflowError:  # beyond int64: one by one
+                arr_ok, kind = present, "O"
+        elif inferred == "floating":
+            arr_ok, kind = present.astype(np.float64), "f"
+        elif inferred in ("empty", "boolean", "bytes"):
+            return np.empty(0, dtype=np.int64), np.zeros(len(arr), dtype=bool)
+        else:
+            arr_ok = present
+        try:
+            keys, ok = _match_keys_typed(arr_ok, kind, int_ids, what)
+        except NotAnIdError as exc:
+            if not null.any():
+                raise
+            position = int(np.flatnonzero(~null)[exc.position])  # the position among all values, nulls too
+            raise NotAnIdError(f"{what} must hold ids (strings or integers), not {describe(exc.value)} "
+                               f"at position {position}", position, exc.value) from None
+        if null.any():
+            full = np.zeros(len(arr), dtype=bool)
+            full[np.flatnonzero(~null)[ok]] = True
+            return keys, full
+        return keys, ok
+    return _match_keys_typed(arr, kind, int_ids, what)
+
+
+def _match_keys_typed(arr: np.ndarray, kind: str, int_ids: bool, what: str) -> tuple[np.ndarray, np.ndarray]:
+    n = len(arr)
+    if kind in "iu":
+        if kind == "u":
+            ok = arr <= np.uint64(_KEY_MAX)
+            ints = arr[ok].astype(np.int64)
+        else:
+            ok, ints = np.ones(n, dtype=bool), arr.astype(np.int64, copy=False)
+        return (ints if int_ids else ints.astype(str)), ok
+    if kind == "f":
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(arr) & (arr == np.floor(arr)) & (arr >= -(2.0**63)) & (arr < 2.0**63)
+        ints = arr[ok].astype(np.int64)
+        return (ints if int_ids else ints.astype(str)), ok
+    if kind == "U":
+        if not int_ids:
+            return arr, np.ones(n, dtype=bool)
+        return _digit_keys(arr)
+    if kind == "O":  # mixed types: the rule one value at a time
+        keys, ok = [], np.zeros(n, dtype=bool)
+        for position, v in enumerate(arr.tolist()):
+            key = match_key(v, int_ids)
+            if key is _NOT_AN_ID:
+                raise NotAnIdError(f"{what} must hold ids (strings or integers), not {describe(v)} "
+                                   f"at position {position}", position, v)
+            if key is not None:
+                keys.append(key)
+                ok[position] = True
+        return np.array(keys, dtype=np.int64 if int_ids else object), ok
+    return np.empty(0, dtype=np.int64), np.zeros(n, dtype=bool)  # bytes, booleans, dates: no id
+
+
+def _digit_keys(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For integer ids: int keys of the strings that are ASCII digits with an optional sign (vectorised
+    with Arrow; strings too long to fit int64 surely are checked one by one)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(strings, type=pa.string())
+    ok = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), False).to_numpy(zero_copy_only=False)
+    short = pc.less_equal(pc.utf8_length(text), 18).to_numpy(zero_copy_only=False)  # 18 digits fit int64
+    keys = np.zeros(len(strings), dtype=np.int64)
+    quick = ok & short
+    if quick.any():
+        digits = pc.utf8_ltrim(pc.filter(text, pa.array(quick)), characters="+")
+        keys[quick] = pc.cast(digits, pa.int64()).to_numpy()
+    for position in np.flatnonzero(ok & ~short).tolist():
+        key = match_key(str(strings[position]), True)
+        if key is None:
+            ok[position] = False
+        else:
+            keys[position] = key
+    return keys[ok], ok

@@ -7,7 +7,9 @@ immutable; every model's `fit` takes one.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.data.idmap import IdMap
+from xsell.data.idmap import MAX_ID_LENGTH, IdMap
 from xsell.errors import InputError
 
 REQUIRED = ("order_id", "item_id")
@@ -28,7 +30,12 @@ _SHOW = 5  # offending rows shown in an error message
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What cleaning did to the input, in lines. Shown to the user after loading."""
+    """What cleaning did to the input, in lines. Shown to the user after loading.
+
+    Each line left out is counted once, under the first of: bad quantity
+    (missing or infinite), bad price (negative, missing or infinite), return
+    (quantity <= 0), amount overflow (price x quantity beyond float64).
+    """
 
     source: str
     lines_read: int
@@ -36,11 +43,26 @@ class LoadReport:
     duplicates_aggregated: int
     lines_kept: int
     notes: tuple[str, ...] = field(default=())
+    bad_quantity_dropped: int = 0
+    bad_price_dropped: int = 0
+    overflow_dropped: int = 0
+
+    def left_out(self) -> list[str]:
+        """One phrase per reason lines were left out, e.g. '2 lines with a negative, ... price'."""
+        parts = []
+        if self.bad_quantity_dropped:
+            parts.append(f"{self.bad_quantity_dropped:,} lines with a missing or infinite quantity")
+        if self.bad_price_dropped:
+            parts.append(f"{self.bad_price_dropped:,} lines with a negative, missing or infinite price")
+        if self.returns_dropped:
+            parts.append(f"{self.returns_dropped:,} returns/cancellations (quantity <= 0)")
+        if self.overflow_dropped:
+            parts.append(f"{self.overflow_dropped:,} lines whose price x quantity overflows float64")
+        return parts
 
     def __str__(self) -> str:
         parts = [f"{self.lines_read:,} lines read from {self.source}"]
-        if self.returns_dropped:
-            parts.append(f"{self.returns_dropped:,} returns/cancellations (quantity <= 0) left out")
+        parts.extend(f"{part} left out" for part in self.left_out())
         if self.duplicates_aggregated:
             parts.append(f"{self.duplicates_aggregated:,} duplicate (order, item) lines merged")
         parts.extend(self.notes)
@@ -256,8 +278,13 @@ def _assemble(
     lines_read: int,
     returns_dropped: int,
     notes: tuple[str, ...] = (),
+    dropped: tuple[int, int, int] = (0, 0, 0),
 ) -> Orders:
-    """Sort lines by (order, item), merge duplicates and build an Orders."""
+    """Sort lines by (order, item), merge duplicates and build an Orders.
+
+    dropped: lines left out for a bad quantity, a bad price, an amount overflow.
+    Raises InputError when a merged quantity overflows float64.
+    """
     n_items = max(len(item_map), 1)
     key = order_index.astype(np.int64) * n_items + item_index
     order = np.argsort(key, kind="stable")
@@ -271,46 +298,71 @@ def _assemble(
 
     if n_dup:
         group = np.cumsum(first) - 1
+        start = np.flatnonzero(first)
+        size = np.diff(np.append(start, len(key)))
+        if price is not None:
+            # plain mean, as sum(p / n): cannot overflow for finite prices
+            p = price[order]
+            price = np.bincount(group, weights=p / size[group])
         if quantity is not None:
             q = quantity[order]
-            q_sum = np.bincount(group, weights=q)
+            with np.errstate(over="ignore", invalid="ignore"):
+                q_sum = np.bincount(group, weights=q)
             if price is not None:
+                # weights scaled to sum to 1 within the group: no sum can overflow
                 w = np.abs(q)
-                w_sum = np.bincount(group, weights=w)
-                p = price[order]
-                mean = np.bincount(group, weights=p) / np.bincount(group)
+                w_max = np.maximum.reduceat(w, start)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    price = np.where(w_sum > 0, np.bincount(group, weights=w * p) / w_sum, mean)
+                    w = w / w_max[group]
+                    w = w / np.bincount(group, weights=w)[group]
+                    weighted = np.bincount(group, weights=w * p)
+                price = np.where(w_max > 0, weighted, price)
+            bad = ~np.isfinite(q_sum)
+            if bad.any():
+                orders_shown = order_map.ids[order_index[order][first][bad][:_SHOW]].tolist()
+                items_shown = item_map.ids[item_index[order][first][bad][:_SHOW]].tolist()
+                pairs = ", ".join(f"({o!r}, {i!r})" for o, i in zip(orders_shown, items_shown))
+                raise InputError(f"merging duplicate (order, item) lines gives a quantity beyond float64 for "
+                                 f"{int(bad.sum()):,} pairs; first (order, item): {pairs}; check the quantity column")
             quantity = q_sum
-        elif price is not None:
-            price = np.bincount(group, weights=price[order]) / np.bincount(group)
         order_index, item_index = take(order_index), take(item_index)
         customer_index, timestamp = take(customer_index), take(timestamp)
     else:
         order_index, item_index = order_index[order], item_index[order]
         customer_index, timestamp = take(customer_index), take(timestamp)
         quantity, price = take(quantity), take(price)
-    report = LoadReport(source, lines_read, returns_dropped, n_dup, len(order_index), notes)
+    report = LoadReport(source, lines_read, returns_dropped, n_dup, len(order_index), notes, *dropped)
     return Orders(orders=order_map, items=item_map, order_index=order_index, item_index=item_index,
                   customers=customer_map, customer_index=customer_index, timestamp=timestamp,
                   quantity=quantity, price=price, report=report)
 
 
 # -- loading -------------------------------------------------------------------
+# timestamps are stored as int64 nanoseconds: this is the range that fits (to the second)
+_TIME_MIN, _TIME_MAX = "1677-09-22T00:00:00", "2262-04-11T23:47:16"
+
+
 def _resolve_columns(columns: Mapping[str, str] | None) -> dict[str, str]:
     """Canonical role -> user's column name. Accepts either direction of mapping."""
+    if columns is None:
+        return {}
+    if not isinstance(columns, Mapping):
+        raise InputError("columns must be a mapping of role to column name, e.g. {'order_id': 'InvoiceNo'}; "
+                         f"got {type(columns).__name__}")
     out: dict[str, str] = {}
-    for key, value in (columns or {}).items():
+    for key, value in columns.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InputError(f"columns must map roles to column names given as strings; got {key!r}: {value!r}")
         if key in CANONICAL:
             role, name = key, value
         elif value in CANONICAL:
             role, name = value, key
         else:
-            raise InputError(f"unknown column role in columns: {key!r}: {value!r}; "
-                             f"each entry maps one of {', '.join(CANONICAL)} to a column of the input")
+            raise InputError(f"unknown column role in columns: {key!r}: {value!r}; each entry maps one of "
+                             f"{', '.join(CANONICAL)} to a column of the input")
         if role in out:
             raise InputError(f"column role {role!r} is mapped twice in columns")
-        out[role] = str(name)
+        out[role] = name
     return out
 
 
@@ -328,15 +380,41 @@ def _rows(mask: np.ndarray, values: Any = None) -> str:
     return f"first rows (0-based): {shown}"
 
 
+def _rows_text(mask: np.ndarray, col: pd.Series) -> str:
+    """Like _rows, showing each value as text ('2300-01-01 00:00:00', not a datetime repr)."""
+    idx = np.flatnonzero(mask)[:_SHOW]
+    shown = ", ".join(f"{i} ({str(v)!r})" for i, v in zip(idx, col.iloc[idx]))
+    return f"first rows (0-based): {shown}"
+
+
+def _check_unique(names: list[Any], wanted: list[str], label: str) -> None:
+    """Refuse an input where a column that will be used appears more than once."""
+    counts = Counter(names)
+    dup = [name for name in dict.fromkeys(wanted) if counts.get(name, 0) > 1]
+    if dup:
+        shown = ", ".join(f"'{name}' ({counts[name]} times)" for name in dup)
+        raise InputError(f"{label} has more than one column named {shown}; rename or drop the extra ones")
+
+
+def _arrow_to_pandas(table: Any) -> pd.DataFrame:
+    import pyarrow as pa
+    try:
+        return table.to_pandas()
+    except pa.ArrowInvalid:  # older pyarrow casts to nanoseconds, and 2300-01-01 does not fit: checked later
+        return table.to_pandas(timestamp_as_object=True)
+
+
 def _read_source(source: Any, wanted: list[str], required: list[str]) -> tuple[pd.DataFrame, str]:
     """The input as a DataFrame of the wanted columns (all columns' names when a required one is missing)."""
     if isinstance(source, pd.DataFrame):
+        _check_unique(list(source.columns), wanted, "DataFrame")
         return source, "DataFrame"
     try:
         import pyarrow as pa
         if isinstance(source, pa.Table):
+            _check_unique(source.column_names, wanted, "pyarrow Table")
             present = [c for c in wanted if c in source.column_names]
-            return source.select(present).to_pandas(), "pyarrow Table"
+            return _arrow_to_pandas(source.select(present)), "pyarrow Table"
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         pass
     if isinstance(source, (str, os.PathLike)):
@@ -345,56 +423,135 @@ def _read_source(source: Any, wanted: list[str], required: list[str]) -> tuple[p
             raise InputError(f"orders file not found: {path}")
         if path.is_dir():
             raise InputError(f"orders path is a folder, not a file: {path}")
+        if path.stat().st_size == 0:
+            raise InputError(f"no order lines in {path}: the file is empty")
         suffix = path.suffix.lower()
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
             try:
                 schema = pq.read_schema(path)
-                if any(c not in schema.names for c in required):
-                    return pd.DataFrame(columns=schema.names), str(path)
-                present = [c for c in wanted if c in schema.names]
-                return pq.read_table(path, columns=present or None).to_pandas(), str(path)
             except Exception as exc:  # pyarrow raises several types for damaged files
+                raise InputError(f"cannot read Parquet file {path}: {exc}") from None
+            _check_unique(schema.names, wanted, str(path))
+            if any(c not in schema.names for c in required):
+                return pd.DataFrame(columns=schema.names), str(path)
+            present = [c for c in wanted if c in schema.names]
+            try:
+                return _arrow_to_pandas(pq.read_table(path, columns=present or None)), str(path)
+            except Exception as exc:
                 raise InputError(f"cannot read Parquet file {path}: {exc}") from None
         if suffix in (".csv", ".tsv", ".txt", ".gz"):
             sep = "\t" if ".tsv" in path.name.lower() else ","
             try:
+                # the header as written: read_csv renames a repeated name to 'name.1'
+                raw = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+                _check_unique(raw.iloc[0].tolist() if len(raw) else [], wanted, str(path))
                 header = pd.read_csv(path, sep=sep, nrows=0)
                 if any(c not in header.columns for c in required):
                     return header, str(path)
                 df = pd.read_csv(path, sep=sep, usecols=lambda c: c in wanted, dtype=str,
                                  keep_default_na=False, na_values=[""])
+            except InputError:
+                raise
+            except UnicodeDecodeError:
+                raise InputError(f"cannot read CSV file {path}: it is not UTF-8 text; convert it to UTF-8, "
+                                 f"for example with iconv -f latin1 -t utf-8") from None
             except Exception as exc:
-                raise InputError(f"cannot read CSV file {path}: {exc}") from None
+                raise InputError(f"cannot read CSV file {path}: {' '.join(str(exc).split())}") from None
             return df, str(path)
         raise InputError(f"cannot read {path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet")
     raise InputError(f"orders must be a CSV or Parquet path, a pandas DataFrame or a pyarrow Table, "
                      f"not {type(source).__name__}")
 
 
+def _beyond_int64(where: str, name: str, mask: np.ndarray, values: Any) -> InputError:
+    return InputError(f"{where} has {int(mask.sum()):,} ids beyond the int64 range; {_rows(mask, values)}; "
+                      f"convert it to strings, for example df[{name!r}].astype(str)")
+
+
+def _check_string_ids(values: pd.Series, where: str) -> None:
+    """Ids longer than MAX_ID_LENGTH or holding a NUL; before any fixed-width array is built."""
+    lengths = values.str.len().to_numpy(dtype=np.float64, na_value=np.nan)
+    long = lengths > MAX_ID_LENGTH
+    if long.any():
+        idx = np.flatnonzero(long)[:_SHOW]
+        shown = ", ".join(f"{i} ({int(lengths[i])} characters)" for i in idx)
+        raise InputError(f"{where} has {int(long.sum()):,} ids longer than {MAX_ID_LENGTH} characters; "
+                         f"first rows (0-based): {shown}")
+    nul = values.str.contains("\x00", regex=False, na=False).to_numpy(dtype=bool)
+    if nul.any():  # numpy drops trailing NULs: 'A\x00' would become 'A'
+        raise InputError(f"{where} has {int(nul.sum()):,} ids containing the NUL character ('\\x00'); "
+                         f"{_rows(nul, values.to_numpy(dtype=object))}")
+
+
 def _id_column(col: pd.Series, role: str, name: str, nullable: bool) -> tuple[IdMap, np.ndarray]:
-    """Validate an id column and factorize it; nulls become -1 where allowed."""
-    values = col
+    """Validate an id column and factorize it; nulls become -1 where allowed.
+
+    Accepted: strings (at most MAX_ID_LENGTH characters, no NUL) or integers
+    within int64 (whole floats too). An empty string counts as null. Anything
+    else is refused naming the column.
+    """
+    where = f"column {_describe(role, name)}"
+    values = col.astype(object) if isinstance(col.dtype, pd.CategoricalDtype) else col
     null = values.isna().to_numpy()
+    if values.dtype.kind == "O":  # an empty id is a missing one, as in a CSV
+        empty = (values == "").to_numpy(dtype=bool, na_value=False)
+        if empty.any():
+            null = null | empty
+            values = values.mask(empty)
     if null.any() and not nullable:
-        raise InputError(f"column {_describe(role, name)} has {int(null.sum()):,} null ids; {_rows(null)}")
-    if values.dtype.kind == "f":
-        ok = ~null
+        raise InputError(f"{where} has {int(null.sum()):,} null ids; {_rows(null)}")
+    kind = values.dtype.kind
+    convert = f"convert it, for example df[{name!r}].astype(str)"
+    if kind == "b":
+        raise InputError(f"{where} holds booleans (True/False), not ids; map the column that holds the ids")
+    if kind in "mM":
+        raise InputError(f"{where} holds dates or times, not ids; {convert}")
+    if kind == "u":
+        v = values.to_numpy(dtype=np.uint64, na_value=0)
+        big = ~null & (v > np.iinfo(np.int64).max)
+        if big.any():
+            raise _beyond_int64(where, name, big, v)
+        values = pd.Series(pd.arrays.IntegerArray(v.astype(np.int64), null))
+    elif kind == "f":
         v = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = ~null
         bad = ok & (v != np.round(v))
         if bad.any():
-            raise InputError(f"column {_describe(role, name)} has non-integer numeric ids; "
-                             f"{_rows(bad, v)}")
+            raise InputError(f"{where} has non-integer numeric ids; {_rows(bad, v)}")
+        big = ok & ~((v >= -(2.0**63)) & (v < 2.0**63))  # inf too
+        if big.any():
+            raise _beyond_int64(where, name, big, v)
         values = pd.Series(pd.arrays.IntegerArray(np.where(null, 0, v).astype(np.int64), null))
-    elif values.dtype.kind == "O":
-        kinds = pd.api.types.infer_dtype(values, skipna=True)
-        if kinds not in ("string", "integer", "empty"):
+    elif kind == "O":
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if inferred == "string":
+            _check_string_ids(values, where)
+        elif inferred == "integer":  # Python ints in an object column: int ids, as IdMap makes them
+            objs = values.to_numpy(dtype=object)
+            try:
+                ints = np.where(null, 0, objs).astype(np.int64)
+            except OverflowError:
+                big = np.fromiter((not n and not -(2**63) <= int(x) < 2**63 for x, n in zip(objs, null)),
+                                  bool, len(objs))  # only to name the rows
+                raise _beyond_int64(where, name, big, objs) from None
+            values = pd.Series(pd.arrays.IntegerArray(ints, null))
+        elif inferred == "boolean":
+            raise InputError(f"{where} holds booleans (True/False), not ids; map the column that holds the ids")
+        elif inferred in ("datetime", "datetime64", "date", "time", "timedelta", "timedelta64", "period"):
+            raise InputError(f"{where} holds dates or times, not ids; {convert}")
+        elif inferred == "bytes":
+            raise InputError(f"{where} holds bytes, not ids; decode them, for example "
+                             f"df[{name!r}].str.decode('utf-8')")
+        elif inferred != "empty":
             is_str = np.fromiter((isinstance(x, str) for x in values), bool, len(values))
-            other = ~is_str & ~null
+            if not is_str.any():
+                raise InputError(f"{where} holds {inferred} values, not string or integer ids; {convert}")
             raise InputError(
-                f"column {_describe(role, name)} mixes ids of different types ({kinds}); "
-                f"{_rows(other & is_str.any() | (is_str & ~is_str.any()), values.to_numpy())}; "
+                f"{where} mixes ids of different types ({inferred}); {_rows(~is_str & ~null, values.to_numpy())}; "
                 f"convert it to one type, for example df[{name!r}].astype(str)")
+    elif kind not in "i":
+        raise InputError(f"{where} holds {values.dtype} values, not string or integer ids; {convert}")
     codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
     codes = codes.astype(np.int32)
     if null.any():
@@ -408,39 +565,92 @@ def _id_column(col: pd.Series, role: str, name: str, nullable: bool) -> tuple[Id
     return IdMap(ids), codes
 
 
+# what pandas reads as missing by default; CSVs are read without these so that an id 'NA' stays an id
+_MISSING_TEXT = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                 "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+
+
 def _numeric_column(col: pd.Series, role: str, name: str) -> np.ndarray:
+    """float64 values; NaN where missing, also 'NA', 'null' etc. (load_orders leaves those lines out).
+
+    Other text ('two', '1,50') is refused.
+    """
+    if col.dtype.kind in "mM":
+        raise InputError(f"column {_describe(role, name)} holds dates or times, not numbers")
     if col.dtype.kind in "iuf":
-        out = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        out = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.isnan(out) & col.notna().to_numpy()
-        if bad.any():
-            raise InputError(f"column {_describe(role, name)} has {int(bad.sum()):,} non-numeric values; "
-                             f"{_rows(bad, col.to_numpy())}")
-    missing = np.isnan(out)
-    if missing.any():
-        raise InputError(f"column {_describe(role, name)} has {int(missing.sum()):,} missing values; "
-                         f"{_rows(missing)}")
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(out) & col.notna().to_numpy()
+    if bad.any() and pd.api.types.infer_dtype(col, skipna=True) == "string":
+        text = col[bad].str.strip()
+        # older pandas give NaN for '1e400'; it is a number, too large: inf, as newer pandas say
+        huge = text.str.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+").to_numpy(dtype=bool, na_value=False)
+        if huge.any():
+            out = out.copy()
+            out[np.flatnonzero(bad)[huge]] = np.array(text[huge].tolist(), dtype=np.float64)
+        bad = np.isnan(out) & col.notna().to_numpy() & ~col.str.strip().isin(_MISSING_TEXT).to_numpy(dtype=bool)
+    if bad.any():
+        raise InputError(f"column {_describe(role, name)} has {int(bad.sum()):,} non-numeric values; "
+                         f"{_rows(bad, col.to_numpy())}")
     return out
 
 
 def _time_column(col: pd.Series, role: str, name: str) -> np.ndarray:
+    """int64 nanoseconds since the epoch, UTC-naive. Unparseable, missing or out-of-range values are refused."""
+    where = f"column {_describe(role, name)}"
     if pd.api.types.is_datetime64_any_dtype(col):
         parsed = col
     else:
         parsed = pd.to_datetime(col, errors="coerce", format="mixed", utc=True) if col.dtype.kind in "OU" or \
             pd.api.types.is_string_dtype(col) else pd.Series(pd.NaT, index=col.index)
         bad = parsed.isna().to_numpy() & col.notna().to_numpy()
+        if bad.any() and not _parses_far_dates():
+            # older pandas parse only the nanosecond range: tell dates outside it from text that is no date
+            outside = bad.copy()
+            outside[bad] = [_outside_range(value) for value in col.to_numpy()[bad]]  # the refused rows only
+            if not outside[bad].all():
+                unparseable = bad & ~outside
+                raise InputError(f"{where} has {int(unparseable.sum()):,} unparseable timestamps; "
+                                 f"{_rows(unparseable, col.to_numpy())}")
+            raise _outside_error(where, outside, col)
         if bad.any():
-            raise InputError(f"column {_describe(role, name)} has {int(bad.sum()):,} unparseable timestamps; "
-                             f"{_rows(bad, col.to_numpy())}")
+            raise InputError(f"{where} has {int(bad.sum()):,} unparseable timestamps; {_rows(bad, col.to_numpy())}")
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     missing = parsed.isna().to_numpy()
     if missing.any():
-        raise InputError(f"column {_describe(role, name)} has {int(missing.sum()):,} missing timestamps; "
-                         f"{_rows(missing)}")
-    return parsed.to_numpy().astype("datetime64[ns]").astype(np.int64)
+        raise InputError(f"{where} has {int(missing.sum()):,} missing timestamps; {_rows(missing)}")
+    times = parsed.to_numpy()
+    low, high = np.array([_TIME_MIN, _TIME_MAX], dtype="datetime64[s]").astype(times.dtype)  # in the column's unit
+    outside = (times < low) | (times > high)
+    if outside.any():  # nanoseconds would wrap around (2300 becomes 1715)
+        raise _outside_error(where, outside, col)
+    return times.astype("datetime64[ns]").astype(np.int64)
+
+
+def _outside_error(where: str, outside: np.ndarray, col: pd.Series) -> InputError:
+    return InputError(f"{where} has {int(outside.sum()):,} timestamps outside {_TIME_MIN.replace('T', ' ')}.."
+                      f"{_TIME_MAX.replace('T', ' ')}; {_rows_text(outside, col)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _parses_far_dates() -> bool:
+    """Whether this pandas parses '2300-01-01' (2.0 gives NaT: no date beyond nanoseconds)."""
+    parsed = pd.to_datetime(pd.Series(["2300-01-01"]), errors="coerce", format="mixed", utc=True)
+    return not bool(parsed.isna().iloc[0])
+
+
+def _outside_range(value: Any) -> bool:
+    """Whether one value is a date or time outside the range timestamps are stored in."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    if pd.isna(stamp):
+        return False
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return not pd.Timestamp(_TIME_MIN) <= stamp <= pd.Timestamp(_TIME_MAX)
 
 
 def load_orders(
@@ -460,9 +670,23 @@ def load_orders(
     keep_returns: keep lines with quantity <= 0 (returns, cancellations). By default
         they are left out and counted in `orders.report`.
 
+    Left out and counted in `orders.report`, each line under the first reason
+    that applies: a missing or infinite quantity; a negative, missing or
+    infinite price; quantity <= 0 (unless keep_returns); price x quantity
+    beyond float64 (an amount no shop has; merging such lines would give inf).
+    When every line is left out, InputError says why.
+
     Duplicate (order, item) lines are merged: quantities summed, unit price
     averaged weighted by quantity, the first line's customer and time kept.
-    CSV ids are read as strings, so SKU "0042" stays "0042".
+    A summed quantity beyond float64 is refused.
+
+    Ids are strings or integers within int64, as given (CSV ids are read as
+    strings, so SKU "0042" stays "0042"; whitespace is kept). Refused with
+    InputError naming the column and first rows: null order/item ids, ids
+    longer than MAX_ID_LENGTH (256) characters or holding a NUL character,
+    mixed types, booleans, dates; non-numeric quantity or price text; missing,
+    unparseable or out-of-range (outside 1677-09-22..2262-04-11) timestamps;
+    a used column name appearing twice.
     """
     mapping = _resolve_columns(columns)
     names = {role: mapping.get(role, role) for role in CANONICAL}
@@ -496,25 +720,53 @@ def load_orders(
     if "price" in present:
         price = _numeric_column(df[names["price"]], "price", names["price"])
 
-    returns = 0
-    if quantity is not None and not keep_returns:
-        keep = quantity > 0
-        returns = int(len(keep) - keep.sum())
-        if returns:
-            if not keep.any():
+    keep, dropped, returns = _lines_to_keep(quantity, price, keep_returns)
+    if not keep.all():
+        if not keep.any():
+            if not any(dropped):
                 raise InputError(f"no order lines left in {label}: all {lines_read:,} lines have "
                                  f"quantity <= 0 (returns); pass keep_returns=True to keep them")
-            order_index, item_index = order_index[keep], item_index[keep]
-            quantity = quantity[keep]
-            customer_index = None if customer_index is None else customer_index[keep]
-            timestamp = None if timestamp is None else timestamp[keep]
-            price = None if price is None else price[keep]
-            order_map, order_index = _compact(order_map, order_index)
-            item_map, item_index = _compact(item_map, item_index)
-            if customer_map is not None and customer_index is not None:
-                customer_map, customer_index = _compact(customer_map, customer_index)
+            why = LoadReport(label, lines_read, returns, 0, 0, (), *dropped).left_out()
+            raise InputError(f"no order lines left in {label}: all {lines_read:,} lines were left out: "
+                             f"{'; '.join(why)}")
+        order_index, item_index = order_index[keep], item_index[keep]
+        customer_index = None if customer_index is None else customer_index[keep]
+        timestamp = None if timestamp is None else timestamp[keep]
+        quantity = None if quantity is None else quantity[keep]
+        price = None if price is None else price[keep]
+        order_map, order_index = _compact(order_map, order_index)
+        item_map, item_index = _compact(item_map, item_index)
+        if customer_map is not None and customer_index is not None:
+            customer_map, customer_index = _compact(customer_map, customer_index)
     return _assemble(order_map, item_map, order_index, item_index, customer_map, customer_index,
-                     timestamp, quantity, price, label, lines_read, returns)
+                     timestamp, quantity, price, label, lines_read, returns, dropped=dropped)
+
+
+def _lines_to_keep(quantity: np.ndarray | None, price: np.ndarray | None,
+                   keep_returns: bool) -> tuple[np.ndarray, tuple[int, int, int], int]:
+    """Lines to keep; lines left out for a bad quantity, bad price, overflow; returns left out.
+
+    Each line counts once, under the first reason (the order of LoadReport).
+    """
+    n = len(quantity) if quantity is not None else len(price) if price is not None else 0
+    keep = np.ones(n, dtype=bool)
+
+    def drop(mask: np.ndarray) -> int:
+        mask = mask & keep
+        keep[mask] = False
+        return int(mask.sum())
+
+    bad_quantity = bad_price = overflow = returns = 0
+    if quantity is not None:
+        bad_quantity = drop(~np.isfinite(quantity))
+    if price is not None:
+        bad_price = drop(~(np.isfinite(price) & (price >= 0)))
+    if quantity is not None and not keep_returns:
+        returns = drop(~(quantity > 0))
+    if quantity is not None and price is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            overflow = drop(~np.isfinite(price * quantity))
+    return keep, (bad_quantity, bad_price, overflow), returns
 
 
 def _compact(idmap: IdMap, codes: np.ndarray) -> tuple[IdMap, np.ndarray]:

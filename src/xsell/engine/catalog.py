@@ -3,13 +3,18 @@
 `load_catalog(source, columns=None)` reads a CSV/Parquet path, a DataFrame or
 a pyarrow Table. Roles (only item_id is required):
   item_id     the shop's SKU, as in the orders
-  price       unit price (>= 0)
-  cost        unit cost (>= 0); or `margin`, the unit margin (price - cost)
+  price       unit price (>= 0); an empty cell (NaN or None in a DataFrame): no price, so the
+              order lines' median price is used, else the item is never an up-sell (nor gets
+              one) and adds 0 to revenue and basket values
+  cost        unit cost (>= 0); or `margin`, the unit margin (price - cost, at most the price)
   category    for "same category" rules and up-sell
   parent      product family (variants of one product share it)
   in_stock    true/false (1/0, yes/no)
   brand       free text
-Any other column is kept in `catalog.attributes`. The catalog is looked up by
+Prices, costs and margins must be finite: a catalog with inf, -inf or text such as
+"nan" there, a negative price or cost, or a margin above its price is refused as a
+whole (with the rows), never loaded in part. Any other column is kept in
+`catalog.attributes`. The catalog is looked up by
 item id only, so a new one can be swapped in daily without refitting a model.
 """
 
@@ -47,7 +52,7 @@ class Catalog:
         """The catalog's values for a model's items (internal order); unknown items get NaN/None."""
         keys = pd.Index(np.asarray(item_ids).astype(str))
         f = self.frame.reindex(keys)
-        known = keys.isin(self.frame.index)
+        known = self.frame.index.get_indexer(keys) >= 0  # a hash lookup (isin on arrow strings loops in Python)
         category = f["category"].astype(object).where(f["category"].notna(), None)
         codes, names = pd.factorize(category, use_na_sentinel=True)
         parent_codes, _ = pd.factorize(f["parent"].astype(object).where(f["parent"].notna(), None),
@@ -73,6 +78,8 @@ class AlignedCatalog:
 
 
 def _read(source: Any) -> pd.DataFrame:
+    import os
+
     if isinstance(source, pd.DataFrame):
         return source
     try:
@@ -84,6 +91,9 @@ def _read(source: Any) -> pd.DataFrame:
         pass
     from pathlib import Path
 
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(f"catalog must be a CSV or Parquet path, a DataFrame or a pyarrow Table, "
+                         f"not {type(source).__name__}")
     p = Path(source)
     if not p.exists():
         raise InputError(f"catalog file not found: {p}")
@@ -92,11 +102,26 @@ def _read(source: Any) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(p)
         if suffix in (".csv", ".tsv", ".txt"):
+            _check_header(p, "\t" if suffix == ".tsv" else ",")
             return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", dtype=str,  # SKU 0042 stays 0042
                                keep_default_na=False, na_values=[""])
+    except InputError:
+        raise
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read catalog {p}: {exc}") from None
     raise InputError(f"cannot read catalog {p}: unknown file type {suffix!r}; use .csv or .parquet")
+
+
+def _check_header(path: Any, sep: str) -> None:
+    """pandas renames a repeated column to 'price.1' without a word: refuse it instead."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        header = next(csv.reader(fh, delimiter=sep), [])
+    twice = list(dict.fromkeys(c for i, c in enumerate(header) if c in header[:i]))
+    if twice:
+        raise InputError(f"catalog has duplicate column names: {', '.join(map(repr, twice))}; "
+                         f"rename them so each column is named once")
 
 
 def _rows(mask: np.ndarray, values: pd.Series | None = None) -> str:
@@ -111,10 +136,16 @@ def _number(frame: pd.DataFrame, role: str, name: str) -> np.ndarray:
     col = frame[name]
     num = pd.to_numeric(col, errors="coerce")
     bad = num.isna().to_numpy() & col.notna().to_numpy()
+    if col.dtype.kind == "b" or (col.dtype.kind == "O" and pd.api.types.infer_dtype(col, skipna=True) != "string"):
+        bad |= col.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)  # True is not a price
     if bad.any():
         raise InputError(f"catalog column '{name}' ({role}) has {int(bad.sum())} non-numeric values; first rows "
                          f"(0-based): {_rows(bad, col)}")
     out = num.to_numpy(dtype=np.float64)
+    infinite = np.isinf(out)
+    if infinite.any():
+        raise InputError(f"catalog column '{name}' ({role}) has {int(infinite.sum())} infinite values; first rows "
+                         f"(0-based): {_rows(infinite, col)}")
     if role in ("price", "cost"):
         neg = out < 0
         if neg.any():
@@ -126,6 +157,13 @@ def _number(frame: pd.DataFrame, role: str, name: str) -> np.ndarray:
 def load_catalog(source: Any, columns: Mapping[str, str] | None = None) -> Catalog:
     """Read and validate a catalog (see the module docstring); `columns` maps roles to your column names."""
     frame = _read(source).reset_index(drop=True)
+    twice = frame.columns[frame.columns.duplicated()].unique()
+    if len(twice):
+        raise InputError(f"catalog has duplicate column names: {', '.join(map(repr, twice.tolist()))}; "
+                         f"rename them so each column is named once")
+    if columns is not None and not isinstance(columns, Mapping):
+        raise InputError(f"columns must map roles to column names, e.g. {{'item_id': 'SKU'}}, "
+                         f"not {type(columns).__name__}")
     mapping = {role: role for role in ROLES}
     for a, b in (columns or {}).items():
         if a in ROLES:
@@ -143,6 +181,8 @@ def load_catalog(source: Any, columns: Mapping[str, str] | None = None) -> Catal
     if ids.isna().any():
         raise InputError(f"catalog column '{mapping['item_id']}' (item_id) has null values; first rows (0-based): "
                          f"{_rows(ids.isna().to_numpy())}")
+    if ids.dtype.kind == "f" and bool((np.isfinite(ids) & (ids == np.round(ids))).all()):
+        ids = ids.astype(np.int64)  # SKU 42 read as 42.0 matches the model's 42, not '42.0'
     ids = ids.astype(str)
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
@@ -159,7 +199,15 @@ def load_catalog(source: Any, columns: Mapping[str, str] | None = None) -> Catal
     elif "margin" in present:
         if "price" not in present:
             raise InputError("a catalog margin column needs a price column (cost = price - margin)")
-        out["cost"] = out["price"].to_numpy() - _number(frame, "margin", present["margin"])
+        price = out["price"].to_numpy()
+        margin = _number(frame, "margin", present["margin"])
+        above = margin > price  # a negative cost
+        if above.any():
+            shown = ", ".join(f"{i} (price {float(price[i])!r}, margin {float(margin[i])!r})"
+                              for i in np.flatnonzero(above)[:5])
+            raise InputError(f"catalog column '{present['margin']}' (margin) is above the price in "
+                             f"{int(above.sum())} rows (the cost would be negative); first rows (0-based): {shown}")
+        out["cost"] = price - margin
     else:
         out["cost"] = np.full(n, np.nan)
     for role in ("category", "parent", "brand"):

@@ -12,7 +12,15 @@ item an independent chance), at least b_j. It is what the order history says
 about buying them together, not the effect of showing the suggestion: an A/B
 test measures that (and scales these figures).
 Expected incremental revenue = p x price; margin = p x (price - cost); the
-basket's expected uplift if the top k are shown is their sum.
+basket's expected uplift if the top k are shown is their sum. An item without a
+price (not in the catalog's prices nor the order lines) adds 0 to revenue and a
+basket's value, and is never an up-sell (nor gets one).
+
+Everything a catalog decides (prices, costs, stock, categories, families and the
+up-sell search arrays) lives in one immutable snapshot; `set_catalog` builds the
+new one aside and swaps a single reference, and every request reads that
+reference once, so a request served during a swap answers wholly from the old
+catalog or wholly from the new one.
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ import scipy.sparse as sp
 
 from xsell.data.orders import Orders
 from xsell.engine.catalog import AlignedCatalog, Catalog
-from xsell.engine.rules import OBJECTIVES, BusinessRules
+from xsell.engine.rules import OBJECTIVES, BusinessRules, _number
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_rows
+from xsell.models.base import _check_k
 
 
 @dataclass
@@ -62,6 +71,23 @@ def _money(v: float) -> str:
     return f"{v:,.2f}"
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What one catalog decides, as read-only arrays over the model's items; replaced whole, never edited."""
+
+    catalog: Catalog | None
+    cat: AlignedCatalog
+    price: np.ndarray  # unit price, NaN: none known
+    cost: np.ndarray  # unit cost, NaN: none known
+    price0: np.ndarray  # price with 0 for none (basket values, revenue)
+    priced: np.ndarray  # a finite price: may be an up-sell and get one
+    group: np.ndarray  # up-sell group: category, else product family (offset past the categories), else -1
+    up_items: np.ndarray  # priced items with a group, by (group, price)
+    up_key: np.ndarray  # their group << 32 | price rank, ascending (exact: no cents cast to int)
+    cents: np.ndarray  # distinct prices in cents (rounded float64), ascending
+    cent_rank: np.ndarray  # each item's position in `cents` (0 when unpriced: never used)
+
+
 class Engine:
     """Cross-sell, up-sell and basket scoring over a fitted model (see the module docstring).
 
@@ -87,19 +113,24 @@ class Engine:
             raise NotFittedError(f"this {type(model).__name__} is not fitted yet; call fit(orders) first")
         if rules is not None and not isinstance(rules, BusinessRules):
             raise InputError(f"rules must be xsell.BusinessRules, not {type(rules).__name__}")
-        if not (isinstance(band, (int, float)) and band > 1):
-            raise InputError(f"band must be a number > 1, got {band!r}")
+        if not (_number(band) and np.isfinite(band) and band > 1):
+            raise InputError(f"band must be a finite number > 1, got {band!r}")
+        if not (_number(smoothing) and np.isfinite(smoothing) and smoothing >= 0):
+            raise InputError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
+        if pool is not None and (isinstance(pool, (bool, np.bool_)) or not isinstance(pool, (int, np.integer))
+                                 or pool < 1):
+            raise InputError(f"pool must be a whole number >= 1, got {pool!r}")
+        if orders is not None and not isinstance(orders, Orders):
+            raise InputError(f"orders must be xsell.Orders (from xsell.load_orders), not {type(orders).__name__}")
         self.model = model
         self.rules = rules or BusinessRules()
         self.threshold = _check_threshold(threshold)
         self.band = float(band)
         self.smoothing = float(smoothing)
-        if pool is not None and (isinstance(pool, bool) or not isinstance(pool, int) or pool < 1):
-            raise InputError(f"pool must be a whole number >= 1, got {pool!r}")
-        self.pool = pool
+        self.pool = None if pool is None else int(pool)
         self.n = model.n_items
         self._ids = model.items_.ids
-        self._str_index = {str(v): i for i, v in enumerate(self._ids.tolist())}
+        self._str_index = {str(v): i for i, v in enumerate(self._ids.tolist())}  # rules' item names
         if orders is not None:
             evidence = CoOccurrence(min_count=1, neighbors=200).fit(orders)
         elif isinstance(model, CoOccurrence):
@@ -161,23 +192,59 @@ class Engine:
         return prices
 
     def set_catalog(self, catalog: Catalog | None) -> None:
-        """Use another catalog (prices and stock change daily); no refit needed."""
+        """Use another catalog (prices and stock change daily); no refit needed. Safe while other
+        threads serve: each request answers wholly from the old catalog or wholly from the new."""
         if catalog is not None and not isinstance(catalog, Catalog):
             raise InputError(f"catalog must come from xsell.load_catalog, not {type(catalog).__name__}")
-        self.catalog = catalog
+        self._state = self._snapshot(catalog)  # one reference replaced: the swap is atomic
+
+    def _snapshot(self, catalog: Catalog | None) -> _Snapshot:
+        """Everything the catalog decides, built aside from the snapshot in use."""
+        n = self.n
         if catalog is None:
-            self._cat = AlignedCatalog(known=np.zeros(self.n, bool), price=np.full(self.n, np.nan),
-                                       cost=np.full(self.n, np.nan), category=np.full(self.n, -1),
-                                       category_names=np.empty(0, dtype=object), parent=np.full(self.n, -1),
-                                       in_stock=np.ones(self.n, bool))
+            cat = AlignedCatalog(known=np.zeros(n, bool), price=np.full(n, np.nan), cost=np.full(n, np.nan),
+                                 category=np.full(n, -1, dtype=np.int64), category_names=np.empty(0, dtype=object),
+                                 parent=np.full(n, -1, dtype=np.int64), in_stock=np.ones(n, bool))
         else:
-            self._cat = catalog.align(self._ids)
-            if not self._cat.known.any():
-                raise InputError(f"the catalog has none of the model's {self.n:,} items (catalog ids like "
+            cat = catalog.align(self._ids)
+            if not cat.known.any():
+                raise InputError(f"the catalog has none of the model's {n:,} items (catalog ids like "
                                  f"{catalog.frame.index[0]!r}, model ids like {str(self._ids[0])!r}); check the "
                                  f"item_id column")
-        self.price = np.where(np.isnan(self._cat.price), self._order_prices, self._cat.price)
-        self.cost = self._cat.cost
+        price = np.where(np.isnan(cat.price), self._order_prices, cat.price)
+        priced = np.isfinite(price) & (price >= 0)
+        price = np.where(priced, price, np.nan)
+        category, parent = cat.category.astype(np.int64), cat.parent.astype(np.int64)
+        group = np.where(category >= 0, category,
+                         np.where(parent >= 0, parent + category.max(initial=-1) + 1, -1)).astype(np.int64)
+        with np.errstate(over="ignore"):  # a price near 1e308 has no cents: it only compares as inf
+            cents_all = np.round(np.where(priced, price, 0.0) * 100)
+        cents = np.unique(cents_all[priced])
+        cent_rank = np.searchsorted(cents, cents_all).astype(np.int64)
+        items = np.flatnonzero((group >= 0) & priced)
+        up_items = items[np.lexsort((cent_rank[items], group[items]))]
+        state = _Snapshot(catalog=catalog, cat=cat, price=price, cost=np.asarray(cat.cost, dtype=np.float64),
+                          price0=np.where(priced, price, 0.0), priced=priced, group=group, up_items=up_items,
+                          up_key=(group[up_items] << 32) | cent_rank[up_items], cents=cents, cent_rank=cent_rank)
+        for value in (*vars(state).values(), *vars(cat).values()):
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+        return state
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The catalog in use (None: prices from the order lines, no categories or stock)."""
+        return self._state.catalog
+
+    @property
+    def price(self) -> np.ndarray:
+        """Unit price per model item (internal order), NaN where none is known; read-only."""
+        return self._state.price
+
+    @property
+    def cost(self) -> np.ndarray:
+        """Unit cost per model item (internal order), NaN where none is known; read-only."""
+        return self._state.cost
 
     # -- helpers -------------------------------------------------------------------------
     def _rules(self, rules: BusinessRules | None) -> BusinessRules:
@@ -194,24 +261,36 @@ class Engine:
     def _index(self, ids: Iterable[Any]) -> np.ndarray:
         return np.array([self._str_index[str(v)] for v in ids if str(v) in self._str_index], dtype=np.int64)
 
-    def _basket(self, basket: Any) -> tuple[np.ndarray, np.ndarray, float]:
-        """(known item indices, quantities, basket value) from ids or a mapping id -> quantity."""
+    def _basket(self, st: _Snapshot, basket: Any) -> tuple[np.ndarray, np.ndarray, float]:
+        """(known item indices, quantities, basket value) from ids (each counted once) or a mapping
+        id -> quantity (each a finite number > 0); unknown ids are left out, unpriced items add 0."""
+        if basket is None:
+            raise InputError("basket must be a list of item ids or a mapping item id -> quantity, not None "
+                             "(an empty basket is [])")
+        index_of = self.model.items_.index_of  # the model's one rule for matching an id
+        known: dict[int, float] = {}
         if isinstance(basket, Mapping):
-            pairs = [(str(k), float(v)) for k, v in basket.items()]
+            for item, qty in basket.items():
+                if not (_number(qty) and np.isfinite(qty) and qty > 0):
+                    raise InputError(f"basket quantity of {_plain(item)!r} must be a number > 0, "
+                                     f"got {_plain(qty)!r}")
+                i = index_of(_item_id(item, "basket"))
+                known[i] = known.get(i, 0.0) + float(qty)  # 42 and '42' are one item
         else:
             if isinstance(basket, (str, bytes)) or not hasattr(basket, "__iter__"):
                 basket = [basket]
-            pairs = [(str(k), 1.0) for k in basket]
-        for item, qty in pairs:
-            if not np.isfinite(qty) or qty <= 0:
-                raise InputError(f"basket quantity of {item!r} must be > 0, got {qty!r}")
-        known = [(self._str_index[i], q) for i, q in pairs if i in self._str_index]
-        idx = np.array([i for i, _ in known], dtype=np.int64)
-        qty = np.array([q for _, q in known], dtype=np.float64)
-        value = float(np.nansum(self.price[idx] * qty)) if len(idx) else 0.0
+            # each item once, as score_batch counts a basket's lines (quantities: a mapping)
+            known = dict.fromkeys((index_of(_item_id(item, "basket")) for item in basket), 1.0)
+        known.pop(-1, None)  # ids the model does not know
+        idx = np.fromiter(known.keys(), dtype=np.int64, count=len(known))
+        qty = np.fromiter(known.values(), dtype=np.float64, count=len(known))
+        with np.errstate(over="ignore"):
+            value = float(st.price0[idx] @ qty) if len(idx) else 0.0
+        if not np.isfinite(value):
+            raise InputError(f"basket value overflows ({value}): check the basket quantities")
         return idx, qty, value
 
-    def _allowed(self, cand: np.ndarray, rules: BusinessRules, context: np.ndarray) -> np.ndarray:
+    def _allowed(self, st: _Snapshot, cand: np.ndarray, rules: BusinessRules, context: np.ndarray) -> np.ndarray:
         """Mask over `cand` of what the rules let through (pins are handled apart)."""
         ok = np.ones(len(cand), dtype=bool)
         if rules.exclude_items:
@@ -219,12 +298,12 @@ class Engine:
         if rules.allow is not None:
             ok &= np.isin(cand, self._index(rules.allow))
         if rules.exclude_categories:
-            names = self._cat.category_names
+            names = st.cat.category_names
             bad = np.flatnonzero(np.isin(names.astype(str), list(rules.exclude_categories)))
-            ok &= ~np.isin(self._cat.category[cand], bad)
+            ok &= ~np.isin(st.cat.category[cand], bad)
         if rules.in_stock_only:
-            ok &= self._cat.in_stock[cand]
-        price = self.price[cand]
+            ok &= st.cat.in_stock[cand]
+        price = st.price[cand]
         if rules.min_price is not None:
             ok &= price >= rules.min_price
         if rules.max_price is not None:
@@ -272,15 +351,15 @@ class Engine:
         p = np.maximum(1.0 - np.exp(total), self._base[cand])
         return p, because, together
 
-    def _substitute_mask(self, basket: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    def _substitute_mask(self, st: _Snapshot, basket: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Candidates that substitute a basket item (one request; see `_substitute_pairs`)."""
         row = sp.csr_matrix((np.ones(len(basket)), np.sort(basket), [0, len(basket)]), shape=(1, self.n))
-        return self._substitute_pairs(row, np.zeros(len(cand), dtype=np.int64), cand)
+        return self._substitute_pairs(st, row, np.zeros(len(cand), dtype=np.int64), cand)
 
-    def _order(self, p: np.ndarray, cand: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        price = self.price[cand]
-        revenue = p * np.nan_to_num(price)
-        margin = p * (price - self.cost[cand])
+    def _order(self, st: _Snapshot, p: np.ndarray, cand: np.ndarray,
+               objective: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        revenue = p * st.price0[cand]
+        margin = p * (st.price[cand] - st.cost[cand])
         key = {"probability": p, "revenue": revenue, "margin": np.nan_to_num(margin, nan=-np.inf)}[objective]
         return revenue, margin, key
 
@@ -295,32 +374,35 @@ class Engine:
         """Candidates for a basket with their probability, expected revenue and margin, and the
         basket's expected uplift if the top k are shown. Below the threshold (free shipping,
         minimum order) items whose price closes the gap come first."""
+        st = self._state  # read once: the whole answer comes from one catalog
         k = _check_k(k)
         rules = self._rules(rules)
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
-        idx, _qty, value = self._basket(basket)
+        idx, _qty, value = self._basket(st, basket)
+        if customer is not None and (not isinstance(customer, _ID_TYPES) or isinstance(customer, (bool, np.bool_))):
+            raise InputError(f"customer must be one customer id (a string or a number), got {_plain(customer)!r}")
         basket_ids = [self._ids[i] for i in idx]
         recs = self.model.recommend(basket_ids, k=self._pool(k), customer=customer)
         cand = np.asarray(recs._index, dtype=np.int64)
         pins = self._pins(rules, idx)
         pinned = np.array([d for _, d in pins], dtype=np.int64)
         cand = cand[~np.isin(cand, pinned)]
-        cand = cand[self._allowed(cand, rules, idx) & ~self._substitute_mask(idx, cand)]
+        cand = cand[self._allowed(st, cand, rules, idx) & ~self._substitute_mask(st, idx, cand)]
         gap = max(threshold - value, 0.0) if threshold is not None else 0.0
         cand = np.concatenate([pinned, cand])
         p, because, together = self._probability(idx, cand)
-        revenue, margin, key = self._order(p, cand, rules.objective)
-        closes = (np.nan_to_num(self.price[cand]) >= gap) if gap > 0 else np.zeros(len(cand), bool)
+        revenue, margin, key = self._order(st, p, cand, rules.objective)
+        closes = (st.price0[cand] >= gap) if gap > 0 else np.zeros(len(cand), bool)
         is_pin = np.arange(len(cand)) < len(pinned)
         # pins first (in the order given), then gap closers, then the objective; ties by model rank
         order = np.lexsort((np.arange(len(cand)), -key, ~closes, np.where(is_pin, np.arange(len(cand)), len(cand))))
-        order = self._cap_categories(cand, order, rules.max_per_category, is_pin)[:k]
+        order = self._cap_categories(st, cand, order, rules.max_per_category, is_pin)[:k]
         cand, p, revenue, margin, because, together, closes, is_pin = (
             a[order] for a in (cand, p, revenue, margin, because, together, closes, is_pin))
         reasons = [self._reason(c, b, n_ij, rv, cl, pin, gap, threshold)
                    for c, b, n_ij, rv, cl, pin in zip(cand.tolist(), because.tolist(), together.tolist(),
                                                        revenue.tolist(), closes.tolist(), is_pin.tolist())]
-        frame = self._frame(cand, p, revenue, margin, closes, is_pin, reasons)
+        frame = self._frame(st, cand, p, revenue, margin, closes, is_pin, reasons)
         uplift_margin = float(margin.sum()) if len(margin) else 0.0
         return Suggestions(frame, basket_value=value, gap=gap, expected_uplift_revenue=float(revenue.sum()),
                            expected_uplift_margin=uplift_margin)
@@ -329,20 +411,28 @@ class Engine:
         """Better alternatives to `item`: substitutes (same category with a catalog, else the same
         product family, else bought by the same customers but rarely in the same order) priced
         above it, at most `band` times its price, ranked by how often they sell (share of orders)
-        times the extra value (objective revenue or margin; probability: share of orders alone)."""
-        key = str(item)
-        if key not in self._str_index:
-            raise InputError(f"unknown item {item!r}: the model was not trained on it")
-        i = self._str_index[key]
-        if not np.isfinite(self.price[i]):
+        times the extra value (objective revenue or margin; probability: share of orders alone).
+        Items without a known price are never up-sells; an item without one gets an InputError."""
+        st = self._state  # read once: the whole answer comes from one catalog
+        k = _check_k(k)
+        rules = self._rules(rules)
+        i = self.model.items_.index_of(_item_id(item, "item"))
+        if i < 0:
+            raise InputError(f"unknown item {_plain(item)!r}: the model was not trained on it")
+        if not st.priced[i]:
             raise InputError(f"no price known for item {item!r}: give a catalog with prices or orders with prices")
-        if self._cat.category[i] < 0 and self._cat.parent[i] < 0 and self._subs is None:
+        cat = st.cat
+        if cat.category[i] < 0 and cat.parent[i] < 0 and self._subs is None:
+            if (cat.category >= 0).any() or (cat.parent >= 0).any():
+                raise InputError(f"item {item!r} has no category or product family in the catalog, so nothing to "
+                                 f"up-sell it with: give it one, or the engine the training orders with customers "
+                                 f"(Engine(model, orders=orders))")
             raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
                              "customers (Engine(model, orders=orders))")
-        frame = self._up_sell_frame(np.array([i]), k, self._rules(rules))
-        base = self.price[i]
-        how = (f"same category '{self._cat.category_names[self._cat.category[i]]}'" if self._cat.category[i] >= 0
-               else "same product family" if self._cat.parent[i] >= 0
+        frame = self._up_sell_frame(st, np.array([i]), k, rules)
+        base = st.price[i]
+        how = (f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
+               else "same product family" if cat.parent[i] >= 0
                else "bought by the same customers, rarely in the same order")
         frame["reason"] = [("pinned by the merchandiser" if pin else how) +
                            f", {price / base:.2f}x the price (+{_money(price - base)}); in {lk:.1%} of orders"
@@ -352,41 +442,55 @@ class Engine:
     def up_sell_batch(self, items: Any, k: int = 5, rules: BusinessRules | None = None) -> pd.DataFrame:
         """Up-sells for many items at once (a column or list of item ids), vectorised: item_id, rank,
         upsell_id, probability, price, extra_price, expected_revenue, expected_margin, pinned. Unknown
-        items and items without a price get no rows."""
-        values = items["item_id"] if isinstance(items, pd.DataFrame) else pd.Series(list(items))
-        idx = pd.Index(np.asarray(self._ids).astype(str)).get_indexer(values.astype(str).to_numpy())
+        items, items without a price and items with nothing to compare them with (no category, family
+        or data-driven substitutes) get no rows, where `up_sell` raises InputError."""
+        st = self._state  # read once: the whole answer comes from one catalog
+        k = _check_k(k)
+        rules = self._rules(rules)
+        if isinstance(items, pd.DataFrame):
+            if "item_id" not in items.columns:
+                raise InputError(f"items frame lacks column item_id; it has: {', '.join(map(str, items.columns))}")
+            values = items["item_id"]
+            if isinstance(values, pd.DataFrame):
+                raise InputError(f"items frame has {values.shape[1]} columns named item_id; keep one")
+            values = values.to_numpy()
+        elif items is None or isinstance(items, (str, bytes, Mapping)) or not hasattr(items, "__iter__"):
+            raise InputError(f"items must be a list of item ids or a DataFrame with an item_id column, "
+                             f"not {type(items).__name__}")
+        else:
+            values = (items if isinstance(items, pd.Series) else pd.Series(list(items), dtype=object)).to_numpy()
+        idx = self.model.items_.to_internal(values).astype(np.int64)  # the model's matching rule, vectorised
         idx = idx[idx >= 0]
-        idx = idx[np.isfinite(self.price[idx])]
-        uniq = np.unique(idx)
-        frame = self._up_sell_frame(uniq, _check_k(k), self._rules(rules))
+        uniq = np.unique(idx[st.priced[idx]])
+        frame = self._up_sell_frame(st, uniq, k, rules)
         frame = frame.rename(columns={"item_id": "upsell_id", "source_id": "item_id"})
         return frame[["item_id", "rank", "upsell_id", "probability", "price", "extra_price", "expected_revenue",
                       "expected_margin", "pinned"]]
 
-    def _up_sell_pairs(self, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _up_sell_pairs(self, st: _Snapshot, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(source, candidate) pairs: same category (else family, else data-driven substitutes), priced in
-        (price, band x price]; vectorised over price-sorted segments."""
-        cat, fam, price = self._cat.category, self._cat.parent, self.price
-        group = np.where(cat >= 0, cat, np.where(fam >= 0, fam + cat.max(initial=-1) + 1, -1))
+        (price, band x price] (in cents); vectorised over the snapshot's price-sorted segments. Unpriced
+        items take no part, as source or candidate."""
+        price, group = st.price, st.group
+        src = src[st.priced[src]]
         out_s, out_c = [], []
         grouped = src[group[src] >= 0]
         if len(grouped):
-            items = np.flatnonzero((group >= 0) & np.isfinite(price))
-            cents = np.round(price * 100).astype(np.int64)
-            key = group.astype(np.int64) << 40
-            order = items[np.lexsort((cents[items], group[items]))]
-            sorted_key = key[order] + cents[order]
-            lo = np.searchsorted(sorted_key, key[grouped] + cents[grouped], side="right")
-            hi = np.searchsorted(sorted_key, key[grouped] + np.floor(self.band * price[grouped] * 100 + 1e-6)
-                                 .astype(np.int64), side="right")
+            high = group[grouped] << 32
+            lo = np.searchsorted(st.up_key, high | st.cent_rank[grouped], side="right")
+            with np.errstate(over="ignore"):
+                upper = np.floor(self.band * price[grouped] * 100 + 1e-6)
+            top = np.maximum(np.searchsorted(st.cents, upper, side="right") - 1, st.cent_rank[grouped])
+            hi = np.searchsorted(st.up_key, high | top, side="right")
             lengths = np.maximum(hi - lo, 0)
             out_s.append(np.repeat(grouped, lengths))
-            out_c.append(order[np.repeat(lo, lengths) + _cumcount(np.repeat(np.arange(len(grouped)), lengths))])
+            out_c.append(st.up_items[np.repeat(lo, lengths)
+                                     + _cumcount(np.repeat(np.arange(len(grouped)), lengths))])
         rest = src[group[src] < 0]
         if len(rest) and self._subs is not None:
             sub = self._subs[rest].tocoo()
             s_, c_ = rest[sub.row], sub.col.astype(np.int64)
-            ok = (price[c_] > price[s_]) & (price[c_] <= self.band * price[s_])
+            ok = st.priced[c_] & (price[c_] > price[s_]) & (price[c_] <= self.band * price[s_])
             out_s.append(s_[ok])
             out_c.append(c_[ok])
         if not out_s:
@@ -395,36 +499,38 @@ class Engine:
         keep = (c_all != s_all) & (price[c_all] > price[s_all])
         return s_all[keep], c_all[keep]
 
-    def _up_sell_frame(self, src: np.ndarray, k: int, rules: BusinessRules) -> pd.DataFrame:
-        s_, c_ = self._up_sell_pairs(src)
-        keep = self._allowed(np.arange(self.n), rules, np.empty(0, np.int64))[c_]
+    def _up_sell_frame(self, st: _Snapshot, src: np.ndarray, k: int, rules: BusinessRules) -> pd.DataFrame:
+        s_, c_ = self._up_sell_pairs(st, src)
+        keep = self._allowed(st, c_, rules, np.empty(0, np.int64))
         for a, b in rules.block:
             if a in self._str_index and b in self._str_index:
                 keep &= ~((s_ == self._str_index[a]) & (c_ == self._str_index[b]))
         s_, c_ = s_[keep], c_[keep]
         pin_order = np.full(len(s_), len(rules.pin))
         blocked = set(rules.block)
+        sources = set(src[st.priced[src]].tolist()) if rules.pin else set()
         for pos, (a, b) in enumerate(rules.pin):
             if (a, b) in blocked or a not in self._str_index or b not in self._str_index:
                 continue
             ia, ib = self._str_index[a], self._str_index[b]
-            if ia in set(src.tolist()):
+            if ia in sources and st.priced[ib]:  # an unpriced item is no up-sell, pinned or not
                 drop = (s_ == ia) & (c_ == ib)
                 s_, c_, pin_order = s_[~drop], c_[~drop], pin_order[~drop]
                 s_, c_, pin_order = np.append(ia, s_), np.append(ib, c_), np.append(pos, pin_order)
+        price, cost = st.price, st.cost
         likely = self._base[c_]
-        extra = self.price[c_] - self.price[s_]
-        extra_margin = (self.price[c_] - self.cost[c_]) - (self.price[s_] - self.cost[s_])
+        extra = price[c_] - price[s_]
+        extra_margin = (price[c_] - cost[c_]) - (price[s_] - cost[s_])
         score = {"probability": likely, "revenue": likely * extra,
                  "margin": np.nan_to_num(likely * extra_margin, nan=-np.inf)}[rules.objective]
         order = np.lexsort((c_, -score, pin_order, s_))
         s_, c_, likely, extra, extra_margin, pin_order = (a[order] for a in (s_, c_, likely, extra, extra_margin,
                                                                               pin_order))
         if rules.max_per_category is not None:
-            cat = self._cat.category[c_]
+            cat = st.cat.category[c_]
             grp = np.lexsort((np.arange(len(s_)), cat, s_))
             within = np.empty(len(s_), dtype=np.int64)
-            within[grp] = _cumcount(s_[grp] * (len(self._cat.category_names) + 1) + cat[grp] + 1)
+            within[grp] = _cumcount(s_[grp] * (len(st.cat.category_names) + 1) + cat[grp] + 1)
             sel = (cat < 0) | (within < rules.max_per_category) | (pin_order < len(rules.pin))
             s_, c_, likely, extra, extra_margin, pin_order = (a[sel] for a in (s_, c_, likely, extra, extra_margin,
                                                                                 pin_order))
@@ -433,7 +539,7 @@ class Engine:
         s_, c_, likely, extra, extra_margin, pin_order, rank = (a[top] for a in (s_, c_, likely, extra,
                                                                                   extra_margin, pin_order, rank))
         return pd.DataFrame({"source_id": self._ids[s_], "rank": rank.astype(np.int32), "item_id": self._ids[c_],
-                             "probability": likely, "price": self.price[c_], "extra_price": extra,
+                             "probability": likely, "price": price[c_], "extra_price": extra,
                              "expected_revenue": likely * extra, "expected_margin": likely * extra_margin,
                              "closes_gap": np.zeros(len(s_), bool), "pinned": pin_order < len(rules.pin)})
 
@@ -448,19 +554,20 @@ class Engine:
         mode "uplift": one row per basket: basket_id, basket_value, gap, suggestions,
         expected_uplift_revenue, expected_uplift_margin.
         """
+        st = self._state  # read once: the whole answer comes from one catalog
         k = _check_k(k)
-        if mode not in ("cross-sell", "uplift"):
+        if not isinstance(mode, str) or mode not in ("cross-sell", "uplift"):
             raise InputError(f"mode must be cross-sell or uplift for baskets, got {mode!r}")
         rules = self._rules(rules)
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
         model, n = self.model, self.n
-        basket_ids, rows, cols, customers = model._parse_baskets(baskets)
+        basket_ids, rows, cols, customers = model._parse_baskets(baskets)  # refuses 1 and '1' as basket ids
         n_b = len(basket_ids)
         known = cols >= 0
         basket = sp.csr_matrix((np.ones(int(known.sum())), (rows[known], cols[known])), shape=(n_b, n))
         basket.sum_duplicates()
         basket.data[:] = 1.0
-        value = basket @ np.nan_to_num(self.price)
+        value = basket @ st.price0
         gap = np.maximum(threshold - value, 0.0) if threshold is not None else np.zeros(n_b)
         if self._fast:
             r, c, pool_rank, logsum = self._cooc_pool(basket, self._pool(k))
@@ -470,12 +577,12 @@ class Engine:
             c = recs["item_id"].cat.codes.to_numpy().astype(np.int64)
             pool_rank = recs["rank"].to_numpy()
             logsum = None
-        keep = self._allowed(np.arange(n), rules, np.empty(0, np.int64))[c]
+        keep = self._allowed(st, np.arange(n), rules, np.empty(0, np.int64))[c]
         for a, b in rules.block:
             if a in self._str_index and b in self._str_index:
                 has_a = np.asarray(basket[:, self._str_index[a]].todense()).ravel() > 0
                 keep &= ~(has_a[r] & (c == self._str_index[b]))
-        keep &= ~self._substitute_pairs(basket, r, c)
+        keep &= ~self._substitute_pairs(st, basket, r, c)
         # pins: (basket, pinned item) rows in front, in the order the pins are given
         pin_r, pin_c, pin_pos = [], [], []
         for pos, (a, b) in enumerate(rules.pin):
@@ -503,16 +610,16 @@ class Engine:
             p = self._probability_pairs(basket, r, c)
         else:
             p = np.maximum(1.0 - np.exp(logsum), self._base[c])
-        revenue, margin, key = self._order(p, c, rules.objective)
-        closes = (np.nan_to_num(self.price[c]) >= gap[r]) & (gap[r] > 0)
+        revenue, margin, key = self._order(st, p, c, rules.objective)
+        closes = (st.price0[c] >= gap[r]) & (gap[r] > 0)
         order = _rank_within(r, n_b, (pool_rank, -key, ~closes, pin_order))
         r, c, p, revenue, margin, closes, pin_order = (a[order] for a in (r, c, p, revenue, margin, closes,
                                                                            pin_order))
         sel = np.ones(len(r), dtype=bool)
         if rules.max_per_category is not None:
-            cat = self._cat.category[c]
+            cat = st.cat.category[c]
             grp = np.lexsort((np.arange(len(r)), cat, r))
-            run = _cumcount(r[grp] * (len(self._cat.category_names) + 1) + cat[grp] + 1)
+            run = _cumcount(r[grp] * (len(st.cat.category_names) + 1) + cat[grp] + 1)
             within = np.empty(len(r), dtype=np.int64)
             within[grp] = run
             sel &= (cat < 0) | (within < rules.max_per_category) | (pin_order < len(rules.pin))
@@ -533,7 +640,7 @@ class Engine:
             "basket_id": pd.Categorical.from_codes(r, categories=pd.Index(basket_ids)),
             "rank": rank.astype(np.int32),
             "item_id": pd.Categorical.from_codes(c, categories=model._item_categories()),
-            "probability": p, "price": self.price[c], "expected_revenue": revenue, "expected_margin": margin,
+            "probability": p, "price": st.price[c], "expected_revenue": revenue, "expected_margin": margin,
             "closes_gap": closes, "pinned": pin_order < len(rules.pin),
         })
 
@@ -572,11 +679,11 @@ class Engine:
             r, c, rank, logs = r[o], c[o], rank[o], logs[o]
         return r, c, rank, logs
 
-    def _substitute_pairs(self, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    def _substitute_pairs(self, st: _Snapshot, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Mask over (basket r, candidate c) pairs where c substitutes an item of basket r."""
         n = np.int64(self.n)
         mask = np.zeros(len(r), dtype=bool)
-        parent = self._cat.parent
+        parent = st.cat.parent
         if (parent >= 0).any():
             own_rows = np.repeat(np.arange(basket.shape[0], dtype=np.int64), np.diff(basket.indptr))
             fam = parent[basket.indices]
@@ -602,11 +709,11 @@ class Engine:
         return np.maximum(1.0 - np.exp(total), self._base[c])
 
     # -- output ----------------------------------------------------------------------------
-    def _cap_categories(self, cand: np.ndarray, order: np.ndarray, cap: int | None,
+    def _cap_categories(self, st: _Snapshot, cand: np.ndarray, order: np.ndarray, cap: int | None,
                         is_pin: np.ndarray) -> np.ndarray:
         if cap is None:
             return order
-        cats = self._cat.category[cand[order]]
+        cats = st.cat.category[cand[order]]
         seen: dict[int, int] = {}
         keep = []
         for pos, c in enumerate(cats.tolist()):  # the few ranked candidates of one request
@@ -633,9 +740,9 @@ class Engine:
             text += f"; closes the {_money(gap)} gap to {_money(threshold)}"
         return text
 
-    def _frame(self, cand: np.ndarray, p: np.ndarray, revenue: np.ndarray, margin: np.ndarray,
+    def _frame(self, st: _Snapshot, cand: np.ndarray, p: np.ndarray, revenue: np.ndarray, margin: np.ndarray,
                closes: np.ndarray, pinned: np.ndarray, reasons: list[str]) -> pd.DataFrame:
-        return pd.DataFrame({"item_id": self._ids[cand], "probability": p, "price": self.price[cand],
+        return pd.DataFrame({"item_id": self._ids[cand], "probability": p, "price": st.price[cand],
                              "expected_revenue": revenue, "expected_margin": margin, "closes_gap": closes,
                              "pinned": pinned, "reason": reasons})
 
@@ -710,18 +817,32 @@ def _cumcount(groups: np.ndarray) -> np.ndarray:
     return np.arange(len(groups)) - np.repeat(first, np.diff(np.append(first, len(groups))))
 
 
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a whole number >= 1, got {k!r}")
-    return int(k)
-
-
 def _check_threshold(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-        raise InputError(f"threshold must be a number > 0, got {value!r}")
+    if not (_number(value) and np.isfinite(value) and value > 0):
+        raise InputError(f"threshold must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def _plain(value: Any) -> Any:
+    """np.str_('a') shown as 'a' in messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+_ID_TYPES = (str, int, np.integer, np.str_, bytes, float, np.floating)
+
+
+def _item_id(item: Any, what: str) -> Any:
+    """One item id as given, once it is one: a list, dict, None or bool is no id (a cheap type check)."""
+    if type(item) is str:  # the common case first: this is on the request path
+        return item
+    if isinstance(item, _ID_TYPES) and not isinstance(item, (bool, np.bool_)):
+        return item
+    if what == "item":
+        raise InputError(f"item must be one item id (a string or a number), got {_plain(item)!r}")
+    raise InputError(f"{what} item ids must be strings or numbers, got {_plain(item)!r} ({type(item).__name__}); "
+                     f"a basket is a list of item ids or a mapping item id -> quantity")
 
 
 __all__ = ["Engine", "Suggestions", "OBJECTIVES"]

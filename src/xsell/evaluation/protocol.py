@@ -28,19 +28,61 @@ import pandas as pd
 from xsell.data.orders import Orders
 from xsell.errors import InputError
 
+TASKS = ("basket-completion", "next-order")
+SPLITS = ("temporal", "leave-last-out")
+
+
+def check_whole(name: str, value: Any, low: int) -> int:
+    """A whole number >= low (not a bool, not a float such as 2.0), in the project's one wording."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{name} must be a whole number >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_quantile(quantile: Any) -> float:
+    if isinstance(quantile, (bool, np.bool_)) or not isinstance(quantile, (int, float, np.integer, np.floating)) \
+            or not 0.0 < float(quantile) < 1.0:
+        raise InputError(f"quantile must be in (0, 1), got {quantile!r}")
+    return float(quantile)
+
+
+def check_task(task: Any) -> str:
+    if not isinstance(task, str) or task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    return task
+
+
+def check_split(split: Any) -> str:
+    if not isinstance(split, str) or split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    return split
+
+
+def _check_orders(name: str, orders: Any) -> None:
+    if not isinstance(orders, Orders):
+        raise InputError(f"{name} must be an Orders (from xsell.load_orders), not {type(orders).__name__}")
+
 
 def temporal_split(orders: Orders, *, at: Any = None, quantile: float = 0.8) -> tuple[Orders, Orders]:
     """(train, test): orders before the cut time, and from it on.
 
     at: a timestamp (anything pandas parses); otherwise the `quantile` of order times.
     """
+    _check_orders("orders", orders)
+    if at is None:
+        quantile = check_quantile(quantile)
+    else:
+        try:
+            stamp = pd.Timestamp(at)
+        except (TypeError, ValueError, OverflowError):
+            stamp = pd.NaT
+        if isinstance(at, (bool, np.bool_, int, float, np.number)) or stamp is pd.NaT:
+            raise InputError(f"at must be a time (a timestamp or a date string), got {at!r}")
     times = orders.order_times()
     present = np.bincount(orders.order_index, minlength=orders.n_orders) > 0  # (a split's part keeps all ids)
     if at is not None:
-        cut = pd.Timestamp(at).to_datetime64().astype("datetime64[ns]").astype(np.int64)
+        cut = stamp.to_datetime64().astype("datetime64[ns]").astype(np.int64)
     else:
-        if not 0.0 < quantile < 1.0:
-            raise InputError(f"quantile must be in (0, 1), got {quantile!r}")
         cut = np.quantile(times[present], quantile, method="lower")
     train = present & (times < cut)
     if not train.any() or not (present & ~train).any():
@@ -52,6 +94,7 @@ def leave_last_out(orders: Orders) -> tuple[Orders, Orders]:
     """(train, test): the last order of every customer with two or more orders is the test;
     every other order (anonymous ones too) trains. Of two orders at the same time, the one that comes
     later in the input is the last."""
+    _check_orders("orders", orders)
     if orders.customer_index is None or orders.customers is None:
         raise InputError("leave-last-out needs a customer_id column; use the temporal split instead")
     times = orders.order_times()
@@ -92,7 +135,11 @@ class BasketTask:
 def basket_completion(train: Orders, test: Orders, *, hide: int = 1, min_known: int = 2,
                       seed: int = 0) -> BasketTask:
     """Hide `hide` random items (seen in training) of each test order with >= min_known such items."""
-    rng = np.random.default_rng(seed)
+    _check_orders("train", train)
+    _check_orders("test", test)
+    hide = check_whole("hide", hide, 1)
+    min_known = check_whole("min_known", min_known, 1)
+    rng = np.random.default_rng(check_whole("seed", seed, 0))
     known_item = np.bincount(train.item_index, minlength=train.n_items) > 0
     line_known = known_item[test.item_index]
     order, item = test.order_index[line_known], test.item_index[line_known]
@@ -119,6 +166,8 @@ def basket_completion(train: Orders, test: Orders, *, hide: int = 1, min_known: 
 def next_order(train: Orders, test: Orders) -> BasketTask:
     """Each test order of a customer with orders in training: the customer alone is the request
     (one line with an empty item_id), every item of the order seen in training is hidden."""
+    _check_orders("train", train)
+    _check_orders("test", test)
     if test.customer_index is None or test.customers is None or train.customer_index is None:
         raise InputError("the next-order task needs a customer_id column")
     known_item = np.bincount(train.item_index, minlength=train.n_items) > 0
@@ -138,6 +187,10 @@ def next_order(train: Orders, test: Orders) -> BasketTask:
 
 def evaluate(model: Any, task: BasketTask, train: Orders, k: int = 10) -> dict[str, float]:
     """Metrics at k of `model` on `task` (see the module docstring)."""
+    k = check_whole("k", k, 1)
+    _check_task_arguments(task, train)
+    if not hasattr(model, "recommend_batch"):
+        raise InputError(f"model must be an xsell model (with recommend_batch), not {type(model).__name__}")
     recs = model.recommend_batch(task.baskets, k=k)  # customer_id, when present, serves customer-aware models
     return score_recommendations(recs, task, train, k)
 
@@ -145,6 +198,16 @@ def evaluate(model: Any, task: BasketTask, train: Orders, k: int = 10) -> dict[s
 def metric_curves(recs: pd.DataFrame, task: BasketTask, train: Orders, ks: list[int]) -> pd.DataFrame:
     """Metrics at every k in `ks` from one recommend_batch result at k >= max(ks): a long frame
     k, metric, value."""
+    if isinstance(ks, (str, bytes)) or not hasattr(type(ks), "__iter__"):
+        raise InputError(f"ks must be a non-empty list of whole numbers >= 1, got {ks!r}")
+    ks = list(ks)
+    if not ks:
+        raise InputError("ks must be a non-empty list of whole numbers >= 1, got []")
+    for cut in ks:
+        if isinstance(cut, (bool, np.bool_)) or not isinstance(cut, (int, np.integer)) or cut < 1:
+            raise InputError(f"ks must be a non-empty list of whole numbers >= 1, got {ks!r}")
+    _check_recs(recs)
+    _check_task_arguments(task, train)
     rows = []
     for cut in ks:
         metrics = score_recommendations(recs[recs["rank"] <= cut], task, train, cut)
@@ -155,6 +218,9 @@ def metric_curves(recs: pd.DataFrame, task: BasketTask, train: Orders, ks: list[
 
 def score_recommendations(recs: pd.DataFrame, task: BasketTask, train: Orders, k: int) -> dict[str, float]:
     """Metrics at k of a recommend_batch result (basket_id, rank, item_id) on `task`."""
+    k = check_whole("k", k, 1)
+    _check_recs(recs)
+    _check_task_arguments(task, train)
     recs = recs.assign(basket_id=recs["basket_id"].astype(task.hidden["basket_id"].dtype),
                        item_id=recs["item_id"].astype(task.hidden["item_id"].dtype))
     n = task.n_baskets
@@ -191,3 +257,19 @@ def score_recommendations(recs: pd.DataFrame, task: BasketTask, train: Orders, k
         "baskets": float(n),
         "mean_rank_of_hits": float(rank.mean()) if len(rank) else float("nan"),
     }
+
+
+def _check_task_arguments(task: Any, train: Any) -> None:
+    if not isinstance(task, BasketTask):
+        raise InputError(f"task must be a BasketTask (from basket_completion or next_order), "
+                         f"not {type(task).__name__}")
+    _check_orders("train", train)
+
+
+def _check_recs(recs: Any) -> None:
+    if not isinstance(recs, pd.DataFrame):
+        raise InputError(f"recs must be a DataFrame from recommend_batch, not {type(recs).__name__}")
+    missing = [c for c in ("basket_id", "rank", "item_id") if c not in recs.columns]
+    if missing:
+        raise InputError(f"recs lacks column(s) {', '.join(missing)} (a recommend_batch result has basket_id, "
+                         f"rank, item_id, score)")

@@ -11,12 +11,11 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.evaluation.protocol import basket_completion, leave_last_out, metric_curves, next_order, temporal_split
+from xsell.evaluation.protocol import (SPLITS, TASKS, basket_completion, check_quantile, check_split, check_task,
+                                       check_whole, leave_last_out, metric_curves, next_order, temporal_split)
 
 COLUMNS = ["model", "hit_rate", "precision", "recall", "ndcg", "mrr", "map", "coverage", "popularity",
            "revenue", "fit_s", "score_s"]
-TASKS = ("basket-completion", "next-order")
-SPLITS = ("temporal", "leave-last-out")
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, steps in all)
 
 
@@ -61,15 +60,27 @@ def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "bask
     tune: choose the hybrid's weights on a validation split cut from the training part first.
     threads: threads for the implicit models (0: all cores); seed: hidden items and model seeds.
     """
+    if isinstance(models, str):
+        raise InputError(f"models must be a list of model names, got a str: did you mean {[models]!r}?")
+    if not isinstance(orders, Orders):
+        raise InputError(f"compare expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
+    k = check_whole("k", k, 1)
+    seed = check_whole("seed", seed, 0)
+    threads = check_whole("threads", threads, 0)
+    if curve_max_k is not None:
+        curve_max_k = check_whole("curve_max_k", curve_max_k, 1)
+    if split == "temporal":
+        quantile = check_quantile(quantile)
+    if not isinstance(tune, (bool, np.bool_)):
+        raise InputError(f"tune must be True or False, got {tune!r}")
+    models = list(models)
     factories = model_factories(seed, threads)
-    unknown = [m for m in models if m not in factories]
+    unknown = [str(m) for m in models if not isinstance(m, str) or m not in factories]
     if unknown or not models:
         raise InputError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; "
                          f"choose from {', '.join(factories)}")
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    check_task(task)
+    check_split(split)
     say = progress or (lambda _t, _d, _n: None)
     train, test = leave_last_out(orders) if split == "leave-last-out" else temporal_split(orders, quantile=quantile)
     made = next_order(train, test) if task == "next-order" else basket_completion(train, test, seed=seed)

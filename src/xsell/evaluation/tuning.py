@@ -9,13 +9,16 @@ points costs about 4 fits.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.evaluation.protocol import basket_completion, evaluate, leave_last_out, next_order, temporal_split
+from xsell.evaluation.protocol import (basket_completion, check_quantile, check_split, check_task, check_whole,
+                                       evaluate, leave_last_out, next_order, temporal_split)
 
 GRID: dict[str, tuple[float, ...]] = {
     "l2": (25.0, 50.0, 100.0, 200.0),
@@ -26,6 +29,8 @@ GRID: dict[str, tuple[float, ...]] = {
 
 def validation_task(train: Orders, *, task: str, split: str, quantile: float, seed: int) -> tuple[Orders, Any]:
     """(fit part, task on the validation part) cut from `train` the way the test was cut."""
+    check_task(task)
+    check_split(split)
     fit_part, valid = leave_last_out(train) if split == "leave-last-out" else temporal_split(train, quantile=quantile)
     made = next_order(fit_part, valid) if task == "next-order" else basket_completion(fit_part, valid, seed=seed)
     if made.n_baskets == 0:
@@ -43,10 +48,17 @@ def tune_hybrid(train: Orders, *, k: int = 10, task: str = "basket-completion", 
     """
     from xsell.models.hybrid import Hybrid
 
+    k = check_whole("k", k, 1)
+    check_task(task)
+    check_split(split)
+    if split == "temporal":
+        check_quantile(quantile)
     grid = {**GRID, **(grid or {})}
     unknown = set(grid) - set(GRID)
     if unknown:
         raise InputError(f"unknown grid parameter(s) {', '.join(sorted(unknown))}; tune {', '.join(GRID)}")
+    for name, values in grid.items():
+        _check_grid(name, values)
     say = progress or (lambda _m: None)
     fit_part, valid = validation_task(train, task=task, split=split, quantile=quantile, seed=seed)
     rows = []
@@ -66,3 +78,19 @@ def tune_hybrid(train: Orders, *, k: int = 10, task: str = "basket-completion", 
     table = pd.DataFrame(rows).sort_values(["hit_rate", "ndcg"], ascending=False, kind="stable")
     best = table.iloc[0]
     return {name: float(best[name]) for name in GRID}, table.reset_index(drop=True)
+
+
+def _check_grid(name: str, values: Any) -> None:
+    """A grid axis: a non-empty list of finite numbers (> 0, or >= 0 for history_weight)."""
+    low = "0" if name == "history_weight" else "> 0"
+    wording = f"grid[{name!r}] must be a non-empty list of finite numbers {'>= 0' if low == '0' else low}"
+    if isinstance(values, (str, bytes)) or not hasattr(type(values), "__iter__"):
+        raise InputError(f"{wording}, got {values!r}")
+    values = list(values)
+    ok = bool(values)
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(v) or v < 0 or (v == 0 and low != "0"):
+            ok = False
+    if not ok:
+        raise InputError(f"{wording}, got {values!r}")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.io import atomic_write
+from xsell.io import atomic_write, check_output_path
 from xsell.mining.rules import mine_rules
 
 
@@ -81,6 +81,7 @@ def mine_rules_to_file(orders: Orders, output: str | os.PathLike[str], *, min_su
     """Mine rules and write them; InputError (with a suggestion) when no rule survives."""
     if Path(output).suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise InputError(f"rules output {output} must end in .parquet or .csv")
+    check_output_path(output)  # before mining, which may take minutes
     start = time.perf_counter()
     frame = mine_rules(orders, min_support, min_confidence, max_len, min_lift=min_lift, sort_by=sort_by,
                        top=top, max_basket_items=max_basket_items, progress=progress)

@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell.data.idmap import describe_type, short_repr
 from xsell.data.orders import Orders
 from xsell.errors import InputError
 
@@ -86,17 +87,55 @@ def _min_count(min_support: float, n_orders: int) -> int:
     return c
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_support(min_support: Any, n_orders: int) -> float:
-    if isinstance(min_support, bool) or not isinstance(min_support, (int, float, np.number)):
+    if not _is_number(min_support):
         raise InputError(f"min_support must be a number in (0, 1], got {min_support!r}")
     value = float(min_support)
     if not 0.0 < value <= 1.0:
         hint = ""
-        if value > 1 and value == int(value):
+        if 1 < value < math.inf and value == int(value):
             hint = (f"; it is a share of orders, not a count: {int(value)} of {n_orders:,} orders is "
                     f"min_support={value / n_orders:.6g}")
         raise InputError(f"min_support must be in (0, 1], got {min_support!r}{hint}")
     return value
+
+
+def check_confidence(min_confidence: Any) -> float:
+    """min_confidence as a float in [0, 1] (NaN and infinities refused)."""
+    if not _is_number(min_confidence):
+        raise InputError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
+    if not 0.0 <= float(min_confidence) <= 1.0:
+        raise InputError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
+    return float(min_confidence)
+
+
+def check_lift(min_lift: Any) -> float | None:
+    """min_lift as None or a finite float >= 0 (a lift is never negative; NaN would keep nothing)."""
+    if min_lift is None:
+        return None
+    if not _is_number(min_lift) or not 0.0 <= float(min_lift) < math.inf:
+        raise InputError(f"min_lift must be a finite number >= 0 or None, got {min_lift!r}")
+    return float(min_lift)
+
+
+def check_max_len(max_len: Any) -> int:
+    if isinstance(max_len, (bool, np.bool_)) or not isinstance(max_len, (int, np.integer)) or max_len < 2:
+        raise InputError(f"max_len must be a whole number >= 2 (a rule needs two items), got {max_len!r}")
+    return int(max_len)
+
+
+def check_basket_cap(max_basket_items: Any) -> int | None | str:
+    """'auto', None or a whole number >= 2 (a smaller cap would leave no basket that holds a rule)."""
+    if max_basket_items is None or isinstance(max_basket_items, str) and max_basket_items == "auto":
+        return max_basket_items
+    if isinstance(max_basket_items, (bool, np.bool_)) or not isinstance(max_basket_items, (int, np.integer)) \
+            or max_basket_items < 2:
+        raise InputError(f"max_basket_items must be 'auto', None or a whole number >= 2, got {max_basket_items!r}")
+    return int(max_basket_items)
 
 
 def _order_matrix(orders: Orders, keep_item: np.ndarray, keep_order: np.ndarray
@@ -245,9 +284,9 @@ def frequent_itemsets(orders: Orders, min_support: float, max_len: int = 2, *,
     """Frequent itemsets of 1..max_len items (see the module docstring)."""
     if not isinstance(orders, Orders):
         raise InputError(f"mining expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
-    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 2:
-        raise InputError(f"max_len must be a whole number >= 2 (a rule needs two items), got {max_len!r}")
+    max_len = check_max_len(max_len)
     support = _check_support(min_support, orders.n_orders)
+    max_basket_items = check_basket_cap(max_basket_items)
     cap = (_AUTO_CAP if max_len >= 3 else None) if max_basket_items == "auto" else max_basket_items
     sizes = np.bincount(orders.order_index, minlength=orders.n_orders)
     keep_order = np.ones(orders.n_orders, dtype=bool) if cap is None else sizes <= int(cap)
@@ -324,11 +363,28 @@ def _metrics(s_ac: np.ndarray, s_a: np.ndarray, s_c: np.ndarray, n: float) -> di
             "jaccard": jaccard, "certainty": certainty, "kulczynski": kulczynski}
 
 
-def _index_filter(items: Iterable[Any] | None, fi: FrequentItemsets) -> np.ndarray | None:
+def _index_filter(items: Iterable[Any] | None, fi: FrequentItemsets, name: str) -> np.ndarray | None:
+    """Mask of the items a constraint names; refuses what would silently keep no rule: a single id
+    (a string is not a list of ids), an empty list, a list of which no id is in the orders. Unknown
+    ids next to known ones are ignored (a list from a catalog may name items never sold)."""
     if items is None:
         return None
+    if isinstance(items, (str, bytes)) or not hasattr(type(items), "__iter__"):
+        raise InputError(f"{name} must be a list of item ids, got {describe_type(items)}: "
+                         f"did you mean [{short_repr(items)}]?")
+    if isinstance(items, Mapping):
+        raise InputError(f"{name} must be a list of item ids, got {describe_type(items)}")
+    given = list(items)
+    if not given:
+        raise InputError(f"{name} is empty, so no rule can match; pass None to keep every rule")
+    ids = fi.orders.items
+    wanted = ids.indices_of(given, name)
+    if not wanted:
+        shown = ", ".join(short_repr(v) for v in given[:5]) + (f" and {len(given) - 5} more"
+                                                                if len(given) > 5 else "")
+        raise InputError(f"none of the {name} is in the orders ({shown}), so no rule can match; "
+                         f"ids are matched exactly, as strings or integers like the orders' ids")
     mask = np.zeros(fi.orders.n_items, dtype=bool)
-    wanted = fi.orders.items.indices_of(list(items))
     mask[wanted] = True
     return mask
 
@@ -339,8 +395,11 @@ def rule_arrays(fi: FrequentItemsets, min_confidence: float = 0.0, *, min_lift: 
     """Rules as arrays (internal indices), one dict per (antecedent size, consequent size) block."""
     n_items = fi.orders.n_items
     n = float(fi.n_orders)
-    ante_ok, cons_ok, need = (_index_filter(antecedents, fi), _index_filter(consequents, fi),
-                              _index_filter(must_contain, fi))
+    min_confidence = check_confidence(min_confidence)
+    min_lift = check_lift(min_lift)
+    ante_ok, cons_ok, need = (_index_filter(antecedents, fi, "antecedents"),
+                              _index_filter(consequents, fi, "consequents"),
+                              _index_filter(must_contain, fi, "must_contain"))
     blocks = []
     for size in sorted(s for s in fi.sets if s >= 2):
         for ante, cons, which in _rules_for_size(fi, size):
@@ -389,12 +448,19 @@ def mine_rules(
     conviction, zhangs_metric, jaccard, certainty, kulczynski.
     `frame.attrs` holds n_orders, itemset counts and skipped_baskets.
     """
-    if sort_by is not None and sort_by not in METRICS:
+    if sort_by is not None and (not isinstance(sort_by, str) or sort_by not in METRICS):
         raise InputError(f"sort_by must be one of {', '.join(METRICS)}, got {sort_by!r}")
-    if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1):
+    if top is not None and (isinstance(top, (bool, np.bool_)) or not isinstance(top, (int, np.integer)) or top < 1):
         raise InputError(f"top must be a whole number >= 1, got {top!r}")
-    if not 0.0 <= float(min_confidence) <= 1.0:
-        raise InputError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
+    if not isinstance(orders, Orders):
+        raise InputError(f"mining expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
+    check_max_len(max_len)
+    _check_support(min_support, orders.n_orders)
+    check_confidence(min_confidence)
+    check_lift(min_lift)
+    check_basket_cap(max_basket_items)
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a function of one message or None, got {progress!r}")
     say = progress or (lambda _msg: None)
     say("counting itemsets")
     fi = frequent_itemsets(orders, min_support, max_len, max_basket_items=max_basket_items)

@@ -19,9 +19,11 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.mining.rules import METRICS, frequent_itemsets, rule_arrays, within_row_pairs
+from xsell.mining.rules import (METRICS, check_basket_cap, check_confidence, check_lift, frequent_itemsets,
+                                rule_arrays, within_row_pairs)
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
-from xsell.models.base import Recommender, check_csr, mark_basket_items
+from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
+                               check_values, mark_basket_items)
 
 _STATS = ("support", "confidence", "lift")
 _AGGREGATES = ("max", "sum")
@@ -45,28 +47,24 @@ class AssociationRules(Recommender):
     def __init__(self, *, min_support: float = 0.001, min_confidence: float = 0.0, max_len: int = 2,
                  metric: str = "confidence", aggregate: str = "max", min_lift: float | None = None,
                  max_basket_items: int | None | str = "auto") -> None:
-        if isinstance(max_len, bool) or max_len not in (2, 3):
+        if isinstance(max_len, (bool, np.bool_)) or not isinstance(max_len, (int, np.integer)) \
+                or max_len not in (2, 3):
             raise InputError(f"max_len must be 2 or 3 for AssociationRules, got {max_len!r}; "
                              f"xsell.mine_rules mines longer rules for review")
-        if metric not in METRICS:
+        if not isinstance(metric, str) or metric not in METRICS:
             raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-        if aggregate not in _AGGREGATES:
+        if not isinstance(aggregate, str) or aggregate not in _AGGREGATES:
             raise InputError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
-        if isinstance(min_support, bool) or not (isinstance(min_support, (int, float, np.number))
-                                                 and 0 < float(min_support) <= 1):
+        if isinstance(min_support, (bool, np.bool_)) or not (isinstance(min_support, (int, float, np.number))
+                                                             and 0 < float(min_support) <= 1):
             raise InputError(f"min_support must be in (0, 1], got {min_support!r}")
-        if not 0.0 <= float(min_confidence) <= 1.0:
-            raise InputError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
-        if max_basket_items != "auto" and max_basket_items is not None and \
-                (isinstance(max_basket_items, bool) or not isinstance(max_basket_items, int) or max_basket_items < 2):
-            raise InputError(f"max_basket_items must be 'auto', None or a whole number >= 2, got {max_basket_items!r}")
         self.min_support = float(min_support)
-        self.min_confidence = float(min_confidence)
+        self.min_confidence = check_confidence(min_confidence)
         self.max_len = int(max_len)
         self.metric = metric
         self.aggregate = aggregate
-        self.min_lift = None if min_lift is None else float(min_lift)
-        self.max_basket_items = max_basket_items
+        self.min_lift = check_lift(min_lift)
+        self.max_basket_items = check_basket_cap(max_basket_items)
 
     def get_params(self) -> dict[str, Any]:
         return {"min_support": self.min_support, "min_confidence": self.min_confidence, "max_len": self.max_len,
@@ -266,8 +264,14 @@ class AssociationRules(Recommender):
         n_orders = state.get("n_orders")
         if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
             raise InputError("state n_orders must be a whole number >= 1")
+        check_values("item_counts", arrays["item_counts"], low=0)
         for t in ("1", "2"):
             check_csr(f"r{t}", arrays[f"r{t}_indptr"], arrays[f"r{t}_items"], n, f"r{t}_items")
+            # scores are the chosen metric: conviction is +inf for certain rules, leverage can be < 0
+            check_values(f"r{t}_scores", arrays[f"r{t}_scores"], posinf=model.metric == "conviction")
+            check_sorted_rows(f"r{t}_scores", arrays[f"r{t}_indptr"], arrays[f"r{t}_scores"])
+            for stat in _STATS:
+                check_values(f"r{t}_{stat}", arrays[f"r{t}_{stat}"], low=0)
         a2 = arrays["a2_items"]
         if len(a2) and (a2.min() < 0 or a2.max() >= n or (a2[:, 0] >= a2[:, 1]).any()):
             raise InputError("a2_items must hold increasing item pairs in range")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.data.idmap import IdMap
+from xsell.data.idmap import IdMap, NotAnIdError, describe, short_repr
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
@@ -121,11 +121,17 @@ class Recommender:
         return len(self.items_)
 
     # -- one request -------------------------------------------------------------
-    def _known(self, ids: Iterable[Any]) -> np.ndarray:
-        """Sorted unique internal indices of the known ids among `ids`."""
+    def _known(self, ids: Iterable[Any], what: str = "basket") -> np.ndarray:
+        """Sorted unique internal indices of the known ids among `ids` (one id alone counts as a list
+        of one); a container among them, or a mapping for `ids`, raises InputError naming `what`."""
         if not isinstance(ids, (list, tuple)):  # cheap checks first: this is on the request path
-            ids = [ids] if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__") else list(ids)
-        found = self.items_.indices_of(ids)
+            if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+                ids = [ids]
+            elif isinstance(ids, Mapping):
+                raise InputError(f"{what} must be a list of item ids, not {describe(ids)}")
+            else:
+                ids = list(ids)
+        found = self.items_.indices_of(ids, what)
         return np.array(sorted(set(found)), dtype=np.int32)
 
     def _popular(self, k: int, exclude: np.ndarray, query: np.ndarray) -> Recommendations:
@@ -144,7 +150,7 @@ class Recommender:
         """
         self._check_fitted()
         k = _check_k(k)
-        idx = self.items_.index_of(item)
+        idx = self.items_.index_of(item, "item")
         if idx < 0:
             return self._popular(k, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
         cand, scores = self._neighbours(idx)
@@ -166,7 +172,7 @@ class Recommender:
         k = _check_k(k)
         query = self._known(basket)
         no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
-        excluded = query if no_exclude else np.union1d(query, self._known(exclude))
+        excluded = query if no_exclude else np.union1d(query, self._known(exclude, "exclude"))
         if customer is not None and self.uses_customers:  # anonymous requests skip this (the hot path)
             cidx = self._customer_of(customer)
             if cidx >= 0:
@@ -198,7 +204,7 @@ class Recommender:
             raise InputError(f"{type(self).__name__} does not use customers; use ALS, BPR, ItemKNN or Hybrid "
                              f"for recommend_for_customer")
         k = _check_k(k)
-        excluded = self._known(exclude or ())
+        excluded = self._known(exclude or (), "exclude")
         cidx = self._customer_of(customer)
         if cidx >= 0 and exclude_bought:
             h = self.history_
@@ -219,7 +225,7 @@ class Recommender:
         """Internal index of a customer id for customer-aware models; -1 for None, unknown or unused."""
         if customer is None or not self.uses_customers or self.customers_ is None:
             return -1
-        idx = self.customers_.index_of(customer)
+        idx = self.customers_.index_of(customer, "customer")
         return idx if idx >= 0 and self._has_history()[idx] else -1
 
     def _has_history(self) -> np.ndarray:
@@ -299,6 +305,13 @@ class Recommender:
             scores = self._dense_topk_candidates(basket, k, customers)
         else:  # the model marks basket items -inf (or leaves them out); topk_rows drops them
             scores = self._score_matrix(basket, k).tocsr()
+            no_item = np.diff(basket.indptr) == 0
+            if no_item.any() and scores.nnz:  # as recommend: a basket with no known item gets the fallback
+                keep = ~np.repeat(no_item, np.diff(scores.indptr))
+                if not keep.all():
+                    indptr = np.zeros(n_baskets + 1, dtype=np.int64)
+                    np.cumsum(np.diff(scores.indptr) * ~no_item, out=indptr[1:])
+                    scores = sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
         indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
         lengths = np.diff(indptr)
         empty = np.flatnonzero(lengths == 0)  # no known item, or no neighbours: popular items
@@ -387,6 +400,10 @@ class Recommender:
         internal customer index per basket (-1 unknown) or None without a customer_id column)."""
         customers = None
         if isinstance(baskets, pd.DataFrame):
+            if not baskets.columns.is_unique:
+                twice = baskets.columns[baskets.columns.duplicated()].unique()
+                raise InputError(f"baskets frame has duplicate column names: {', '.join(map(str, twice))}; "
+                                 f"each column must appear once")
             missing = [c for c in ("basket_id", "item_id") if c not in baskets.columns]
             if missing:
                 raise InputError(f"baskets frame lacks column(s) {', '.join(missing)}; it has: "
@@ -398,43 +415,49 @@ class Recommender:
                     bad = np.flatnonzero(baskets[col].isna().to_numpy())[:5]
                     raise InputError(f"baskets column '{col}' has null values; first rows (0-based): "
                                      f"{', '.join(map(str, bad))}")
+            _check_basket_ids(baskets["basket_id"].to_numpy(), "baskets column 'basket_id'", "row", " (0-based)")
             codes, uniques = pd.factorize(baskets["basket_id"], sort=False)
             basket_ids = np.asarray(uniques)
-            item_col = baskets["item_id"]
-            if has_customer and item_col.isna().any():
-                present = item_col.notna().to_numpy()
-                cols = np.full(len(item_col), -1, dtype=np.int32)
-                cols[present] = self._to_internal(item_col[present].to_numpy())
-                items = None
-            else:
-                items = item_col.to_numpy()
+            cols = _column_to_internal(self.items_, baskets["item_id"])  # nulls (no item) are -1
             if has_customer and self.uses_customers:
-                first = np.full(len(basket_ids), -1, dtype=np.int64)
-                cust_col = baskets["customer_id"]
-                given = cust_col.notna().to_numpy()
-                mapped = np.full(len(cust_col), -1, dtype=np.int64)
-                if given.any() and self.customers_ is not None:
-                    found = _map_ids(self.customers_, cust_col[given].to_numpy()).astype(np.int64)
-                    ok = found >= 0
-                    found[ok] = np.where(self._has_history()[found[ok]], found[ok], -1)
-                    mapped[given] = found
+                mapped = np.full(len(baskets), -1, dtype=np.int64)
+                if self.customers_ is not None:
+                    mapped = _column_to_internal(self.customers_, baskets["customer_id"]).astype(np.int64)
+                    ok = mapped >= 0
+                    mapped[ok] = np.where(self._has_history()[mapped[ok]], mapped[ok], -1)
                 # a basket's customer: its first line that names a known one
+                first = np.full(len(basket_ids), -1, dtype=np.int64)
                 order = np.flatnonzero(mapped >= 0)[::-1]
                 first[codes[order]] = mapped[order]
                 customers = first
-            if items is None:
-                return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
-        elif isinstance(baskets, Mapping):
-            basket_ids = np.asarray(list(baskets.keys()))
-            lists = [list(v) if not isinstance(v, (str, bytes)) else [v] for v in baskets.values()]
+            return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
+        if isinstance(baskets, Mapping):
+            keys = list(baskets.keys())
+            _check_basket_ids(np.fromiter(keys, dtype=object, count=len(keys)), "the keys of baskets", "position")
+            basket_ids = np.asarray(keys)
+            lists = []
+            for key, value in baskets.items():
+                if isinstance(value, str):  # one id alone, as recommend takes it
+                    lists.append([value])
+                elif isinstance(value, (bytes, Mapping)) or not hasattr(value, "__iter__"):
+                    raise InputError(f"baskets[{short_repr(key)}] must be a list of item ids, not "
+                                     f"{describe(value)}")
+                else:
+                    lists.append(list(value))
             sizes = np.fromiter((len(v) for v in lists), np.int64, len(lists))
             codes = np.repeat(np.arange(len(lists)), sizes)
-            items = np.array([x for v in lists for x in v], dtype=object)
-        else:
-            raise InputError("baskets must be a DataFrame with basket_id and item_id columns "
-                             f"or a mapping basket_id -> item ids, not {type(baskets).__name__}")
-        cols = self._to_internal(items)
-        return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
+            items = np.fromiter((x for v in lists for x in v), dtype=object, count=int(sizes.sum()))
+            try:
+                cols = self.items_.to_internal(items)
+            except NotAnIdError as exc:
+                row = int(codes[exc.position])
+                at = exc.position - int(sizes[:row].sum())
+                raise InputError(f"baskets[{short_repr(keys[row])}] must hold item ids (strings or integers), "
+                                 f"not {describe(exc.value)} at position {at}"
+                                 ) from None
+            return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
+        raise InputError("baskets must be a DataFrame with basket_id and item_id columns "
+                         f"or a mapping basket_id -> item ids, not {type(baskets).__name__}")
 
     @staticmethod
     def _basket_ids(basket_ids: np.ndarray) -> np.ndarray:
@@ -479,19 +502,40 @@ class Recommender:
 
 
 def _map_ids(idmap: IdMap, values: Any) -> np.ndarray:
-    """Internal indices of external ids (-1 unknown), matching ids typed as str or int alike."""
-    values = np.asarray(values)
-    if values.dtype.kind == "f" and len(values) and np.all(np.isfinite(values) & (values == np.round(values))):
-        values = values.astype(np.int64)  # integer ids that nulls elsewhere in the column made float
-    elif values.dtype.kind == "O" and len(values) and all(isinstance(v, float) and v.is_integer() for v in values):
-        values = np.array(values, dtype=np.int64)
-    if idmap.kind == "str":
-        if values.dtype.kind != "U":
-            values = values.astype(str)
-    elif values.dtype.kind not in "iu":
-        as_num = pd.to_numeric(pd.Series(values), errors="coerce")
-        values = as_num.fillna(-(2**62)).astype(np.int64).to_numpy()
+    """Internal indices of external ids (-1 unknown), by the one matching rule of `IdMap`
+    (see `xsell.data.idmap.match_key`): the same as `index_of` one id at a time."""
     return idmap.to_internal(values)
+
+
+def _column_to_internal(idmap: IdMap, column: pd.Series) -> np.ndarray:
+    """Internal indices of a baskets frame column (-1 unknown or null); a container in a cell
+    raises InputError naming the column and the row."""
+    try:
+        return idmap.to_internal(column.to_numpy())
+    except NotAnIdError as exc:
+        raise InputError(f"baskets column '{column.name}' must hold ids (strings or integers), not "
+                         f"{describe(exc.value)} at row {exc.position} (0-based)"
+                         ) from None
+
+
+def _check_basket_ids(values: np.ndarray, where: str, unit: str, note: str = "") -> None:
+    """Basket ids must be ids of one type: 1 and '1' would become one basket id in the output."""
+    if values.dtype.kind != "O" or pd.api.types.infer_dtype(values, skipna=True) in ("string", "integer", "empty"):
+        return
+    kinds: dict[str, None] = {}
+    for position, v in enumerate(values.tolist()):
+        if isinstance(v, (str, bytes)) or not hasattr(type(v), "__iter__"):
+            kind = ("str" if isinstance(v, str) else "bool" if isinstance(v, (bool, np.bool_))
+                    else "int" if isinstance(v, (int, np.integer)) else
+                    "float" if isinstance(v, (float, np.floating)) else type(v).__name__)
+            kinds[kind] = None
+        else:
+            raise InputError(f"{where} must hold ids (strings or integers), not {describe(v)} "
+                             f"at {unit} {position}{note}")
+    if len(kinds) > 1:
+        names = list(kinds)
+        raise InputError(f"{where} {'mix' if where.startswith('the keys') else 'mixes'} ids of different types ({', '.join(names[:-1])} and {names[-1]}); "
+                         f"give every basket id the same type")
 
 
 def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,
@@ -530,3 +574,49 @@ def _check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a whole number >= 1, got {k!r}")
     return int(k)
+
+
+# -- load-time checks of model-file content (one place for every model type) -------------------
+def check_values(name: str, values: np.ndarray, *, low: float | None = None, nan: bool = False,
+                 posinf: bool = False) -> None:
+    """Refuse loaded numbers a model cannot serve: NaN (unless it means 'unknown': nan=True),
+    infinities (unless +inf is a real value of the metric: posinf=True) and values below `low`."""
+    if values.dtype.kind == "f":
+        if values.size == 0 or (np.isfinite(values).all() and (low is None or values.min() >= low)):
+            return  # the usual case, with one temporary array (EASE weights can be gigabytes)
+        bad = np.isnan(values) if not nan else np.zeros(values.shape, dtype=bool)
+        bad |= np.isneginf(values) if posinf else np.isinf(values)
+        if low is not None:
+            bad |= values < low
+        if bad.any():
+            if nan:
+                rule = f"be >= {low:g} or NaN" if low is not None else "not be infinite"
+            else:
+                rule = "not be NaN or -inf" if posinf else "be finite"
+                rule += f" and >= {low:g}" if low is not None else ""
+            raise InputError(f"{name} must {rule}")
+    elif low is not None and values.size and values.min() < low:
+        raise InputError(f"{name} must be >= {low:g}")
+
+
+def check_sorted_rows(name: str, indptr: np.ndarray, scores: np.ndarray) -> None:
+    """Each row of a (validated) CSR score table must run best first: the top-k floors rely on it."""
+    if len(scores) < 2:
+        return
+    starts = np.zeros(len(scores), dtype=bool)
+    starts[indptr[:-1][indptr[:-1] < len(scores)]] = True
+    if ((scores[1:] > scores[:-1]) & ~starts[1:]).any():
+        raise InputError(f"rows of {name} must be sorted best first")
+
+
+def check_ids(name: str, ids: np.ndarray) -> None:
+    """External ids from a file: distinct, and text ids valid Unicode without NUL characters."""
+    if ids.dtype.kind == "U" and ids.size and ids.dtype.itemsize:
+        codes = ids.view(np.uint32).reshape(len(ids), -1)
+        zero = codes == 0
+        inner_nul = (np.maximum.accumulate(zero, axis=1) & ~zero).any()  # NUL before another character
+        if inner_nul or (codes > 0x10FFFF).any() or ((codes >= 0xD800) & (codes <= 0xDFFF)).any():
+            raise InputError(f"{name} holds an id that is not valid text (NUL, surrogate or out-of-range "
+                             f"character)")
+    if len(np.unique(ids)) != len(ids):
+        raise InputError(f"{name} holds duplicate ids")

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models.base import Recommender, check_csr
+from xsell.models.base import Recommender, check_csr, check_ids, check_values
 
 _WEIGHTINGS = ("count", "log", "binary")
 
@@ -177,14 +177,11 @@ class _CFModel(Recommender):
             raise InputError("state fitted_on must be 'customers' or 'orders'")
         self.fitted_on_ = state["fitted_on"]
         ids = arrays["customers"]
-        if len(np.unique(ids)) != len(ids):
-            raise InputError("customers holds duplicate ids")
+        check_ids("customers", ids)
         ip, ind, data = arrays["history_indptr"], arrays["history_indices"], arrays["history_data"]
         check_csr("history", ip, ind, n)
-        if not np.isfinite(data).all() or (data < 0).any():
-            raise InputError("history_data must be finite and >= 0")
-        if (arrays["item_counts"] < 0).any():
-            raise InputError("item_counts must not be negative")
+        check_values("history_data", data, low=0)
+        check_values("item_counts", arrays["item_counts"], low=0)
         self.items_ = items
         self.customers_ = IdMap(ids) if len(ids) else None
         self.history_ = sp.csr_matrix((data, ind, ip), shape=(len(ids), n))
@@ -196,8 +193,7 @@ class _CFModel(Recommender):
         if arrays["item_factors"].shape[1] != width:
             raise InputError(f"item_factors has {arrays['item_factors'].shape[1]} columns, expected {width}")
         for name in ("item_factors", "user_factors"):
-            if not np.isfinite(arrays[name]).all():
-                raise InputError(f"{name} must be finite")
+            check_values(name, arrays[name])
         self._restore_common(state, arrays, items)
         self.item_factors_ = np.array(arrays["item_factors"])  # writable copies: implicit needs them
         self.user_factors_ = np.array(arrays["user_factors"])
@@ -480,8 +476,7 @@ class ItemKNN(_CFModel):
         n = len(items)
         ip, ind, data = arrays["sim_indptr"], arrays["sim_indices"], arrays["sim_data"]
         check_csr("sim", ip, ind, n)
-        if not np.isfinite(data).all():
-            raise InputError("sim_data must be finite")
+        check_values("sim_data", data)  # BM25 weights can make a similarity negative
         model._restore_common(state, arrays, items)
         model.similarity_ = sp.csr_matrix((data, ind, ip), shape=(n, n))
         return model

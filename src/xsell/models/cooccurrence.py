@@ -36,7 +36,8 @@ from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
-from xsell.models.base import Recommender, check_csr, drop_below
+from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
+                               check_values, drop_below)
 
 
 @dataclass(frozen=True)
@@ -383,10 +384,10 @@ class CoOccurrence(Recommender):
         if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
             raise InputError("state n_orders must be a whole number >= 1")
         check_csr("neighbor", ip, ind, n)
-        if (arrays["item_counts"] < 0).any() or (arrays["neighbor_counts"] < 0).any():
-            raise InputError("counts must not be negative")
-        if not np.isfinite(arrays["neighbor_scores"]).all():
-            raise InputError("neighbor_scores must be finite")
+        check_values("item_counts", arrays["item_counts"], low=0)
+        check_values("neighbor_counts", arrays["neighbor_counts"], low=0)
+        check_values("neighbor_scores", arrays["neighbor_scores"], low=0)  # basket floors assume >= 0
+        check_sorted_rows("neighbor_scores", ip, arrays["neighbor_scores"])
         model._set_arrays(items, n_orders, arrays["item_counts"], ip, ind, arrays["neighbor_scores"],
                           arrays["neighbor_counts"])
         return model

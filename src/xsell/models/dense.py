@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models.base import Recommender, mark_basket_items
+from xsell.models.base import Recommender, check_values, mark_basket_items
 
 
 class DenseItemModel(Recommender):
@@ -99,8 +99,8 @@ class EASE(DenseItemModel):
     def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "EASE":
         model = cls(**params)
-        if not np.isfinite(arrays["weights"]).all():
-            raise InputError("weights must be finite")
+        check_values("weights", arrays["weights"])
+        check_values("item_counts", arrays["item_counts"], low=0)
         model.items_ = items
         model.weights_ = arrays["weights"]
         model.item_counts_ = arrays["item_counts"]
@@ -166,8 +166,7 @@ class Popular(Recommender):
     def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "Popular":
         model = cls(**params)
-        if (arrays["item_counts"] < 0).any():
-            raise InputError("item_counts must not be negative")
+        check_values("item_counts", arrays["item_counts"], low=0)
         model.items_ = items
         model.item_counts_ = arrays["item_counts"]
         model._set_popular(model.item_counts_)

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.errors import InputError
+from xsell.models.base import check_values
 from xsell.models.cf import _CFModel, _check_int, _check_positive
 from xsell.models.dense import EASE, DenseItemModel
 
@@ -124,11 +124,8 @@ class Hybrid(_CFModel):
     def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "Hybrid":
         model = cls(**params)
-        for name in ("weights", "decayed_data"):
-            if not np.isfinite(arrays[name]).all():
-                raise InputError(f"{name} must be finite")
-        if (arrays["decayed_data"] < 0).any():
-            raise InputError("decayed_data must be >= 0")
+        check_values("weights", arrays["weights"])
+        check_values("decayed_data", arrays["decayed_data"], low=0)
         model._restore_common(state, arrays, items)
         model.weights_ = arrays["weights"]
         h = model.history_
