@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
+from xsell.models._params import check_int, check_number
 from xsell.models.base import Recommender, check_csr, check_ids, check_values
 
 _WEIGHTINGS = ("count", "log", "binary")
@@ -69,19 +70,11 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise InputError(f"{name} must be a whole number >= {low}, got {value!r}")
-    return int(value)
+    return int(check_int(name, value, low))  # type: ignore[arg-type]
 
 
 def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return v
+    return float(check_number(name, value, 0.0, low_open=not allow_zero))  # type: ignore[arg-type]
 
 
 def _check_seed(value: Any) -> int | None:

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
+from xsell.models._params import check_int, check_number
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
 from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
                                check_values, drop_below)
@@ -160,22 +161,11 @@ class CoOccurrence(Recommender):
 
     def __init__(self, *, min_count: int = 2, min_support: float = 0.0, neighbors: int | None = 100,
                  alpha: float = 0.5, shrinkage: float = 5.0) -> None:
-        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
-            raise InputError(f"min_count must be a whole number >= 1, got {min_count!r}")
-        if not 0.0 <= float(min_support) <= 1.0:
-            raise InputError(f"min_support must be in [0, 1], got {min_support!r}")
-        if neighbors is not None and (isinstance(neighbors, bool) or not isinstance(neighbors, (int, np.integer))
-                                      or neighbors < 1):
-            raise InputError(f"neighbors must be a whole number >= 1 or None, got {neighbors!r}")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise InputError(f"alpha must be in [0, 1], got {alpha!r}")
-        if not float(shrinkage) >= 0.0:
-            raise InputError(f"shrinkage must be >= 0, got {shrinkage!r}")
-        self.min_count = int(min_count)
-        self.min_support = float(min_support)
-        self.neighbors = None if neighbors is None else int(neighbors)
-        self.alpha = float(alpha)
-        self.shrinkage = float(shrinkage)
+        self.min_count = check_int("min_count", min_count, 1)
+        self.min_support = check_number("min_support", min_support, 0.0, 1.0)
+        self.neighbors = check_int("neighbors", neighbors, 1, allow_none=True)
+        self.alpha = check_number("alpha", alpha, 0.0, 1.0)
+        self.shrinkage = check_number("shrinkage", shrinkage, 0.0)
 
     def get_params(self) -> dict[str, Any]:
         return {"min_count": self.min_count, "min_support": self.min_support, "neighbors": self.neighbors,

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
+from xsell.models._params import check_int, check_number
 from xsell.models.base import Recommender, check_values, mark_basket_items
 
 
@@ -53,12 +54,8 @@ class EASE(DenseItemModel):
     model_type: ClassVar[str] = "ease"
 
     def __init__(self, *, l2: float = 200.0, max_items: int = 20_000) -> None:
-        if not float(l2) > 0:
-            raise InputError(f"l2 must be > 0, got {l2!r}")
-        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
-            raise InputError(f"max_items must be a whole number >= 1, got {max_items!r}")
-        self.l2 = float(l2)
-        self.max_items = max_items
+        self.l2 = check_number("l2", l2, 0.0, low_open=True)
+        self.max_items = check_int("max_items", max_items, 1)
 
     def get_params(self) -> dict[str, Any]:
         return {"l2": self.l2, "max_items": self.max_items}
@@ -114,9 +111,7 @@ class Popular(Recommender):
     model_type: ClassVar[str] = "popular"
 
     def __init__(self, *, days: float | None = None) -> None:
-        if days is not None and not float(days) > 0:
-            raise InputError(f"days must be > 0 or None, got {days!r}")
-        self.days = None if days is None else float(days)
+        self.days = check_number("days", days, 0.0, low_open=True, allow_none=True)
 
     def get_params(self) -> dict[str, Any]:
         return {"days": self.days}
