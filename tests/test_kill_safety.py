@@ -24,6 +24,7 @@ import pytest
 import xsell
 from xsell.datasets import synthetic_log
 from xsell.io import atomic_write
+from tests._fuzz import scaled
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -163,7 +164,7 @@ def test_a_killed_writer_leaves_the_previous_output_and_no_debris(scenario, sign
     out.write_bytes(PREVIOUS)
     rng = random.Random(f"{scenario}-{signum.name}")
     killed = []
-    for delay in [rng.uniform(0.02, 0.5) for _ in range(3)]:
+    for delay in [rng.uniform(0.02, 0.5) for _ in range(scaled(3))]:
         pid, code, took, workers, lines = kill_at_work(scenario, inputs, out, signum, delay)
         assert code is not None, f"{scenario} finished within {delay:.2f} s: make its input larger"
         assert len(workers) == (2 if scenario == "score" else 0)

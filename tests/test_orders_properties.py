@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st
 import xsell
 from xsell import InputError
 from xsell.data.idmap import MAX_ID_LENGTH
+from tests._fuzz import scaled
 
 QUANTITIES = [1.0, 2.0, 3.0, 0.0, -1.0, -2.0, 0.5, np.nan, np.inf, -np.inf, 1e308]
 PRICES = [0.0, 1.5, 2.0, 10.0, -3.0, -11062.06, np.nan, np.inf, -np.inf, 1e300]
@@ -78,7 +79,7 @@ def _reference(frame: pd.DataFrame, keep_returns: bool) -> dict[str, object]:
     return out
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=scaled(120), deadline=None)
 @given(order_frames())
 def test_load_orders_equals_a_pandas_reference(case: tuple[pd.DataFrame, bool]) -> None:
     frame, keep_returns = case
@@ -123,7 +124,7 @@ ID_TEXT = st.one_of(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=scaled(100), deadline=None)
 @given(st.lists(ID_TEXT, min_size=1, max_size=8))
 def test_string_ids_are_kept_exactly_or_refused_naming_the_column(items: list[str]) -> None:
     frame = pd.DataFrame({"order_id": range(len(items)), "item_id": items})
@@ -149,7 +150,7 @@ def test_string_ids_are_kept_exactly_or_refused_naming_the_column(items: list[st
         assert orders.to_frame()["item_id"].tolist() == items
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=scaled(100), deadline=None)
 @given(st.lists(st.one_of(st.integers(-(2**70), 2**70), st.booleans(), st.text(max_size=3)), min_size=1, max_size=6))
 def test_python_objects_as_ids_load_or_are_refused_naming_the_column(values: list[object]) -> None:
     frame = pd.DataFrame({"order_id": range(len(values)), "item_id": pd.Series(values, dtype=object)})

@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import xsell
 from xsell.io import _MODEL_TYPES
+from tests._fuzz import scaled
 
 # raw implicit warns about a conversion of its own on tiny matrices
 pytestmark = pytest.mark.filterwarnings("ignore:Method expects CSR input")
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=scaled(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # small, cheap configurations of every registered model type (ALS/BPR: few factors and iterations)
 PARAMS = {
@@ -141,7 +142,7 @@ EXAMPLES = {"als": 10, "itemknn": 20, "bpr": 20}
 
 @pytest.mark.parametrize("model_type", list(_MODEL_TYPES))
 def test_recommend_equals_recommend_batch(model_type):
-    @settings(max_examples=EXAMPLES.get(model_type, 25), deadline=None,
+    @settings(max_examples=scaled(EXAMPLES.get(model_type, 25)), deadline=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(data=st.data())
     def check(data):

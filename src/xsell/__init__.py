@@ -21,6 +21,7 @@ _EXPORTS = {
     "Orders": "xsell.data.orders",
     "LoadReport": "xsell.data.orders",
     "IdMap": "xsell.data.idmap",
+    "MAX_ID_LENGTH": "xsell.data.idmap",
     "CoOccurrence": "xsell.models.cooccurrence",
     "PairCounts": "xsell.models.cooccurrence",
     "count_pairs": "xsell.models.cooccurrence",
@@ -54,7 +55,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from xsell import datasets as datasets
-    from xsell.data.idmap import IdMap as IdMap
+    from xsell.data.idmap import MAX_ID_LENGTH as MAX_ID_LENGTH, IdMap as IdMap
     from xsell.data.orders import LoadReport as LoadReport, Orders as Orders, load_orders as load_orders
     from xsell.errors import InputError as InputError, ModelFileError as ModelFileError
     from xsell.errors import NotFittedError as NotFittedError, XsellError as XsellError
