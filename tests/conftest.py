@@ -39,6 +39,16 @@ def shop_model(shop):
     return xsell.CoOccurrence().fit(shop.orders)
 
 
+def shop_catalog_frame(shop) -> pd.DataFrame:
+    """The synthetic shop's catalog with a product family (P000-B, P000-S, P000-P: one product in three
+    tiers), a cost at 60% of the price and everything in stock."""
+    frame = shop.catalog.copy()
+    frame["parent"] = frame["item_id"].str[:4]
+    frame["cost"] = (frame["price"] * 0.6).round(2)
+    frame["in_stock"] = True
+    return frame
+
+
 def assert_same_answers(a, b, items: list, baskets: dict) -> None:
     """A model and its reloaded copy answer alike: also_bought, recommend and recommend_batch."""
     import numpy as np

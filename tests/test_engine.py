@@ -8,15 +8,12 @@ import pytest
 
 import xsell
 from xsell.errors import InputError
+from tests.conftest import shop_catalog_frame
 
 
 @pytest.fixture(scope="module")
 def catalog_frame(shop):
-    frame = shop.catalog.copy()
-    frame["parent"] = frame["item_id"].str[:4]  # P000-B, P000-S, P000-P: one product in three tiers
-    frame["cost"] = (frame["price"] * 0.6).round(2)
-    frame["in_stock"] = True
-    return frame
+    return shop_catalog_frame(shop)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import xsell
+from tests.conftest import shop_catalog_frame
 from xsell.cli import app
 from xsell.errors import InputError
 
@@ -21,17 +22,9 @@ A, B = "P014-B", "P075-B"  # a planted complement pair of the synthetic shop
 ITEM = "P000-B"  # kitchen, 10.76
 
 
-def _catalog_frame(shop) -> pd.DataFrame:
-    frame = shop.catalog.copy()
-    frame["parent"] = frame["item_id"].str[:4]  # P000-B, P000-S, P000-P: one product in three tiers
-    frame["cost"] = (frame["price"] * 0.6).round(2)
-    frame["in_stock"] = True
-    return frame
-
-
 @pytest.fixture(scope="module")
 def env(shop, shop_model, tmp_path_factory):
-    frame = _catalog_frame(shop)
+    frame = shop_catalog_frame(shop)
     engine = xsell.Engine(shop_model, xsell.load_catalog(frame), threshold=45.0)
     return SimpleNamespace(engine=engine, model=shop_model, frame=frame, orders=shop.orders,
                            tmp=tmp_path_factory.mktemp("hostile"))
@@ -286,7 +279,7 @@ def unpriced(shop):
     lines = shop.orders.to_frame().drop(columns=["price"])
     orders = xsell.load_orders(lines)
     model = xsell.CoOccurrence().fit(orders)
-    frame = _catalog_frame(shop)
+    frame = shop_catalog_frame(shop)
     frame.loc[frame.index[::3], ["price", "cost"]] = np.nan  # P000-B, P001-B... have no price
     return SimpleNamespace(model=model, orders=orders, frame=frame, catalog=xsell.load_catalog(frame))
 
