@@ -252,8 +252,9 @@ CASES = [
                          "first rows (0-based): 0 ('A\\x00')"), id="nul-in-id"),
     pytest.param(text_file(b"order_id,item_id\n1,A\n2,A\x00\n"), {},
                  Refused("column 'item_id' has 1 ids containing the NUL character ('\\x00'); "
-                         "first rows (0-based): 1 ('A\\x00')"), id="nul-in-id-csv",
-                 marks=pytest.mark.skipif(not CSV_KEEPS_NUL, reason="this pandas drops NULs while reading a CSV")),
+                         "first rows (0-based): 1 ('A\\x00')") if CSV_KEEPS_NUL else
+                 # pandas 2.0 reads 'A\x00' as 'A': then the two lines hold one item and nothing collides
+                 Loaded("2 lines read from {src}; 2 lines kept", [("1", "A"), ("2", "A")]), id="nul-in-id-csv"),
     pytest.param(frame(order_id=[1, 2], item_id=np.array([2**63 + 5, 7], dtype=np.uint64)), {},
                  Refused("column 'item_id' has 1 ids beyond the int64 range; "
                          "first rows (0-based): 0 (9223372036854775813); "
@@ -357,7 +358,7 @@ CLI_IDS = ("quantity-as-text-csv", "price-with-decimal-comma-csv", "parquet-time
            "duplicate-columns-parquet", "20000-character-item-id-csv", "257-character-order-id-parquet",
            "nul-in-id-csv", "empty-csv-file", "header-only-csv", "folder", "unknown-suffix", "latin1-bytes-csv",
            "missing-order-column-csv", "every-line-left-out-csv")
-CLI_CASES = [case for case in CASES if case.id in CLI_IDS]
+CLI_CASES = [case for case in CASES if case.id in CLI_IDS and isinstance(case.values[2], Refused)]
 
 
 def _cli_args(kwargs: dict[str, Any]) -> list[str]:
