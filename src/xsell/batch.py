@@ -115,6 +115,8 @@ def _read_chunks(path: Path, chunk_lines: int, required: tuple[str, ...] = _COLU
         try:
             reader = pd.read_csv(path, sep=sep, usecols=list(required) + [c for c in _OPTIONAL if c in names],
                                  dtype=str, chunksize=chunk_lines, keep_default_na=False, na_values=[""])
+        except UnicodeDecodeError:  # older pandas decodes the first block here, newer ones in _csv_chunks
+            raise InputError(f"{path} is not UTF-8 text; save it as UTF-8") from None
         except Exception as exc:
             raise InputError(f"cannot read CSV file {path}: {exc}") from None
         return _csv_chunks(reader, path, min(chunk_lines, _FIRST_CSV_CHUNK)), None
