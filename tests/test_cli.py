@@ -91,6 +91,12 @@ def test_inspect_shows_manifest_without_arrays(model_path):
      "error: --column expects ROLE=NAME, for example order_id=InvoiceNo; got 'order_id'"),
     (["also-bought", "{orders}", "a"], "error: {orders} is not an xsell model file (not a zip archive)"),
     (["inspect", "{tmp}/none.xsell"], "error: model file not found: {tmp}/none.xsell"),
+    # odd option values: the library's own wording, never "unexpected ... (please report this)"
+    (["demo", "--seed", "-1"], "error: seed must be a whole number >= 0, got -1"),
+    (["demo", "--orders", "{orders}", "-c", "order_id=Invoice", "-c", "item_id=SKU", "--seed", "-1"],
+     "error: seed must be a whole number >= 0, got -1"),
+    (["fit", "{orders}", "-o", "{tmp}/m.xsell", "-c", "order_id=Invoice", "-c", "item_id=SKU", "--model", "bogus"],
+     "error: --model must be one of cooccurrence, rules, als, bpr, itemknn, ease, popular, hybrid, got 'bogus'"),
 ])
 def test_errors_are_one_line_with_exit_code_1(tmp_path, orders_csv, args, message):
     fill = {"orders": str(orders_csv), "tmp": str(tmp_path)}
@@ -100,6 +106,20 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path, orders_csv, args, messag
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args, message", [
+    (["rules", "{orders}", "-o", "{tmp}/r.csv", "--top", "0"], "error: top must be a whole number >= 1, got 0"),
+    (["evaluate", "{orders}", "--seed", "-1"], "error: seed must be a whole number >= 0, got -1"),
+])
+def test_odd_option_values_after_reading_the_orders_end_in_one_error_line(tmp_path, orders_csv, args, message):
+    # these are checked once the orders are read: the report line, then the library's error
+    fill = {"orders": str(orders_csv), "tmp": str(tmp_path)}
+    result = runner.invoke(app, [a.format(**fill) for a in args] + ["-c", "order_id=Invoice", "-c", "item_id=SKU"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"10 lines read from {orders_csv}; 10 lines kept", message]
+    assert "please report this" not in result.output
+
+
 def test_demo_runs_without_download_and_finds_planted_complements():
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0
@@ -107,6 +127,13 @@ def test_demo_runs_without_download_and_finds_planted_complements():
     found = [line for line in result.output.splitlines() if line.startswith("Planted complements found")]
     n, total = found[0].split(": ")[1].rstrip(".").split(" of ")
     assert int(n) / int(total) >= 0.95
+
+
+def test_an_empty_item_id_is_an_unknown_item_not_a_bug(model_path):
+    result = runner.invoke(app, ["recommend", str(model_path), ""])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "(no known item: showing popular items)"
+    assert "please report this" not in result.output
 
 
 def test_demo_on_your_own_file(orders_csv):
@@ -119,6 +146,10 @@ def test_demo_on_your_own_file(orders_csv):
     (["recommend", "model.xsell"], "error: Missing argument 'ITEM'. (see: xsell recommend --help)", 2),
     (["nosuch"], "error: No such command 'nosuch'. (see: xsell --help)", 2),
     (["fit", "missing.csv", "-o", "m.xsell"], "error: orders file not found: missing.csv", 1),
+    (["demo", "--seed", "-1"], "error: seed must be a whole number >= 0, got -1", 1),
+    (["evaluate", "missing.csv", "-k", "0"],
+     "error: Invalid value for '-k' / '--k': Input should be greater than or equal to 1 (see: xsell evaluate --help)",
+     2),
 ])
 def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path, args, message, code):
     import subprocess

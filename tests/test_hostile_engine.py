@@ -40,6 +40,15 @@ def _one(**columns) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def _unpriced_engine(e) -> xsell.Engine:
+    """Categories for every item but no price for any (the model's order prices dropped too)."""
+    import copy
+
+    model = copy.copy(e.model)
+    model.item_prices_ = None
+    return xsell.Engine(model, xsell.load_catalog(e.frame.drop(columns=["price"])))
+
+
 # (case id, call, exact InputError message)
 REFUSED = [
     # k: the models' one check
@@ -101,6 +110,20 @@ REFUSED = [
     ("up_sell without categories", lambda e: xsell.Engine(e.model).up_sell(ITEM),
      "up_sell needs a catalog with categories or families, or the training orders with customers "
      "(Engine(model, orders=orders))"),
+    ("up_sell_batch without categories", lambda e: xsell.Engine(e.model).up_sell_batch([ITEM, A]),
+     "up_sell needs a catalog with categories or families, or the training orders with customers "
+     "(Engine(model, orders=orders))"),
+    ("up_sell_batch without categories, no items", lambda e: xsell.Engine(e.model).up_sell_batch([]),
+     "up_sell needs a catalog with categories or families, or the training orders with customers "
+     "(Engine(model, orders=orders))"),
+    ("up_sell_batch without any price", lambda e: _unpriced_engine(e).up_sell_batch([ITEM, A]),
+     "up_sell needs prices and no item has one: give a catalog with prices or orders with prices"),
+    ("cross_sell a DataFrame basket", lambda e: e.engine.cross_sell(pd.DataFrame({"item_id": [A, B]})),
+     "basket must be a list of item ids or a mapping item id -> quantity, not a DataFrame "
+     "(for many baskets use score_batch)"),
+    ("score_basket a DataFrame basket", lambda e: e.engine.score_basket(pd.DataFrame({A: [1], B: [2]})),
+     "basket must be a list of item ids or a mapping item id -> quantity, not a DataFrame "
+     "(for many baskets use score_batch)"),
     ("up_sell_batch None", lambda e: e.engine.up_sell_batch(None),
      "items must be a list of item ids or a DataFrame with an item_id column, not NoneType"),
     ("up_sell_batch one string", lambda e: e.engine.up_sell_batch(ITEM),
@@ -411,3 +434,15 @@ def test_score_command_real_process_prints_no_traceback(cli_files, tmp_path):
     assert run.stderr.splitlines() == ["error: catalog column 'price' (price) has 1 infinite values; first rows "
                                        "(0-based): 1 ('-inf')"]
     assert run.stdout == ""
+
+
+def test_score_up_sell_without_a_catalog_refuses_as_up_sell_does(cli_files, tmp_path):
+    # no catalog (so no categories or families) and no orders with customers: nothing to up-sell with;
+    # refused as Engine.up_sell refuses, never 0 rows written
+    out = tmp_path / "out.csv"
+    run = CliRunner().invoke(app, ["score", str(cli_files.model), str(cli_files.root / "items.csv"), "-o", str(out),
+                                   "--mode", "up-sell", "--no-progress", "--workers", "1"])
+    assert run.exit_code == 1, run.output
+    assert run.stderr.splitlines() == ["error: up_sell needs a catalog with categories or families, or the training "
+                                       "orders with customers (Engine(model, orders=orders))"]
+    assert run.stdout == "" and not out.exists()

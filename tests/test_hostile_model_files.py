@@ -293,6 +293,38 @@ def _huge_factors(found: dict[str, bytes], manifest: dict[str, Any]) -> None:
     found["item_factors.npy"] = _npy_header("<f4", (n, 2**40), found["item_factors.npy"][128:])
 
 
+def _declared_zeros(n: int) -> Craft:
+    """The tiny co-occurrence file whose neighbor arrays declare (in the manifest and their .npy headers)
+    `n` entries each, deflated all-zero members of exactly the declared size: sizes and CRCs all honest."""
+    def craft(src: Path, out: Path) -> Path:
+        found = _members(src)
+        manifest = json.loads(found["manifest.json"])
+        listed = []
+        for name in ("neighbor_indices", "neighbor_scores", "neighbor_counts"):
+            manifest["arrays"][name]["shape"] = [n]
+            head = _npy_header(manifest["arrays"][name]["dtype"], (n,))
+            data, crc = _deflate(head, zeros=4 * n)
+            listed.append(dict(_entry(f"{name}.npy", b""), data=data, compress_size=len(data), method=8,
+                               file_size=len(head) + 4 * n, crc=crc))
+            del found[f"{name}.npy"]
+        found["manifest.json"] = json.dumps(manifest).encode()
+        return _raw_zip(out, [_entry(name, data) for name, data in found.items()] + listed)
+    return craft
+
+
+def _declared_shape(name: str, dtype: str, shape: list[int]) -> Craft:
+    """Only the manifest's entry for `name` changes; the member itself stays valid."""
+    return members(lambda found, manifest: manifest["arrays"][name].update(dtype=dtype, shape=shape))
+
+
+def _entry_sizes(path: Path, name: str) -> tuple[int, int]:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+        return info.file_size, info.compress_size
+
+
 def _ids_with_code(code: int) -> Craft:
     def edit(found: dict[str, bytes], manifest: dict[str, Any]) -> None:
         codes = np.array(["a", "b", "c", "d"]).view(np.uint32).copy()
@@ -419,6 +451,16 @@ CASES: list[tuple[str, str, Craft, str]] = [
      "{p}: items.npy holds 16 data bytes, expected 4,398,046,511,104 (truncated or padded)"),
     ("factors-2**40-wide", "als", members(_huge_factors),
      "{p}: item_factors.npy holds 1,920 data bytes, expected 263,882,790,666,240 (truncated or padded)"),
+    # the manifest declares exactly the arrays the model type holds
+    ("declared-shape-unused", "popular", _declared_shape("item_counts", "<f8", [2**40, 2**40]),
+     "{p}: manifest entry for array 'item_counts' declares dtype '<f8' and shape (1099511627776, 1099511627776), "
+     "the popular model file holds <f8 and (60,)"),
+    ("declared-dtype-other", "tiny", _declared_shape("neighbor_scores", "<f8", [10]),
+     "{p}: manifest entry for array 'neighbor_scores' declares dtype '<f8' and shape (10,), "
+     "the cooccurrence model file holds <f4 and (10,)"),
+    ("declared-ids-dtype-other", "als", _declared_shape("customers", "<i8", [99]),
+     "{p}: manifest entry for array 'customers' declares dtype '<i8' and shape (99,), "
+     "the als model file holds <U6 and (99,)"),
     # the manifest
     ("manifest-nested-100000", "tiny", manifest_bytes(b"[" * 100_000),
      "{p}: manifest.json is damaged (nested more than 20 levels deep)"),
@@ -618,8 +660,60 @@ def test_a_bomb_is_refused_without_inflating_it(case_id, call, valid, tmp_path):
     assert growth_mb < 30, f"peak RSS grew by {growth_mb} MB"
 
 
+def _inflation_message(path: Path) -> str:
+    size, packed = _entry_sizes(path, "neighbor_indices.npy")
+    return (f"{path}: neighbor_indices.npy inflates to {size:,} bytes from {packed:,} (more than 100x); "
+            f"refused (a zip bomb?)")
+
+
+@pytest.mark.parametrize("call", ["load_model", "cli"])
+def test_declared_shapes_with_deflated_zeros_are_refused_without_allocating_them(call, valid, tmp_path):
+    # three arrays of 2**24 entries (64 MiB each) in a file of about 200 KB: a real model file stores its
+    # members, so one deflated past 100x its compressed size (+ 1 MiB) is refused before it is allocated
+    path = _declared_zeros(2**24)(valid["tiny"], tmp_path / "zeros.xsell")
+    assert path.stat().st_size < 400_000
+    message = _inflation_message(path)
+    assert _entry_sizes(path, "neighbor_indices.npy")[0] == 67_108_992
+    if call == "cli":
+        result = runner.invoke(app, ["inspect", str(path), "--verify"])
+        assert result.exit_code == 1
+        assert result.stderr.splitlines() == [f"error: {message}"]
+        assert result.stdout == ""
+        return
+    with pytest.raises(ModelFileError, match="^" + re.escape(message) + "$"):
+        xsell.load_model(path)
+    result = subprocess.run([sys.executable, "-c", _PEAK, str(path), "load_model"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stderr.strip() == message
+    growth_mb = int(result.stdout)
+    assert growth_mb < 30, f"peak RSS grew by {growth_mb} MB"
+
+
+def test_members_inflating_past_100x_the_file_in_all_are_refused(valid, tmp_path):
+    # each neighbor array: 1 MiB from about 1 KB, within 100x + 1 MiB alone; together past 100x the file + 1 MiB
+    path = _declared_zeros(2**18)(valid["tiny"], tmp_path / "zeros.xsell")
+    size = path.stat().st_size
+    assert size < 10_000
+    cap = 100 * size + 2**20
+    message = (f"{path}: its members inflate to more than {cap:,} bytes in all, from a {size:,}-byte file "
+               f"(more than 100x); refused (a zip bomb?)")
+    with pytest.raises(ModelFileError, match="^" + re.escape(message) + "$"):
+        xsell.load_model(path)
+
+
+def test_a_deflated_copy_of_a_valid_file_still_loads(valid, fitted, tmp_path):
+    import zipfile
+
+    path = tmp_path / "deflated.xsell"
+    with zipfile.ZipFile(valid["cooccurrence"]) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+    loaded = xsell.load_model(path)
+    np.testing.assert_array_equal(loaded.item_counts_, fitted["cooccurrence"].item_counts_)
+
+
 # -- the command line ----------------------------------------------------------------------------------
-CLI_CASES = ["pickle-file", "object-npy-items", "symlink-member", "data-bomb-lying-size", "manifest-nested-100000",
+CLI_CASES = ["declared-shape-unused", "pickle-file", "object-npy-items", "symlink-member", "data-bomb-lying-size", "manifest-nested-100000",
              "manifest-bad-utf8", "encrypted-member", "method-99", "shape-overflows-int64", "nul-in-id",
              "cooc-scores-nan", "rules-scores-inf", "popular-counts-nan", "model-type-a-list"]
 

@@ -320,6 +320,53 @@ CASES = [
                  Refused("missing required column 'order_id' in {src}; its columns are: Invoice, item_id; "
                          "map yours with --column order_id=NAME or columns={'order_id': NAME}"),
                  id="missing-order-column-csv"),
+    # -- lines with a field more or less than the header: refused, naming the line (1-based, header line 1)
+    pytest.param(text_file("order_id,item_id\n1,a,EXTRA\n1,b,X\n2,a,Y\n2,b,Z\n"), {},
+                 Refused("cannot read CSV file {src}: line 2 has 3 fields, the header has 2"),
+                 id="every-data-line-one-field-more-csv"),  # pandas took order_id as the index: all shifted
+    pytest.param(text_file("order_id,item_id\n1,a\n1,b\n2,a,EXTRA\n2,b\n"), {},
+                 Refused("cannot read CSV file {src}: line 4 has 3 fields, the header has 2"),
+                 id="one-ragged-line-csv"),  # usecols dropped the extra field silently
+    pytest.param(text_file("order_id,item_id,quantity,note\n1,a,1,x\n1,b,2,y,z\n2,a,1,w\n"), {},
+                 Refused("cannot read CSV file {src}: line 3 has 5 fields, the header has 4"),
+                 id="ragged-line-in-unused-column-csv"),
+    pytest.param(text_file("order_id\titem_id\n1\ta\n2\tb\t\tc\n", "orders.tsv"), {},
+                 Refused("cannot read CSV file {src}: line 3 has 4 fields, the header has 2"),
+                 id="ragged-line-tsv"),
+    pytest.param(gz_file("order_id,item_id\n1,a\n2,b,c\n"), {},
+                 Refused("cannot read CSV file {src}: line 3 has 3 fields, the header has 2"),
+                 id="ragged-line-csv-gz"),
+    pytest.param(text_file("order_id,item_id,quantity\n1,a,1\n1,b\n2,a,1\n"), {},
+                 Refused("cannot read CSV file {src}: line 3 has 2 fields, the header has 3"),
+                 id="line-one-field-short-csv"),  # was read as a missing quantity and left out
+    pytest.param(text_file("order_id,item_id\n1,a\n2\n"), {},
+                 Refused("cannot read CSV file {src}: line 3 has 1 field, the header has 2"),
+                 id="line-without-item-csv"),  # was a null item id
+    pytest.param(text_file('order_id,item_id\n1,"a, b"\n\n2,"c\nd"\n3,e,\n'), {},
+                 Refused("cannot read CSV file {src}: line 6 has 3 fields, the header has 2"),
+                 id="ragged-line-after-quoted-comma-blank-line-and-line-break-csv"),
+    pytest.param(text_file('order_id,item_id\n1,"a, b"\n\n2,"c\nd"\n'), {},
+                 Loaded("2 lines read from {src}; 2 lines kept", [("1", "a, b"), ("2", "c\nd")]),
+                 id="quoted-comma-blank-line-and-line-break-csv"),
+    # -- one column for two roles, keep_returns not a bool: refused
+    pytest.param(frame(InvoiceNo=[1], item_id=["a"]), {"columns": {"order_id": "InvoiceNo", "item_id": "InvoiceNo"}},
+                 Refused("column 'InvoiceNo' is mapped to two roles: order_id and item_id"),
+                 id="one-column-for-order-and-item"),
+    pytest.param(frame(order_id=[1], item_id=["a"], q=[1.0]), {"columns": {"quantity": "q", "price": "q"}},
+                 Refused("column 'q' is mapped to two roles: quantity and price"),
+                 id="one-column-for-quantity-and-price"),
+    pytest.param(frame(order_id=[1], item_id=["a"]), {"columns": {"item_id": "order_id"}},
+                 Refused("column 'order_id' is mapped to two roles: order_id and item_id"),
+                 id="item-mapped-to-the-order-id-column"),
+    pytest.param(frame(order_id=[1], item_id=["a"]), {"columns": {"customer_id": "item_id"}},
+                 Refused("column 'item_id' is mapped to two roles: item_id and customer_id"),
+                 id="customer-mapped-to-the-item-id-column"),
+    pytest.param(frame(order_id=[1, 2], item_id=["a", "b"], quantity=[1, -1]), {"keep_returns": "no"},
+                 Refused("keep_returns must be True or False, got 'no'"), id="keep-returns-text"),
+    pytest.param(frame(order_id=[1, 2], item_id=["a", "b"], quantity=[1, -1]), {"keep_returns": 1},
+                 Refused("keep_returns must be True or False, got 1"), id="keep-returns-int"),
+    pytest.param(frame(order_id=[1, 2], item_id=["a", "b"], quantity=[1, -1]), {"keep_returns": None},
+                 Refused("keep_returns must be True or False, got None"), id="keep-returns-none"),
 ]
 
 
@@ -357,7 +404,8 @@ CLI_IDS = ("quantity-as-text-csv", "price-with-decimal-comma-csv", "parquet-time
            "string-dates-outside-csv", "unparseable-date-csv", "duplicate-column-csv-header",
            "duplicate-columns-parquet", "20000-character-item-id-csv", "257-character-order-id-parquet",
            "nul-in-id-csv", "empty-csv-file", "header-only-csv", "folder", "unknown-suffix", "latin1-bytes-csv",
-           "missing-order-column-csv", "every-line-left-out-csv")
+           "missing-order-column-csv", "every-line-left-out-csv", "every-data-line-one-field-more-csv",
+           "one-ragged-line-csv", "line-one-field-short-csv")
 CLI_CASES = [case for case in CASES if case.id in CLI_IDS and isinstance(case.values[2], Refused)]
 
 

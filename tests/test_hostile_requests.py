@@ -1,9 +1,9 @@
 """Hostile requests: bad ids, bad baskets and meaningless parameters get one exact InputError (or the
 exact right answer), through the API and through the real `xsell` entry point.
 
-The id rule under test (xsell.data.idmap.match_key): integer ids match ints, numpy integers, whole
-floats and ASCII digit strings with an optional sign ('1000', '+1000', '01000'), never '1000.0', '1e3',
-' 1000', 1000.5 or True; string ids match strings exactly and ints / whole floats by their digits.
+The id rule under test (xsell.data.idmap.match_key): integer ids match only exact equivalents: ints,
+numpy integers, whole floats and the canonical digit string ('1000', '-5', '0'), never '+1000', '01000',
+'-0', '00', '1000.0', '1e3', ' 1000', 1000.5 or True; string ids match strings exactly and ints / whole floats by their digits.
 """
 
 from __future__ import annotations
@@ -319,13 +319,15 @@ def test_bad_request_gets_one_exact_input_error(call, message):
 ID_TABLE = [
     # (model, given id, the id it must match or None)
     ("int", 1000, 1000), ("int", np.int64(1000), 1000), ("int", np.int32(1000), 1000), ("int", np.uint16(1000), 1000),
-    ("int", 1000.0, 1000), ("int", np.float32(1000.0), 1000), ("int", "1000", 1000), ("int", "+1000", 1000),
-    ("int", "01000", 1000), ("int", np.str_("1000"), 1000), ("int", 1, 1), ("int", "1", 1), ("int", 1.0, 1),
+    ("int", 1000.0, 1000), ("int", np.float32(1000.0), 1000), ("int", "1000", 1000), ("int", "+1000", None),
+    ("int", "01000", None), ("int", "-0", None), ("int", "00", None), ("int", "-1000", None), ("int", "+1", None),
+    ("int", "01", None), ("int", np.str_("1000"), 1000), ("int", 1, 1), ("int", "1", 1), ("int", 1.0, 1),
     ("int", 1000.5, None), ("int", "1000.9", None), ("int", "1.0e3", None), ("int", "1e3", None),
     ("int", "1000.0", None), ("int", " 1000", None), ("int", "1000 ", None), ("int", "1_000", None),
     ("int", "١٠٠٠", None), ("int", True, None), ("int", np.True_, None), ("int", math.nan, None),
     ("int", math.inf, None), ("int", b"1000", None), ("int", -1000, None), ("int", 2**70, None),
-    ("int", "9" * 30, None), ("int", "0" * 25 + "1000", 1000),
+    ("int", "9" * 30, None), ("int", "0" * 25 + "1000", None),
+    ("int", "0" * 10 + "1", None), ("int", "-" + "0" * 25 + "1000", None),
     ("str", "42", "42"), ("str", np.str_("42"), "42"), ("str", 42, "42"), ("str", np.int64(42), "42"),
     ("str", 42.0, "42"), ("str", 42.5, None), ("str", "42.0", None), ("str", " 42", None), ("str", 7, None),
     ("str", "007", "007"), ("str", 1000, "1000"), ("str", 1e3, "1000"), ("str", True, None), ("str", "A", None),
@@ -389,6 +391,96 @@ def test_id_rule_integral_floats_from_a_column_with_nulls():
     assert got[got["basket_id"] == "x"]["item_id"].tolist() == model.recommend([1000, 1001], k=2).items
     assert got[got["basket_id"] == "y"]["item_id"].tolist() == model.recommend([], k=2).items
     assert got.attrs["fallback_baskets"] == 1
+
+
+@pytest.mark.parametrize("given, key", [("0", 0), ("-5", -5), ("1000", 1000), ("-9223372036854775808", -(2**63)),
+                                        ("-0", None), ("00", None), ("+0", None), ("-05", None), ("007", None),
+                                        ("9223372036854775808", None), ("0" * 20 + "7", None)])
+def test_only_the_canonical_digit_string_is_an_integer_key(given, key):
+    """One rule: match_key (single requests) and the vectorised keys (batch) agree."""
+    from xsell.data.idmap import _digit_keys, match_key
+
+    assert match_key(given, True) == key
+    keys, ok = _digit_keys(np.array([given, "1"]))
+    assert ok.tolist() == [key is not None, True]
+    assert keys.tolist() == ([key] if key is not None else []) + [1]
+    assert match_key(given, False) == given  # a string-id model: the string as it is
+
+
+def test_string_id_model_finds_a_string_from_an_int():
+    model = digits_cooc()
+    _same(model.recommend([42], k=3), model.recommend(["42"], k=3))
+    assert model.recommend([42], k=3).fallback is False
+
+
+# -- a DataFrame is not a basket; basket ids have a length cap in the batch path --------------------------
+DF_BASKET = "basket must be a list of item ids, not a DataFrame (for many baskets use recommend_batch)"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: cooc().recommend(pd.DataFrame({"item_id": ["a", "b"]}), k=3), DF_BASKET),
+    (lambda: cooc().recommend(pd.DataFrame({"basket_id": [1, 1], "item_id": ["a", "b"]}), k=3), DF_BASKET),
+    (lambda: cooc().recommend(pd.DataFrame(), k=3), DF_BASKET),
+    (lambda: int_cooc().recommend(pd.DataFrame({1000: [1]}), k=3), DF_BASKET),  # a column named like an item
+    (lambda: cooc().recommend(["a"], k=3, exclude=pd.DataFrame({"item_id": ["b"]})),
+     "exclude must be a list of item ids, not a DataFrame"),
+    (lambda: knn().recommend(pd.DataFrame({"item_id": ["a"]}), k=3, customer="c1"), DF_BASKET),
+    (lambda: knn().recommend_for_customer("c1", k=3, exclude=pd.DataFrame({"item_id": ["b"]})),
+     "exclude must be a list of item ids, not a DataFrame"),
+], ids=["one-column", "batch-frame", "empty-frame", "column-named-1000", "exclude", "customer-model",
+        "recommend-for-customer-exclude"])
+def test_a_dataframe_basket_is_refused(call, message):
+    with pytest.raises(InputError, match=_exact(message)):
+        call()
+
+
+def test_a_series_basket_and_exclude_are_lists_of_ids():
+    model = cooc()
+    _same(model.recommend(pd.Series(["a", "b"]), k=3), model.recommend(["a", "b"], k=3))
+    _same(model.recommend(pd.Series(["a"]), k=3, exclude=pd.Series(["c"])), model.recommend(["a"], k=3, exclude=["c"]))
+    _same(knn().recommend_for_customer("c1", k=3, exclude=np.array(["b"])),
+          knn().recommend_for_customer("c1", k=3, exclude=["b"]))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda ids: pd.DataFrame({"basket_id": pd.Series(ids, dtype=object), "item_id": "a"}),
+     "baskets column 'basket_id' has an id of 20,000 characters at row {row} (0-based); "
+     "ids may be at most 256 characters"),
+    (lambda ids: pd.DataFrame({"basket_id": pd.Series(ids, dtype="string"), "item_id": "a"}),
+     "baskets column 'basket_id' has an id of 20,000 characters at row {row} (0-based); "
+     "ids may be at most 256 characters"),
+    (lambda ids: pd.DataFrame({"basket_id": pd.Series(ids, dtype="category"), "item_id": "a"}),
+     "baskets column 'basket_id' has an id of 20,000 characters at row {row} (0-based); "
+     "ids may be at most 256 characters"),
+    (lambda ids: dict.fromkeys(ids, ["a"]),
+     "the keys of baskets have an id of 20,000 characters at position {row}; ids may be at most 256 characters"),
+], ids=["object-column", "string-column", "category-column", "mapping-keys"])
+@pytest.mark.parametrize("row", [0, 123_456])
+def test_a_long_basket_id_is_refused_before_a_wide_array_is_built(make, message, row):
+    import time
+    import tracemalloc
+
+    ids = [f"b{i}" for i in range(200_000)]
+    ids[row] = "x" * 20_000
+    baskets = make(ids)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(InputError, match=_exact(message.format(row=row))):
+            cooc().recommend_batch(baskets, k=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, peak  # <U20000 for 200,000 rows would be 16 GB
+    assert time.perf_counter() - start < 5
+
+
+def test_a_basket_id_of_256_characters_is_kept():
+    long_id = "x" * 256
+    got = cooc().recommend_batch(pd.DataFrame({"basket_id": [long_id, "b"], "item_id": ["a", "a"]}), k=2)
+    assert set(got["basket_id"]) == {long_id, "b"}
+    got = cooc().recommend_batch({long_id: ["a"]}, k=2)
+    assert set(got["basket_id"]) == {long_id}
 
 
 def test_unknown_consequents_next_to_known_ones_are_ignored():
@@ -461,7 +553,7 @@ def test_cli_data_errors_are_one_error_line_and_exit_1(cli_files, capsys, monkey
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("typed, canonical", [("+1000", "1000"), ("01000", "1000")])
+@pytest.mark.parametrize("typed, canonical", [("1000", "1000")])
 def test_cli_digit_strings_find_integer_ids(cli_files, capsys, monkeypatch, typed, canonical):
     code, typed_out, _ = _main(["also-bought", cli_files["int_model"], typed, "--json"], capsys, monkeypatch)
     assert code == 0
@@ -469,7 +561,7 @@ def test_cli_digit_strings_find_integer_ids(cli_files, capsys, monkeypatch, type
     assert typed_out.replace(typed, canonical) == plain_out
 
 
-@pytest.mark.parametrize("typed", ["1000.5", "1e3", " 1000"])
+@pytest.mark.parametrize("typed", ["1000.5", "1e3", " 1000", "+1000", "01000", "00"])
 def test_cli_near_miss_ids_get_the_popular_items(cli_files, capsys, monkeypatch, typed):
     code, out, err = _main(["recommend", cli_files["int_model"], typed, "-k", "2"], capsys, monkeypatch)
     assert (code, err) == (0, "")

@@ -107,6 +107,8 @@ def synthetic_shop(
     customer has favourite types bought again (`repeat_probability` per line).
     Orders carry customers, timestamps over 2024, quantities and prices.
     """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     n_cat = len(_CATEGORIES)
     category = np.arange(n_products) % n_cat

@@ -10,7 +10,10 @@ from xsell.models.cooccurrence import CoOccurrence
 
 def run_demo(orders_path: str | None = None, columns: Mapping[str, str] | None = None,
              seed: int = 0) -> list[str]:
-    """Fit a co-occurrence model and return the demo's lines of text."""
+    """Fit a co-occurrence model and return the demo's lines of text (InputError on a bad seed)."""
+    from xsell.evaluation.protocol import check_whole
+
+    seed = check_whole("seed", seed, 0)  # numpy's own refusal of -1 reads as a bug
     lines: list[str] = []
     truth = None
     if orders_path is None:

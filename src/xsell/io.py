@@ -13,7 +13,9 @@ bytes) parsed and its dtype, shape and order checked against what the model
 type requires before any data is read; object dtypes refused; then exactly
 the data bytes that dtype and shape imply are copied into a plain array (no
 unpickling is possible), never inflating past them whatever the zip entry
-declares; then the content is checked (ids, prices, index ranges, row
+declares, nor a deflated member past 100x its compressed size + 1 MiB, nor
+all members together past 100x the file's size + 1 MiB (a file of a few MB
+never costs GBs, whatever shapes its manifest declares); then the content is checked (ids, prices, index ranges, row
 pointers, finite and non-negative values: the model's `_from_state`).
 `save_model` runs the same checks on the state in memory before writing, so
 whatever it writes loads. Files are written to a temporary file in the same
@@ -47,6 +49,11 @@ _MAX_DEPTH = 20  # manifest JSON nesting; a real one is 3 deep
 _NPY_HEADER_MAX = 10_000  # as numpy's own limit; xsell writes headers of about 128 bytes
 _CHUNK = 1 << 24  # bytes inflated per read of a member
 _DEFLATE_MAX_RATIO = 1100  # deflate gives at most about 1032 bytes per compressed byte
+# save_model stores members uncompressed, so a real model file holds about as many bytes as its arrays;
+# a deflated member may inflate to at most this many times its compressed size (plus _INFLATE_SLACK),
+# and all members together to at most this many times the archive's size (plus _INFLATE_SLACK)
+_INFLATE_MAX_RATIO = 100
+_INFLATE_SLACK = 1 << 20
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 98: "ppmd", 99: "aes"}  # for messages
 
 _MODEL_TYPES = {
@@ -239,6 +246,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
         _check_header("items.npy", items.dtype, items.shape, False, None, (len(items),), label)
         for name, (dtype, shape) in required.items():
             _check_header(f"{name}.npy", arrays[name].dtype, arrays[name].shape, False, dtype, shape, label)
+        _check_declared(parsed, arrays, label)
         _build_model(cls, parsed, items, arrays, label)
     except ModelFileError as exc:
         raise InputError(str(exc)) from None
@@ -414,6 +422,19 @@ def _required_arrays(manifest: dict[str, Any], label: str) -> tuple[Any, dict[st
     return cls, required
 
 
+def _check_declared(manifest: dict[str, Any], arrays: dict[str, np.ndarray], label: str) -> None:
+    """Every manifest 'arrays' entry declares exactly the dtype and shape of the array read for it (which
+    was checked against what the model type requires): a manifest that says otherwise, e.g. a shape the
+    model does not use, is refused."""
+    for name, array in arrays.items():
+        spec = manifest["arrays"][name]
+        dtype, shape = spec.get("dtype"), tuple(spec["shape"])
+        if dtype != array.dtype.str or shape != array.shape:
+            raise ModelFileError(f"{label}: manifest entry for array {name!r} declares dtype {dtype!r} and shape "
+                                 f"{shape}, the {manifest['model_type']} model file holds {array.dtype.str} and "
+                                 f"{array.shape}")
+
+
 def _check_header(member: str, dtype: np.dtype, shape: tuple[int, ...], fortran: bool, want: str | None,
                   want_shape: tuple[int, ...], label: str) -> None:
     """An array's dtype, shape and order against what the model type requires (None: int64 or unicode ids)."""
@@ -430,8 +451,30 @@ def _check_header(member: str, dtype: np.dtype, shape: tuple[int, ...], fortran:
         raise ModelFileError(f"{label}: {member} is in Fortran order; model files hold C-order arrays")
 
 
+class _Budget:
+    """Bytes the members of one archive may still inflate to: _INFLATE_MAX_RATIO x the archive's size
+    + _INFLATE_SLACK in all (stored members never exceed the archive; deflated ones are bounded)."""
+
+    def __init__(self, archive_size: int) -> None:
+        self.cap = _INFLATE_MAX_RATIO * archive_size + _INFLATE_SLACK
+        self.used = 0
+
+    def take(self, info: zipfile.ZipInfo, label: str) -> None:
+        """Refuse `info` before anything of it is allocated when it would inflate past the bounds."""
+        name = info.filename
+        if info.compress_type == zipfile.ZIP_DEFLATED and \
+                info.file_size > _INFLATE_MAX_RATIO * info.compress_size + _INFLATE_SLACK:
+            raise ModelFileError(f"{label}: {name} inflates to {info.file_size:,} bytes from {info.compress_size:,} "
+                                 f"(more than {_INFLATE_MAX_RATIO}x); refused (a zip bomb?)")
+        if self.used + info.file_size > self.cap:
+            raise ModelFileError(f"{label}: its members inflate to more than {self.cap:,} bytes in all, from a "
+                                 f"{(self.cap - _INFLATE_SLACK) // _INFLATE_MAX_RATIO:,}-byte file (more than "
+                                 f"{_INFLATE_MAX_RATIO}x); refused (a zip bomb?)")
+        self.used += info.file_size
+
+
 def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: str | None, shape: tuple[int, ...],
-              label: str) -> np.ndarray:
+              label: str, budget: _Budget | None = None) -> np.ndarray:
     """Read one .npy member: header first (at most _NPY_HEADER_MAX bytes), checked against the required
     dtype and shape; then exactly the data bytes they imply, which the entry's declared size must match.
     Never reads or allocates more than the checked sizes allow, whatever the archive claims."""
@@ -470,6 +513,8 @@ def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: str | None, sha
         if info.file_size != head + expected:
             raise ModelFileError(f"{label}: {member} holds {max(info.file_size - head, 0):,} data bytes, "
                                  f"expected {expected:,} (truncated or padded)")
+        if budget is not None:
+            budget.take(info, label)
         array = np.empty(shape, dtype=hdr_dtype)
         flat = array.reshape(-1).view(np.uint8)
         done = 0
@@ -533,7 +578,9 @@ def _build_model(cls: Any, manifest: dict[str, Any], ids: np.ndarray, arrays: di
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Load a model saved with `save_model`, validating everything; never runs code from the file.
 
-    Memory is bounded by what the manifest's shapes imply: no entry is inflated past its checked size."""
+    Memory is bounded by what the manifest's shapes imply: no entry is inflated past its checked size; and
+    by the file's own size: a deflated member may declare at most 100x its compressed size + 1 MiB, all
+    members together at most 100x the archive's size + 1 MiB (save_model stores members uncompressed)."""
     label = str(path)
     zf, archive_size = _open(path)
     try:
@@ -541,9 +588,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
             manifest = _read_manifest(zf, label, archive_size)
             cls, required = _required_arrays(manifest, label)
             entries = _check_members(zf, manifest, required, label, archive_size)
-            ids = _read_npy(zf, entries["items.npy"], None, (manifest["items"]["count"],), label)
-            arrays = {name: _read_npy(zf, entries[f"{name}.npy"], dtype, shape, label)
+            budget = _Budget(archive_size)
+            ids = _read_npy(zf, entries["items.npy"], None, (manifest["items"]["count"],), label, budget)
+            arrays = {name: _read_npy(zf, entries[f"{name}.npy"], dtype, shape, label, budget)
                       for name, (dtype, shape) in required.items()}
+            _check_declared(manifest, arrays, label)
     except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
         raise ModelFileError(f"{label} is damaged ({exc})") from None
     return _build_model(cls, manifest, ids, arrays, label)

@@ -172,8 +172,9 @@ class IdMap:
         """Internal index of one id, or -1 when unknown (fast, for single requests).
 
         Ids match by `match_key`: an int id is found from an integral float or
-        a digit string too, a string id from an int, as users type ids at a
-        command line. A container (list, dict, ...) raises NotAnIdError naming `what`.
+        its canonical digit string ('1000', not '01000' or '+1000') too, a string
+        id from an int, as users type ids at a command line. A container (list,
+        dict, ...) raises NotAnIdError naming `what`.
         """
         found = self._dict if self._dict is not None else self._lookup()
         kind = type(value)
@@ -224,7 +225,9 @@ class NotAnIdError(InputError):
 
 
 _NOT_AN_ID = object()
-_DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: int() would also take ' 7', '7_0' and '٧'
+# the canonical decimal text of an integer: ASCII digits, no sign but '-', no leading zero ('0' alone);
+# int() would also take '+7', '007', '-0', ' 7', '7_0' and '٧'
+_DIGITS = re.compile(r"0|-?[1-9][0-9]*")
 _KEY_MIN, _KEY_MAX = -(2**63), 2**63 - 1
 
 
@@ -232,10 +235,10 @@ def match_key(value: Any, int_ids: bool) -> Any:
     """The one rule by which a given id matches the ids of a map: the key it is looked up under,
     None when it can match no id, or _NOT_AN_ID for a container.
 
-    Integer ids (int_ids) match an int or numpy integer of the same value, a float that is a whole
-    number (1000.0, as a column with nulls holds integers), and a string of ASCII digits with an
-    optional sign ('1000', '-5', '+7', '007'); nothing else: not '1000.0', '1e3', ' 1000' (no
-    whitespace trimmed), 1000.5 or True. String ids match a string exactly (no trimming, no case
+    Integer ids (int_ids) match only exact equivalents: an int or numpy integer of the same value, a
+    float that is a whole number (1000.0, as a column with nulls holds integers), and the canonical
+    decimal string of the integer ('1000', '-5', '0'); nothing else: not '+1000', '01000', '-0', '00',
+    '1000.0', '1e3', ' 1000' (no whitespace trimmed), 1000.5 or True. String ids match a string exactly (no trimming, no case
     folding), and an int or a whole float by its decimal digits (42 and 42.0 match '42'; 42.5
     never). Booleans, None, NaN and other objects match nothing.
     """
@@ -366,19 +369,20 @@ def _match_keys_typed(arr: np.ndarray, kind: str, int_ids: bool, what: str) -> t
 
 
 def _digit_keys(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For integer ids: int keys of the strings that are ASCII digits with an optional sign (vectorised
-    with Arrow; strings too long to fit int64 surely are checked one by one)."""
+    """For integer ids: int keys of the strings that are the canonical decimal text of an integer, as
+    `match_key` takes them (vectorised with Arrow; strings too long to fit int64 surely are checked one
+    by one)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = pa.array(strings, type=pa.string())
-    ok = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), False).to_numpy(zero_copy_only=False)
+    ok = pc.fill_null(pc.match_substring_regex(text, "^(" + _DIGITS.pattern + ")$"), False
+                      ).to_numpy(zero_copy_only=False)
     short = pc.less_equal(pc.utf8_length(text), 18).to_numpy(zero_copy_only=False)  # 18 digits fit int64
     keys = np.zeros(len(strings), dtype=np.int64)
     quick = ok & short
     if quick.any():
-        digits = pc.utf8_ltrim(pc.filter(text, pa.array(quick)), characters="+")
-        keys[quick] = pc.cast(digits, pa.int64()).to_numpy()
+        keys[quick] = pc.cast(pc.filter(text, pa.array(quick)), pa.int64()).to_numpy()
     for position in np.flatnonzero(ok & ~short).tolist():
         key = match_key(str(strings[position]), True)
         if key is None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.data.idmap import MAX_ID_LENGTH, IdMap
+from xsell.data.idmap import MAX_ID_LENGTH, IdMap, short_repr
 from xsell.errors import InputError
 
 REQUIRED = ("order_id", "item_id")
@@ -363,6 +363,13 @@ def _resolve_columns(columns: Mapping[str, str] | None) -> dict[str, str]:
         if role in out:
             raise InputError(f"column role {role!r} is mapped twice in columns")
         out[role] = name
+    # one column for two roles: the roles not mapped take the column named by the role itself
+    by_column: dict[str, str] = {}
+    for role in CANONICAL:
+        name = out.get(role, role)
+        if name in by_column:
+            raise InputError(f"column '{name}' is mapped to two roles: {by_column[name]} and {role}")
+        by_column[name] = role
     return out
 
 
@@ -445,12 +452,12 @@ def _read_source(source: Any, wanted: list[str], required: list[str]) -> tuple[p
             try:
                 # the header as written: read_csv renames a repeated name to 'name.1'
                 raw = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
-                _check_unique(raw.iloc[0].tolist() if len(raw) else [], wanted, str(path))
+                written = raw.iloc[0].tolist() if len(raw) else []
+                _check_unique(written, wanted, str(path))
                 header = pd.read_csv(path, sep=sep, nrows=0)
                 if any(c not in header.columns for c in required):
                     return header, str(path)
-                df = pd.read_csv(path, sep=sep, usecols=lambda c: c in wanted, dtype=str,
-                                 keep_default_na=False, na_values=[""])
+                df = _read_csv_checked(path, sep, list(header.columns), wanted)
             except InputError:
                 raise
             except UnicodeDecodeError:
@@ -462,6 +469,47 @@ def _read_source(source: Any, wanted: list[str], required: list[str]) -> tuple[p
         raise InputError(f"cannot read {path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet")
     raise InputError(f"orders must be a CSV or Parquet path, a pandas DataFrame or a pyarrow Table, "
                      f"not {type(source).__name__}")
+
+
+def _read_csv_checked(path: Path, sep: str, header: list[Any], wanted: list[str]) -> pd.DataFrame:
+    """The wanted columns of a CSV (as text), refusing any line whose number of fields is not the header's.
+
+    pandas alone would take the first column as an index when data lines have one field more than the
+    header (every column shifted by one), and usecols hides an extra field; a line with a field missing
+    is refused too. The field counts are checked first by pyarrow (a fast parse of one column); when it
+    objects, the csv module finds the line (or, for quoted line breaks pyarrow's fast mode does not take,
+    finds none and the file is read).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    n = len(header)
+    names = [f"c{i}" for i in range(n)]  # by position: the header may repeat a name not used
+    try:
+        pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+                        parse_options=pa_csv.ParseOptions(delimiter=sep),
+                        convert_options=pa_csv.ConvertOptions(include_columns=names[:1],
+                                                              column_types={names[0]: pa.string()}))
+    except pa.ArrowInvalid:
+        _check_field_counts(path, sep, n)
+    return pd.read_csv(path, sep=sep, usecols=lambda c: c in wanted, index_col=False, dtype=str,
+                       keep_default_na=False, na_values=[""])
+
+
+def _check_field_counts(path: Path, sep: str, n: int) -> None:
+    """Refuse the first line whose number of fields is not the header's n: 'line 5 has 3 fields, the header
+    has 2' (line numbers 1-based, the header is line 1; blank lines are skipped, as pandas does)."""
+    import csv
+    import gzip
+    opened = gzip.open(path, "rt", newline="", encoding="utf-8") if path.suffix.lower() == ".gz" else \
+        open(path, newline="", encoding="utf-8")
+    with opened as f:
+        reader = csv.reader(f, delimiter=sep)
+        next(reader, None)
+        for fields in reader:
+            if fields and len(fields) != n:
+                raise InputError(f"cannot read CSV file {path}: line {reader.line_num:,} has {len(fields)} "
+                                 f"field{'s' if len(fields) != 1 else ''}, the header has {n}")
 
 
 def _beyond_int64(where: str, name: str, mask: np.ndarray, values: Any) -> InputError:
@@ -688,6 +736,8 @@ def load_orders(
     unparseable or out-of-range (outside 1677-09-22..2262-04-11) timestamps;
     a used column name appearing twice.
     """
+    if not isinstance(keep_returns, (bool, np.bool_)):
+        raise InputError(f"keep_returns must be True or False, got {short_repr(keep_returns)}")
     mapping = _resolve_columns(columns)
     names = {role: mapping.get(role, role) for role in CANONICAL}
     df, label = _read_source(source, list(names.values()), [names[r] for r in REQUIRED])

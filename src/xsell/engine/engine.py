@@ -267,6 +267,9 @@ class Engine:
         if basket is None:
             raise InputError("basket must be a list of item ids or a mapping item id -> quantity, not None "
                              "(an empty basket is [])")
+        if isinstance(basket, pd.DataFrame):  # iterating it would read its column names as item ids
+            raise InputError("basket must be a list of item ids or a mapping item id -> quantity, not a DataFrame "
+                             "(for many baskets use score_batch)")
         index_of = self.model.items_.index_of  # the model's one rule for matching an id
         known: dict[int, float] = {}
         if isinstance(basket, Mapping):
@@ -423,12 +426,10 @@ class Engine:
             raise InputError(f"no price known for item {item!r}: give a catalog with prices or orders with prices")
         cat = st.cat
         if cat.category[i] < 0 and cat.parent[i] < 0 and self._subs is None:
-            if (cat.category >= 0).any() or (cat.parent >= 0).any():
-                raise InputError(f"item {item!r} has no category or product family in the catalog, so nothing to "
-                                 f"up-sell it with: give it one, or the engine the training orders with customers "
-                                 f"(Engine(model, orders=orders))")
-            raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
-                             "customers (Engine(model, orders=orders))")
+            self._check_up_sell(st)
+            raise InputError(f"item {item!r} has no category or product family in the catalog, so nothing to "
+                             f"up-sell it with: give it one, or the engine the training orders with customers "
+                             f"(Engine(model, orders=orders))")
         frame = self._up_sell_frame(st, np.array([i]), k, rules)
         base = st.price[i]
         how = (f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
@@ -439,11 +440,23 @@ class Engine:
                            for price, lk, pin in zip(frame["price"], frame["probability"], frame["pinned"])]
         return Suggestions(frame.drop(columns=["source_id", "rank"]).reset_index(drop=True), basket_value=float(base))
 
+    def _check_up_sell(self, st: _Snapshot) -> None:
+        """Refuse up-sell requests this engine can never answer (every up-sell path calls it): without a
+        category, family or data-driven substitutes nothing compares with anything; without a price for
+        any item nothing is an up-sell."""
+        if self._subs is None and not (st.group >= 0).any():
+            raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
+                             "customers (Engine(model, orders=orders))")
+        if not st.priced.any():
+            raise InputError("up_sell needs prices and no item has one: give a catalog with prices or orders "
+                             "with prices")
+
     def up_sell_batch(self, items: Any, k: int = 5, rules: BusinessRules | None = None) -> pd.DataFrame:
         """Up-sells for many items at once (a column or list of item ids), vectorised: item_id, rank,
         upsell_id, probability, price, extra_price, expected_revenue, expected_margin, pinned. Unknown
         items, items without a price and items with nothing to compare them with (no category, family
-        or data-driven substitutes) get no rows, where `up_sell` raises InputError."""
+        or data-driven substitutes) get no rows, where `up_sell` raises InputError. An engine that can up-sell
+        nothing at all (no categories, families or substitutes; no prices) raises InputError as `up_sell` does."""
         st = self._state  # read once: the whole answer comes from one catalog
         k = _check_k(k)
         rules = self._rules(rules)
@@ -459,6 +472,7 @@ class Engine:
                              f"not {type(items).__name__}")
         else:
             values = (items if isinstance(items, pd.Series) else pd.Series(list(items), dtype=object)).to_numpy()
+        self._check_up_sell(st)
         idx = self.model.items_.to_internal(values).astype(np.int64)  # the model's matching rule, vectorised
         idx = idx[idx >= 0]
         uniq = np.unique(idx[st.priced[idx]])

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.data.idmap import IdMap, NotAnIdError, describe, short_repr
+from xsell.data.idmap import MAX_ID_LENGTH, IdMap, NotAnIdError, describe, short_repr
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
@@ -129,6 +129,9 @@ class Recommender:
                 ids = [ids]
             elif isinstance(ids, Mapping):
                 raise InputError(f"{what} must be a list of item ids, not {describe(ids)}")
+            elif isinstance(ids, pd.DataFrame):  # iterating it would give its column names
+                hint = " (for many baskets use recommend_batch)" if what == "basket" else ""
+                raise InputError(f"{what} must be a list of item ids, not a DataFrame{hint}")
             else:
                 ids = list(ids)
         found = self.items_.indices_of(ids, what)
@@ -204,7 +207,7 @@ class Recommender:
             raise InputError(f"{type(self).__name__} does not use customers; use ALS, BPR, ItemKNN or Hybrid "
                              f"for recommend_for_customer")
         k = _check_k(k)
-        excluded = self._known(exclude or (), "exclude")
+        excluded = self._known(() if exclude is None else exclude, "exclude")
         cidx = self._customer_of(customer)
         if cidx >= 0 and exclude_bought:
             h = self.history_
@@ -519,8 +522,19 @@ def _column_to_internal(idmap: IdMap, column: pd.Series) -> np.ndarray:
 
 
 def _check_basket_ids(values: np.ndarray, where: str, unit: str, note: str = "") -> None:
-    """Basket ids must be ids of one type: 1 and '1' would become one basket id in the output."""
-    if values.dtype.kind != "O" or pd.api.types.infer_dtype(values, skipna=True) in ("string", "integer", "empty"):
+    """Basket ids must be ids of one type: 1 and '1' would become one basket id in the output; string
+    ids at most MAX_ID_LENGTH characters, checked before any fixed-width array is built (one id of
+    20,000 characters among 200,000 would make the output's ids take 16 GB)."""
+    if values.dtype.kind == "U":
+        if values.dtype.itemsize // 4 > MAX_ID_LENGTH:
+            _check_id_lengths(pd.Series(values.astype(object)), where, unit, note)
+        return
+    if values.dtype.kind != "O":
+        return
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    if inferred == "string":
+        _check_id_lengths(pd.Series(values, copy=False), where, unit, note)
+    if inferred in ("string", "integer", "empty"):
         return
     kinds: dict[str, None] = {}
     for position, v in enumerate(values.tolist()):
@@ -536,6 +550,16 @@ def _check_basket_ids(values: np.ndarray, where: str, unit: str, note: str = "")
         names = list(kinds)
         raise InputError(f"{where} {'mix' if where.startswith('the keys') else 'mixes'} ids of different types ({', '.join(names[:-1])} and {names[-1]}); "
                          f"give every basket id the same type")
+
+
+def _check_id_lengths(values: pd.Series, where: str, unit: str, note: str) -> None:
+    """Refuse a string id longer than MAX_ID_LENGTH characters (vectorised), naming the first."""
+    lengths = values.str.len().to_numpy(dtype=np.float64, na_value=0.0)
+    long = np.flatnonzero(lengths > MAX_ID_LENGTH)
+    if len(long):
+        have = "have" if where.startswith("the keys") else "has"
+        raise InputError(f"{where} {have} an id of {int(lengths[long[0]]):,} characters at {unit} {int(long[0])}"
+                         f"{note}; ids may be at most {MAX_ID_LENGTH} characters")
 
 
 def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,
