@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -142,14 +143,17 @@ def test_demo_on_your_own_file(orders_csv):
     assert "Your orders: 10 lines read from" in result.output
 
 
+TYPER = "<typer's words>"
+
+
 @pytest.mark.parametrize("args, message, code", [
     (["recommend", "model.xsell"], "error: Missing argument 'ITEM'. (see: xsell recommend --help)", 2),
     (["nosuch"], "error: No such command 'nosuch'. (see: xsell --help)", 2),
     (["fit", "missing.csv", "-o", "m.xsell"], "error: orders file not found: missing.csv", 1),
     (["demo", "--seed", "-1"], "error: seed must be a whole number >= 0, got -1", 1),
+    # typer's own words between xsell's parts differ between typer releases (0.16: "0 is not in the range x>=1.")
     (["evaluate", "missing.csv", "-k", "0"],
-     "error: Invalid value for '-k' / '--k': Input should be greater than or equal to 1 (see: xsell evaluate --help)",
-     2),
+     "error: Invalid value for '-k' / '--k': " + TYPER + " (see: xsell evaluate --help)", 2),
 ])
 def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path, args, message, code):
     import subprocess
@@ -158,4 +162,5 @@ def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path
     result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args],
                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == code
-    assert result.stderr.strip() == message
+    pattern = ".+".join(re.escape(part) for part in message.split(TYPER))
+    assert re.fullmatch(pattern, result.stderr.strip()), result.stderr
