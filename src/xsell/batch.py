@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.data.idmap import MAX_ID_LENGTH
+from xsell.checks import check_int
 from xsell.errors import InputError
 from xsell.io import atomic_write, check_output_path, temp_folder_beside
 
@@ -441,8 +442,7 @@ def score_file(
     is scored in one process: implicit's OpenMP code is not safe to fork).
     """
     for name, value in (("workers", workers), ("chunk_lines", chunk_lines), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
+        check_int(name, value, 1)
     modes = ("recommend", "cross-sell", "up-sell", "uplift")
     if mode not in modes:
         raise InputError(f"mode must be one of {', '.join(modes)}, got {mode!r}")

@@ -16,6 +16,7 @@ import pandas as pd
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders, load_orders
+from xsell.checks import check_int
 from xsell.errors import InputError
 
 
@@ -107,8 +108,7 @@ def synthetic_shop(
     customer has favourite types bought again (`repeat_probability` per line).
     Orders carry customers, timestamps over 2024, quantities and prices.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
+    check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
     n_cat = len(_CATEGORIES)
     category = np.arange(n_products) % n_cat

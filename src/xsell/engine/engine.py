@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from xsell.data.orders import Orders
 from xsell.engine.catalog import AlignedCatalog, Catalog
 from xsell.engine.rules import OBJECTIVES, BusinessRules, _number
+from xsell.checks import check_int
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_rows
 from xsell.models.base import _check_k
@@ -117,9 +118,8 @@ class Engine:
             raise InputError(f"band must be a finite number > 1, got {band!r}")
         if not (_number(smoothing) and np.isfinite(smoothing) and smoothing >= 0):
             raise InputError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
-        if pool is not None and (isinstance(pool, (bool, np.bool_)) or not isinstance(pool, (int, np.integer))
-                                 or pool < 1):
-            raise InputError(f"pool must be a whole number >= 1, got {pool!r}")
+        if pool is not None:
+            check_int("pool", pool, 1)
         if orders is not None and not isinstance(orders, Orders):
             raise InputError(f"orders must be xsell.Orders (from xsell.load_orders), not {type(orders).__name__}")
         self.model = model

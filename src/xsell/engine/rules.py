@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from xsell.checks import check_int
 from xsell.errors import InputError
 
 OBJECTIVES = ("probability", "revenue", "margin")
@@ -85,10 +86,8 @@ class BusinessRules:
                 raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
         if min_price is not None and max_price is not None and min_price > max_price:
             raise InputError(f"min_price {min_price} is above max_price {max_price}")
-        if max_per_category is not None and (isinstance(max_per_category, (bool, np.bool_)) or
-                                             not isinstance(max_per_category, (int, np.integer))
-                                             or max_per_category < 1):
-            raise InputError(f"max_per_category must be a whole number >= 1, got {max_per_category!r}")
+        if max_per_category is not None:
+            check_int("max_per_category", max_per_category, 1)
         if not isinstance(in_stock_only, (bool, np.bool_)):
             raise InputError(f"in_stock_only must be True or False, got {in_stock_only!r}")
         set_ = object.__setattr__

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.data.orders import Orders
+from xsell.checks import check_int
 from xsell.errors import InputError
 
 TASKS = ("basket-completion", "next-order")
@@ -34,9 +35,7 @@ SPLITS = ("temporal", "leave-last-out")
 
 def check_whole(name: str, value: Any, low: int) -> int:
     """A whole number >= low (not a bool, not a float such as 2.0), in the project's one wording."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise InputError(f"{name} must be a whole number >= {low}, got {value!r}")
-    return int(value)
+    return check_int(name, value, low)  # type: ignore[return-value]  # never None without allow_none
 
 
 def check_quantile(quantile: Any) -> float:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.evaluation.protocol import (SPLITS, TASKS, basket_completion, check_quantile, check_split, check_task,
+from xsell.evaluation.protocol import (basket_completion, check_quantile, check_split, check_task,
                                        check_whole, leave_last_out, metric_curves, next_order, temporal_split)
 
 COLUMNS = ["model", "hit_rate", "precision", "recall", "ndcg", "mrr", "map", "coverage", "popularity",

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import describe_type, short_repr
 from xsell.data.orders import Orders
+from xsell.checks import check_int
 from xsell.errors import InputError
 
 RULE_COLUMNS = ["antecedents", "consequents", "antecedent_support", "consequent_support", "support",
@@ -450,8 +451,8 @@ def mine_rules(
     """
     if sort_by is not None and (not isinstance(sort_by, str) or sort_by not in METRICS):
         raise InputError(f"sort_by must be one of {', '.join(METRICS)}, got {sort_by!r}")
-    if top is not None and (isinstance(top, (bool, np.bool_)) or not isinstance(top, (int, np.integer)) or top < 1):
-        raise InputError(f"top must be a whole number >= 1, got {top!r}")
+    if top is not None:
+        check_int("top", top, 1)
     if not isinstance(orders, Orders):
         raise InputError(f"mining expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
     check_max_len(max_len)

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import MAX_ID_LENGTH, IdMap, NotAnIdError, describe, short_repr
 from xsell.data.orders import Orders
+from xsell.checks import check_int
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
 
@@ -595,9 +596,7 @@ def check_csr(name: str, indptr: np.ndarray, indices: np.ndarray, n_cols: int, i
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a whole number >= 1, got {k!r}")
-    return int(k)
+    return check_int("k", k, 1)  # type: ignore[return-value]  # never None without allow_none
 
 
 # -- load-time checks of model-file content (one place for every model type) -------------------

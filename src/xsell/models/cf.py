@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models._params import check_int, check_number
+from xsell.checks import check_int, check_number
 from xsell.models.base import Recommender, check_csr, check_ids, check_values
 
 _WEIGHTINGS = ("count", "log", "binary")

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models._params import check_int, check_number
+from xsell.checks import check_int, check_number
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
 from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
                                check_values, drop_below)

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.models._params import check_int, check_number
+from xsell.checks import check_int, check_number
 from xsell.models.base import Recommender, check_values, mark_basket_items
 
 

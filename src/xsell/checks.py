@@ -1,4 +1,5 @@
-"""Constructor parameter checks shared by every model: one wording for each kind of bad value."""
+"""Parameter checks shared by every layer (models, mining, evaluation, engine, batch): one wording for
+each kind of bad value. Imports nothing of xsell but its errors, so any module may use it."""
 
 from __future__ import annotations
 
