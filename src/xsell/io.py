@@ -167,9 +167,27 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
-        if os.path.exists(tmp) and not isinstance(exc, FileExistsError):  # not someone else's file
-            os.unlink(tmp)
+        if not isinstance(exc, FileExistsError):  # else: not our file
+            _unlink_despite_signals(tmp)
         raise
+
+
+def _unlink_despite_signals(path: str) -> None:
+    """Remove `path` (if there) even when a signal handler raises in the middle of it: a second
+    SIGTERM during the clean-up of the first must not leave the file behind. Retried, then the
+    interruption is raised again."""
+    interrupted: BaseException | None = None
+    for _ in range(100):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except BaseException as exc:  # raised by a signal handler mid-call: try again
+            interrupted = exc
+            continue
+        break
+    if interrupted is not None:
+        raise interrupted
 
 
 class temp_folder_beside:
