@@ -25,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 import xsell
+import xsell.models.registry
 import xsell.io
 from tests.conftest import assert_same_answers
 from xsell import InputError, ModelFileError
@@ -825,7 +826,7 @@ def test_save_runs_the_load_checks_first(name, change, message, fitted, tmp_path
 
 # -- round trips over the registry -----------------------------------------------------------------------
 def test_every_registered_model_type_is_covered():
-    assert set(FACTORIES) == set(xsell.io._MODEL_TYPES)
+    assert set(FACTORIES) == set(xsell.models.registry.MODELS)
 
 
 @pytest.mark.parametrize("name", list(FACTORIES))

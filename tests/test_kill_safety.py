@@ -24,7 +24,7 @@ import pytest
 import xsell
 from xsell.datasets import synthetic_log
 from xsell.io import atomic_write
-from tests._fuzz import SCALE, scaled
+from tests._fuzz import scaled
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -257,10 +257,6 @@ def test_the_next_write_removes_dead_writers_temporary_files_only(tmp_path):
 
 # a signal landing in a finalizer is reported by Python as "Exception ignored", not raised: not a leak
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-# KNOWN DEFECT (issue 9 stays open for it): under a storm of raising SIGTERM handlers a temporary file
-# still leaks in about half of the full-suite runs (never when the test runs alone). Until it is found,
-# this runs only in the long suite: python benchmarks/hostile.py --only kill (XSELL_FUZZ_SCALE > 1).
-@pytest.mark.skipif(SCALE == 1, reason="known leak under a signal storm; run by benchmarks/hostile.py")
 def test_signals_at_random_moments_never_leave_a_temporary_file(inputs, tmp_path):
     """Two seconds of SIGTERM every 0-20 ms (turned into an exception, as `xsell` does) while saving:
     wherever one lands, even right after the temporary file is created, the file goes."""

@@ -8,7 +8,6 @@ count of the co-occurrences.
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import xsell
-from xsell.io import _MODEL_TYPES
+from xsell.models.registry import MODELS as _MODEL_TYPES
 from tests._fuzz import scaled
 
 # raw implicit warns about a conversion of its own on tiny matrices
@@ -44,8 +43,7 @@ INT_EXTRA = ["7", "+12", "012", 12.0, 12.5, "12.0", " 7", "1e3", "zz", 99, True]
 
 
 def _model_class(model_type):
-    module, name = _MODEL_TYPES[model_type]
-    return getattr(importlib.import_module(module), name)
+    return _MODEL_TYPES[model_type].cls
 
 
 @st.composite

@@ -461,8 +461,8 @@ def score_file(
     chunks, total = _read_chunks(src, chunk_lines, required)
     counts = {"lines": 0, "baskets": 0, "fallback": 0, "rows": 0, "partitions": 0}
 
-    if getattr(model, "model_type", "") == "als":
-        workers = 1  # ALS folds baskets in with implicit's OpenMP code, which is not safe to fork
+    if not model.fork_safe:
+        workers = 1  # e.g. ALS folds baskets in with implicit's OpenMP code, which is not safe to fork
     global _JOB
     if engine is not None:
         engine.prepare_batch()

@@ -40,6 +40,7 @@ import numpy as np
 
 from xsell.data.idmap import IdMap
 from xsell.errors import InputError, ModelFileError
+from xsell.models.registry import MODELS
 
 FORMAT = "xsell-model"
 FORMAT_VERSION = 1
@@ -56,23 +57,8 @@ _INFLATE_MAX_RATIO = 100
 _INFLATE_SLACK = 1 << 20
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 98: "ppmd", 99: "aes"}  # for messages
 
-_MODEL_TYPES = {
-    "cooccurrence": ("xsell.models.cooccurrence", "CoOccurrence"),
-    "association_rules": ("xsell.models.association", "AssociationRules"),
-    "ease": ("xsell.models.dense", "EASE"),
-    "popular": ("xsell.models.dense", "Popular"),
-    "als": ("xsell.models.cf", "ALS"),
-    "bpr": ("xsell.models.cf", "BPR"),
-    "itemknn": ("xsell.models.cf", "ItemKNN"),
-    "hybrid": ("xsell.models.hybrid", "Hybrid"),
-}
-
-
 def _model_class(model_type: str) -> Any:
-    import importlib
-
-    module, name = _MODEL_TYPES[model_type]
-    return getattr(importlib.import_module(module), name)
+    return MODELS[model_type].cls
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -159,35 +145,33 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
     folder = check_output_path(target)
     remove_stale_temps(target)
     tmp = _temp_name(target, folder)
+    # Python runs a signal handler only between bytecodes: after a call returns, at a loop's jump
+    # back and when a Python function starts. So the clean-up's first step is the C call
+    # os.unlink itself, with no Python call before it: a handler that raises while the file is
+    # being created, written or renamed lands in a block that removes the file before the next
+    # handler can run. The two blocks keep a name that was already taken (not ours) apart.
     try:
         # O_EXCL: never an existing file; mode 0666 less the umask, as any new file gets
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except FileExistsError:  # the name is taken: not ours to remove
+        raise
+    except BaseException:  # e.g. a signal's exception right after the file was created
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException as exc:
-        if not isinstance(exc, FileExistsError):  # else: not our file
-            _unlink_despite_signals(tmp)
-        raise
-
-
-def _unlink_despite_signals(path: str) -> None:
-    """Remove `path` (if there) even when a signal handler raises in the middle of it: a second
-    SIGTERM during the clean-up of the first must not leave the file behind. Retried, then the
-    interruption is raised again."""
-    interrupted: BaseException | None = None
-    for _ in range(100):
+    except BaseException:
         try:
-            os.unlink(path)
-        except FileNotFoundError:
+            os.unlink(tmp)
+        except FileNotFoundError:  # renamed already, or the writer removed it
             pass
-        except BaseException as exc:  # raised by a signal handler mid-call: try again
-            interrupted = exc
-            continue
-        break
-    if interrupted is not None:
-        raise interrupted
+        raise
 
 
 class temp_folder_beside:
@@ -228,7 +212,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
     from xsell import __version__
     from xsell.models.base import Recommender
 
-    if not isinstance(model, Recommender) or model.model_type not in _MODEL_TYPES:
+    if not isinstance(model, Recommender) or model.model_type not in MODELS:
         raise InputError(f"cannot save a {type(model).__name__}: not an xsell model")
     state, arrays = model._get_state()
     arrays = dict(arrays)
@@ -392,7 +376,7 @@ def _parse_manifest(raw: bytes, label: str) -> dict[str, Any]:
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{label} has model format version {version!r}; this xsell reads version "
                              f"{FORMAT_VERSION}; refit the model or use a matching xsell version")
-    if not isinstance(manifest.get("model_type"), str) or manifest["model_type"] not in _MODEL_TYPES:
+    if not isinstance(manifest.get("model_type"), str) or manifest["model_type"] not in MODELS:
         raise ModelFileError(f"{label}: unknown model type {manifest.get('model_type')!r}")
     for key in ("params", "state", "items", "arrays", "training"):
         if not isinstance(manifest.get(key), dict):

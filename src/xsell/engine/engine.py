@@ -384,9 +384,8 @@ class Engine:
         idx, _qty, value = self._basket(st, basket)
         if customer is not None and (not isinstance(customer, _ID_TYPES) or isinstance(customer, (bool, np.bool_))):
             raise InputError(f"customer must be one customer id (a string or a number), got {_plain(customer)!r}")
-        basket_ids = [self._ids[i] for i in idx]
-        recs = self.model.recommend(basket_ids, k=self._pool(k), customer=customer)
-        cand = np.asarray(recs._index, dtype=np.int64)
+        recs = self.model.recommend_indices(np.sort(idx), k=self._pool(k), customer=customer)
+        cand = recs.indices.astype(np.int64)
         pins = self._pins(rules, idx)
         pinned = np.array([d for _, d in pins], dtype=np.int64)
         cand = cand[~np.isin(cand, pinned)]
@@ -575,21 +574,17 @@ class Engine:
         rules = self._rules(rules)
         threshold = self.threshold if threshold is None else _check_threshold(threshold)
         model, n = self.model, self.n
-        basket_ids, rows, cols, customers = model._parse_baskets(baskets)  # refuses 1 and '1' as basket ids
+        parsed = model.parse_baskets(baskets)  # refuses 1 and '1' as basket ids
+        basket_ids = parsed.ids
         n_b = len(basket_ids)
-        known = cols >= 0
-        basket = sp.csr_matrix((np.ones(int(known.sum())), (rows[known], cols[known])), shape=(n_b, n))
-        basket.sum_duplicates()
-        basket.data[:] = 1.0
+        basket = parsed.matrix()
         value = basket @ st.price0
         gap = np.maximum(threshold - value, 0.0) if threshold is not None else np.zeros(n_b)
         if self._fast:
             r, c, pool_rank, logsum = self._cooc_pool(basket, self._pool(k))
         else:
-            recs = model._batch_from_codes(basket_ids, rows, cols, self._pool(k), customers)
-            r = recs["basket_id"].cat.codes.to_numpy().astype(np.int64)
-            c = recs["item_id"].cat.codes.to_numpy().astype(np.int64)
-            pool_rank = recs["rank"].to_numpy()
+            ranked = model.rank_baskets(parsed, self._pool(k))
+            r, c, pool_rank = ranked.rows, ranked.items, ranked.rank.astype(np.int32)
             logsum = None
         keep = self._allowed(st, np.arange(n), rules, np.empty(0, np.int64))[c]
         for a, b in rules.block:
@@ -653,7 +648,7 @@ class Engine:
         return pd.DataFrame({
             "basket_id": pd.Categorical.from_codes(r, categories=pd.Index(basket_ids)),
             "rank": rank.astype(np.int32),
-            "item_id": pd.Categorical.from_codes(c, categories=model._item_categories()),
+            "item_id": pd.Categorical.from_codes(c, categories=model.item_index()),
             "probability": p, "price": st.price[c], "expected_revenue": revenue, "expected_margin": margin,
             "closes_gap": closes, "pinned": pin_order < len(rules.pin),
         })
@@ -684,7 +679,7 @@ class Engine:
         c = items.astype(np.int64)
         empty = np.flatnonzero(lengths == 0)
         if len(empty):  # no neighbours: the model's popular fallback, no co-purchase evidence
-            fr, fc, _ = model._popular_batch(basket, empty, pool)
+            fr, fc, _ = model.popular_batch(basket, empty, pool)
             fr = fr.astype(np.int64)
             frank = np.arange(len(fr)) - np.searchsorted(fr, fr) + 1
             r, c = np.concatenate([r, fr]), np.concatenate([c, fc.astype(np.int64)])

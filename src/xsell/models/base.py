@@ -23,13 +23,15 @@ column in `recommend_batch`. The other models ignore customers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.data.idmap import MAX_ID_LENGTH, IdMap, NotAnIdError, describe, short_repr
+from xsell.data.baskets import Baskets, parse_baskets, query_indices
+from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.checks import check_int
 from xsell.errors import InputError, NotFittedError
@@ -61,6 +63,11 @@ class Recommendations:
     def items(self) -> list[Any]:
         return self._model.items_.ids[self._index].tolist()
 
+    @property
+    def indices(self) -> np.ndarray:
+        """The items as the model's internal indices (for code working over the model's arrays)."""
+        return self._index
+
     def __len__(self) -> int:
         return len(self._index)
 
@@ -81,6 +88,22 @@ class Recommendations:
         for name, values in extra.items():
             frame[name] = values
         return frame
+
+
+@dataclass(frozen=True)
+class RankedBaskets:
+    """The top k of many baskets as arrays, best first within each basket (rows ascending).
+
+    basket_ids: one per basket; rows: the basket (position in basket_ids) of each entry; items:
+    internal item indices; rank: 1-based within the basket; scores; n_fallback: baskets answered
+    with the popular items."""
+
+    basket_ids: np.ndarray
+    rows: np.ndarray
+    items: np.ndarray
+    rank: np.ndarray
+    scores: np.ndarray
+    n_fallback: int
 
 
 class Recommender:
@@ -123,20 +146,7 @@ class Recommender:
 
     # -- one request -------------------------------------------------------------
     def _known(self, ids: Iterable[Any], what: str = "basket") -> np.ndarray:
-        """Sorted unique internal indices of the known ids among `ids` (one id alone counts as a list
-        of one); a container among them, or a mapping for `ids`, raises InputError naming `what`."""
-        if not isinstance(ids, (list, tuple)):  # cheap checks first: this is on the request path
-            if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-                ids = [ids]
-            elif isinstance(ids, Mapping):
-                raise InputError(f"{what} must be a list of item ids, not {describe(ids)}")
-            elif isinstance(ids, pd.DataFrame):  # iterating it would give its column names
-                hint = " (for many baskets use recommend_batch)" if what == "basket" else ""
-                raise InputError(f"{what} must be a list of item ids, not a DataFrame{hint}")
-            else:
-                ids = list(ids)
-        found = self.items_.indices_of(ids, what)
-        return np.array(sorted(set(found)), dtype=np.int32)
+        return query_indices(self.items_, ids, what)
 
     def _popular(self, k: int, exclude: np.ndarray, query: np.ndarray) -> Recommendations:
         head = self.popular_[: k + len(exclude)]
@@ -177,6 +187,17 @@ class Recommender:
         query = self._known(basket)
         no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
         excluded = query if no_exclude else np.union1d(query, self._known(exclude, "exclude"))
+        return self._recommend(query, excluded, k, customer)
+
+    def recommend_indices(self, basket: np.ndarray, k: int, customer: Any = None) -> Recommendations:
+        """`recommend` for a basket given as the model's internal indices (sorted, unique, in range),
+        for code that works over the model's arrays (the engine); answers exactly as `recommend`."""
+        self._check_fitted()
+        k = _check_k(k)
+        query = np.asarray(basket, dtype=np.int32)
+        return self._recommend(query, query, k, customer)
+
+    def _recommend(self, query: np.ndarray, excluded: np.ndarray, k: int, customer: Any) -> Recommendations:
         if customer is not None and self.uses_customers:  # anonymous requests skip this (the hot path)
             cidx = self._customer_of(customer)
             if cidx >= 0:
@@ -220,6 +241,7 @@ class Recommender:
         return self._ranked_or_popular(index, scores, k, excluded, empty)
 
     # -- customers ---------------------------------------------------------------------
+    fork_safe: ClassVar[bool] = True  # False: scoring must not run in forked worker processes
     uses_customers: ClassVar[bool] = False
     positive_scores: ClassVar[bool] = False  # True: a score of 0 means "no evidence" (item-KNN)
     customers_: IdMap | None = None
@@ -293,18 +315,32 @@ class Recommender:
         """
         self._check_fitted()
         k = _check_k(k)
-        basket_ids, rows, cols, customers = self._parse_baskets(baskets)
-        return self._batch_from_codes(basket_ids, rows, cols, k, customers)
+        ranked = self.rank_baskets(self.parse_baskets(baskets), k)
+        # ids as categoricals built from codes: no per-row string objects, dictionary-encoded in Parquet
+        frame = pd.DataFrame({
+            "basket_id": pd.Categorical.from_codes(ranked.rows, categories=pd.Index(ranked.basket_ids)),
+            "rank": ranked.rank.astype(np.int32),
+            "item_id": pd.Categorical.from_codes(ranked.items, categories=self.item_index()),
+            "score": ranked.scores.astype(np.float64),
+        })
+        frame.attrs["fallback_baskets"] = ranked.n_fallback
+        return frame
 
-    def _batch_from_codes(self, basket_ids: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                          k: int, customers: np.ndarray | None = None) -> pd.DataFrame:
+    def parse_baskets(self, baskets: Any) -> Baskets:
+        """Many baskets (see `recommend_batch`) over this model's items and customers."""
+        self._check_fitted()
+        if self.uses_customers and self.customers_ is not None:
+            return parse_baskets(baskets, self.items_, self.customers_, self._has_history())
+        return parse_baskets(baskets, self.items_)
+
+    def rank_baskets(self, baskets: Baskets, k: int) -> "RankedBaskets":
+        """The top k of every basket as arrays (what `recommend_batch` returns, before ids)."""
+        self._check_fitted()
+        k = _check_k(k)
+        basket_ids = baskets.ids
         n_baskets = len(basket_ids)
-        known = cols >= 0
-        rows, cols = rows[known], cols[known]
-        basket = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)),
-                               shape=(n_baskets, self.n_items))
-        basket.sum_duplicates()
-        basket.data[:] = 1.0
+        customers = baskets.customers
+        basket = baskets.matrix()
         if getattr(self, "dense_scores", False):
             scores = self._dense_topk_candidates(basket, k, customers)
         else:  # the model marks basket items -inf (or leaves them out); topk_rows drops them
@@ -322,7 +358,7 @@ class Recommender:
         out_rows = np.repeat(np.arange(n_baskets), lengths)
         rank = np.arange(len(items)) - np.repeat(indptr[:-1], lengths) + 1
         if len(empty):
-            fb_rows, fb_items, fb_scores = self._popular_batch(basket, empty, k)
+            fb_rows, fb_items, fb_scores = self.popular_batch(basket, empty, k)
             fb_rank = np.arange(len(fb_rows)) - np.searchsorted(fb_rows, fb_rows) + 1
             out_rows = np.concatenate([out_rows, fb_rows])
             rank = np.concatenate([rank, fb_rank])
@@ -330,15 +366,8 @@ class Recommender:
             values = np.concatenate([values, fb_scores])
             order = np.lexsort((rank, out_rows))
             out_rows, rank, items, values = out_rows[order], rank[order], items[order], values[order]
-        # ids as categoricals built from codes: no per-row string objects, dictionary-encoded in Parquet
-        frame = pd.DataFrame({
-            "basket_id": pd.Categorical.from_codes(out_rows, categories=pd.Index(basket_ids)),
-            "rank": rank.astype(np.int32),
-            "item_id": pd.Categorical.from_codes(items, categories=self._item_categories()),
-            "score": values.astype(np.float64),
-        })
-        frame.attrs["fallback_baskets"] = int(len(empty))
-        return frame
+        return RankedBaskets(basket_ids, out_rows.astype(np.int64), items.astype(np.int64),
+                             rank.astype(np.int64), values.astype(np.float64), int(len(empty)))
 
     def _dense_topk_candidates(self, basket: sp.csr_matrix, k: int, customers: np.ndarray | None = None,
                                chunk_cells: int = 16_000_000) -> sp.csr_matrix:
@@ -378,14 +407,15 @@ class Recommender:
         """baskets x items scores for dense scorers; customers: internal index per row, -1 unknown."""
         raise NotImplementedError
 
-    def _item_categories(self) -> pd.Index:
+    def item_index(self) -> pd.Index:
+        """The item ids as a pandas Index in internal order (built once): categories of output frames."""
         cached = getattr(self, "_categories", None)
         if cached is None:
             cached = self._categories = pd.Index(self.items_.ids)
         return cached
 
-    def _popular_batch(self, basket: sp.csr_matrix, rows: np.ndarray, k: int
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def popular_batch(self, basket: sp.csr_matrix, rows: np.ndarray, k: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Popular items for the given basket rows, each basket's own items left out."""
         own = basket[rows]  # the fallback baskets' own items, as a sub-matrix
         sizes = np.diff(own.indptr)
@@ -398,77 +428,6 @@ class Recommender:
         keep &= np.cumsum(keep, axis=1) <= k
         scores = np.broadcast_to(self.popular_scores_[:width], (len(rows), width))
         return np.repeat(rows, keep.sum(axis=1)), cand[keep], scores[keep]
-
-    def _parse_baskets(self, baskets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """(basket ids, basket row per line, internal item index per line (-1 unknown),
-        internal customer index per basket (-1 unknown) or None without a customer_id column)."""
-        customers = None
-        if isinstance(baskets, pd.DataFrame):
-            if not baskets.columns.is_unique:
-                twice = baskets.columns[baskets.columns.duplicated()].unique()
-                raise InputError(f"baskets frame has duplicate column names: {', '.join(map(str, twice))}; "
-                                 f"each column must appear once")
-            missing = [c for c in ("basket_id", "item_id") if c not in baskets.columns]
-            if missing:
-                raise InputError(f"baskets frame lacks column(s) {', '.join(missing)}; it has: "
-                                 f"{', '.join(map(str, baskets.columns))}")
-            has_customer = "customer_id" in baskets.columns
-            # with a customer_id column a line may carry no item: an empty basket for that customer
-            for col in ("basket_id",) if has_customer else ("basket_id", "item_id"):
-                if baskets[col].isna().any():
-                    bad = np.flatnonzero(baskets[col].isna().to_numpy())[:5]
-                    raise InputError(f"baskets column '{col}' has null values; first rows (0-based): "
-                                     f"{', '.join(map(str, bad))}")
-            _check_basket_ids(baskets["basket_id"].to_numpy(), "baskets column 'basket_id'", "row", " (0-based)")
-            codes, uniques = pd.factorize(baskets["basket_id"], sort=False)
-            basket_ids = np.asarray(uniques)
-            cols = _column_to_internal(self.items_, baskets["item_id"])  # nulls (no item) are -1
-            if has_customer and self.uses_customers:
-                mapped = np.full(len(baskets), -1, dtype=np.int64)
-                if self.customers_ is not None:
-                    mapped = _column_to_internal(self.customers_, baskets["customer_id"]).astype(np.int64)
-                    ok = mapped >= 0
-                    mapped[ok] = np.where(self._has_history()[mapped[ok]], mapped[ok], -1)
-                # a basket's customer: its first line that names a known one
-                first = np.full(len(basket_ids), -1, dtype=np.int64)
-                order = np.flatnonzero(mapped >= 0)[::-1]
-                first[codes[order]] = mapped[order]
-                customers = first
-            return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
-        if isinstance(baskets, Mapping):
-            keys = list(baskets.keys())
-            _check_basket_ids(np.fromiter(keys, dtype=object, count=len(keys)), "the keys of baskets", "position")
-            basket_ids = np.asarray(keys)
-            lists = []
-            for key, value in baskets.items():
-                if isinstance(value, str):  # one id alone, as recommend takes it
-                    lists.append([value])
-                elif isinstance(value, (bytes, Mapping)) or not hasattr(value, "__iter__"):
-                    raise InputError(f"baskets[{short_repr(key)}] must be a list of item ids, not "
-                                     f"{describe(value)}")
-                else:
-                    lists.append(list(value))
-            sizes = np.fromiter((len(v) for v in lists), np.int64, len(lists))
-            codes = np.repeat(np.arange(len(lists)), sizes)
-            items = np.fromiter((x for v in lists for x in v), dtype=object, count=int(sizes.sum()))
-            try:
-                cols = self.items_.to_internal(items)
-            except NotAnIdError as exc:
-                row = int(codes[exc.position])
-                at = exc.position - int(sizes[:row].sum())
-                raise InputError(f"baskets[{short_repr(keys[row])}] must hold item ids (strings or integers), "
-                                 f"not {describe(exc.value)} at position {at}"
-                                 ) from None
-            return self._basket_ids(basket_ids), codes.astype(np.int64), cols, customers
-        raise InputError("baskets must be a DataFrame with basket_id and item_id columns "
-                         f"or a mapping basket_id -> item ids, not {type(baskets).__name__}")
-
-    @staticmethod
-    def _basket_ids(basket_ids: np.ndarray) -> np.ndarray:
-        return basket_ids if basket_ids.dtype.kind in "iuU" else basket_ids.astype(str)
-
-    def _to_internal(self, items: np.ndarray) -> np.ndarray:
-        return _map_ids(self.items_, items)
 
     # -- hooks ---------------------------------------------------------------------
     def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -503,64 +462,6 @@ class Recommender:
 
     def get_params(self) -> dict[str, Any]:
         raise NotImplementedError
-
-
-def _map_ids(idmap: IdMap, values: Any) -> np.ndarray:
-    """Internal indices of external ids (-1 unknown), by the one matching rule of `IdMap`
-    (see `xsell.data.idmap.match_key`): the same as `index_of` one id at a time."""
-    return idmap.to_internal(values)
-
-
-def _column_to_internal(idmap: IdMap, column: pd.Series) -> np.ndarray:
-    """Internal indices of a baskets frame column (-1 unknown or null); a container in a cell
-    raises InputError naming the column and the row."""
-    try:
-        return idmap.to_internal(column.to_numpy())
-    except NotAnIdError as exc:
-        raise InputError(f"baskets column '{column.name}' must hold ids (strings or integers), not "
-                         f"{describe(exc.value)} at row {exc.position} (0-based)"
-                         ) from None
-
-
-def _check_basket_ids(values: np.ndarray, where: str, unit: str, note: str = "") -> None:
-    """Basket ids must be ids of one type: 1 and '1' would become one basket id in the output; string
-    ids at most MAX_ID_LENGTH characters, checked before any fixed-width array is built (one id of
-    20,000 characters among 200,000 would make the output's ids take 16 GB)."""
-    if values.dtype.kind == "U":
-        if values.dtype.itemsize // 4 > MAX_ID_LENGTH:
-            _check_id_lengths(pd.Series(values.astype(object)), where, unit, note)
-        return
-    if values.dtype.kind != "O":
-        return
-    inferred = pd.api.types.infer_dtype(values, skipna=True)
-    if inferred == "string":
-        _check_id_lengths(pd.Series(values, copy=False), where, unit, note)
-    if inferred in ("string", "integer", "empty"):
-        return
-    kinds: dict[str, None] = {}
-    for position, v in enumerate(values.tolist()):
-        if isinstance(v, (str, bytes)) or not hasattr(type(v), "__iter__"):
-            kind = ("str" if isinstance(v, str) else "bool" if isinstance(v, (bool, np.bool_))
-                    else "int" if isinstance(v, (int, np.integer)) else
-                    "float" if isinstance(v, (float, np.floating)) else type(v).__name__)
-            kinds[kind] = None
-        else:
-            raise InputError(f"{where} must hold ids (strings or integers), not {describe(v)} "
-                             f"at {unit} {position}{note}")
-    if len(kinds) > 1:
-        names = list(kinds)
-        raise InputError(f"{where} {'mix' if where.startswith('the keys') else 'mixes'} ids of different types ({', '.join(names[:-1])} and {names[-1]}); "
-                         f"give every basket id the same type")
-
-
-def _check_id_lengths(values: pd.Series, where: str, unit: str, note: str) -> None:
-    """Refuse a string id longer than MAX_ID_LENGTH characters (vectorised), naming the first."""
-    lengths = values.str.len().to_numpy(dtype=np.float64, na_value=0.0)
-    long = np.flatnonzero(lengths > MAX_ID_LENGTH)
-    if len(long):
-        have = "have" if where.startswith("the keys") else "has"
-        raise InputError(f"{where} {have} an id of {int(lengths[long[0]]):,} characters at {unit} {int(long[0])}"
-                         f"{note}; ids may be at most {MAX_ID_LENGTH} characters")
 
 
 def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,

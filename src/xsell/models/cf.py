@@ -212,6 +212,7 @@ class ALS(_CFModel):
     """
 
     model_type: ClassVar[str] = "als"
+    fork_safe: ClassVar[bool] = False  # its basket fold-in runs implicit's OpenMP code
 
     def __init__(self, *, factors: int = 100, regularization: float = 0.01, alpha: float = 1.0,
                  iterations: int = 15, weighting: str = "count", on: str = "auto",

@@ -1,0 +1,50 @@
+"""Model files saved by an earlier release load with today's code and give the same answers.
+
+The files in tests/fixtures/models-<version>/ were written by that release
+(tests/fixtures/make_model_files.py), with the answers it gave in answers.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import xsell
+
+FIXTURES = sorted(Path(__file__).parent.joinpath("fixtures").glob("models-*"))
+CASES = [(folder, path.stem) for folder in FIXTURES for path in sorted(folder.glob("*.xsell"))]
+
+
+def test_every_model_type_has_a_fixture_file():
+    from xsell.models.registry import MODELS as _MODEL_TYPES
+
+    assert FIXTURES, "no fixture folder"
+    for folder in FIXTURES:
+        assert sorted(p.stem for p in folder.glob("*.xsell")) == sorted(_MODEL_TYPES)
+
+
+@pytest.mark.parametrize("folder, name", CASES, ids=[f"{f.name}/{n}" for f, n in CASES])
+def test_old_model_file_loads_and_answers_as_when_saved(folder, name):
+    expected = json.loads((folder / "answers.json").read_text())[name]
+    model = xsell.load_model(folder / f"{name}.xsell")
+    assert model.model_type == name
+    ids = model.items_.ids.tolist()
+    baskets = [ids[:1], ids[3:5], ids[7:10], ["NOT-AN-ITEM"], []]
+    got = []
+    for basket in baskets:
+        recs = model.recommend(basket, k=5)
+        got.append([recs.items, recs.scores.tolist(), recs.fallback])
+    assert got == expected["recommend"]
+    got = []
+    customers = list(dict.fromkeys(c for c, *_ in expected["recommend_customer"]))
+    for basket in baskets:
+        for customer in customers:
+            recs = model.recommend(basket, k=5, customer=customer)
+            got.append([customer, recs.items, recs.scores.tolist(), recs.fallback])
+    assert got == expected["recommend_customer"]
+    got = []
+    for item, *_ in expected["also_bought"]:
+        recs = model.also_bought(item, k=5)
+        got.append([item, recs.items, recs.scores.tolist(), recs.fallback])
+    assert got == expected["also_bought"]
