@@ -8,11 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import xsell
 
 FIXTURES = sorted(Path(__file__).parent.joinpath("fixtures").glob("models-*"))
+# ALS and BPR score a request in float64 since 0.2 (rounded to float32) so that a request alone and in a
+# batch give the same float; 0.1.0's float32 product differed between the two in the last bits. Their
+# items and order are unchanged; their scores agree with 0.1.0's to float32 precision (rtol 1e-6).
+REROUNDED = {"als", "bpr"}
+
 CASES = [(folder, path.stem) for folder in FIXTURES for path in sorted(folder.glob("*.xsell"))]
 
 
@@ -35,16 +41,28 @@ def test_old_model_file_loads_and_answers_as_when_saved(folder, name):
     for basket in baskets:
         recs = model.recommend(basket, k=5)
         got.append([recs.items, recs.scores.tolist(), recs.fallback])
-    assert got == expected["recommend"]
+    _same(got, expected["recommend"], name)
     got = []
     customers = list(dict.fromkeys(c for c, *_ in expected["recommend_customer"]))
     for basket in baskets:
         for customer in customers:
             recs = model.recommend(basket, k=5, customer=customer)
             got.append([customer, recs.items, recs.scores.tolist(), recs.fallback])
-    assert got == expected["recommend_customer"]
+    _same(got, expected["recommend_customer"], name)
     got = []
     for item, *_ in expected["also_bought"]:
         recs = model.also_bought(item, k=5)
         got.append([item, recs.items, recs.scores.tolist(), recs.fallback])
-    assert got == expected["also_bought"]
+    _same(got, expected["also_bought"], name)
+
+
+def _same(got: list[list], expected: list[list], name: str) -> None:
+    """Equal answers; for REROUNDED models the scores (the list before the last field) to float32 precision."""
+    if name not in REROUNDED:
+        assert got == expected
+        return
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert g[:-2] == e[:-2] and g[-1] == e[-1]  # the query, the items, the fallback flag
+        assert len(g[-2]) == len(e[-2])
+        np.testing.assert_allclose(g[-2], e[-2], rtol=1e-6, atol=0)

@@ -22,11 +22,38 @@ from xsell.errors import InputError, NotFittedError
 from xsell.mining.rules import (METRICS, check_basket_cap, check_confidence, check_lift, frequent_itemsets,
                                 rule_arrays, within_row_pairs)
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
+from xsell.models.params import Custom
 from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
                                check_values, mark_basket_items)
 
 _STATS = ("support", "confidence", "lift")
 _AGGREGATES = ("max", "sum")
+
+
+def _check_max_len(max_len: Any) -> int:
+    if isinstance(max_len, (bool, np.bool_)) or not isinstance(max_len, (int, np.integer)) or max_len not in (2, 3):
+        raise InputError(f"max_len must be 2 or 3 for AssociationRules, got {max_len!r}; "
+                         f"xsell.mine_rules mines longer rules for review")
+    return int(max_len)
+
+
+def _check_metric(metric: Any) -> str:
+    if not isinstance(metric, str) or metric not in METRICS:
+        raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    return metric
+
+
+def _check_aggregate(aggregate: Any) -> str:
+    if not isinstance(aggregate, str) or aggregate not in _AGGREGATES:
+        raise InputError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
+    return aggregate
+
+
+def _check_support(min_support: Any) -> float:
+    if isinstance(min_support, (bool, np.bool_)) or not (isinstance(min_support, (int, float, np.number))
+                                                         and 0 < float(min_support) <= 1):
+        raise InputError(f"min_support must be in (0, 1], got {min_support!r}")
+    return float(min_support)
 
 
 class AssociationRules(Recommender):
@@ -43,36 +70,22 @@ class AssociationRules(Recommender):
     """
 
     model_type: ClassVar[str] = "association_rules"
+    constraints = {"min_support": Custom(_check_support), "min_confidence": Custom(check_confidence),
+                   "max_len": Custom(_check_max_len), "metric": Custom(_check_metric),
+                   "aggregate": Custom(_check_aggregate), "min_lift": Custom(check_lift),
+                   "max_basket_items": Custom(check_basket_cap)}
+    min_support: float
+    min_confidence: float
+    max_len: int
+    metric: str
+    aggregate: str
+    min_lift: float | None
+    max_basket_items: int | None | str
 
     def __init__(self, *, min_support: float = 0.001, min_confidence: float = 0.0, max_len: int = 2,
                  metric: str = "confidence", aggregate: str = "max", min_lift: float | None = None,
                  max_basket_items: int | None | str = "auto") -> None:
-        if isinstance(max_len, (bool, np.bool_)) or not isinstance(max_len, (int, np.integer)) \
-                or max_len not in (2, 3):
-            raise InputError(f"max_len must be 2 or 3 for AssociationRules, got {max_len!r}; "
-                             f"xsell.mine_rules mines longer rules for review")
-        if not isinstance(metric, str) or metric not in METRICS:
-            raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-        if not isinstance(aggregate, str) or aggregate not in _AGGREGATES:
-            raise InputError(f"aggregate must be 'max' or 'sum', got {aggregate!r}")
-        if isinstance(min_support, (bool, np.bool_)) or not (isinstance(min_support, (int, float, np.number))
-                                                             and 0 < float(min_support) <= 1):
-            raise InputError(f"min_support must be in (0, 1], got {min_support!r}")
-        self.min_support = float(min_support)
-        self.min_confidence = check_confidence(min_confidence)
-        self.max_len = int(max_len)
-        self.metric = metric
-        self.aggregate = aggregate
-        self.min_lift = check_lift(min_lift)
-        self.max_basket_items = check_basket_cap(max_basket_items)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"min_support": self.min_support, "min_confidence": self.min_confidence, "max_len": self.max_len,
-                "metric": self.metric, "aggregate": self.aggregate, "min_lift": self.min_lift,
-                "max_basket_items": self.max_basket_items}
-
-    def __repr__(self) -> str:
-        return "AssociationRules(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+        self._set_params(locals())
 
     # -- fitting -------------------------------------------------------------------------
     def _fit(self, orders: Orders) -> None:

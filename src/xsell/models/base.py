@@ -23,6 +23,7 @@ column in `recommend_batch`. The other models ignore customers.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
@@ -36,6 +37,7 @@ from xsell.data.orders import Orders
 from xsell.checks import check_int
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
+from xsell.models.params import Constraint
 
 _POPULAR_KEPT = 1000
 R = TypeVar("R", bound="Recommender")  # popular items kept for fallbacks
@@ -110,6 +112,29 @@ class Recommender:
     """Base class: template methods that validate, map ids and rank once for every model."""
 
     model_type: ClassVar[str] = "base"
+    constraints: ClassVar[Mapping[str, Constraint]] = {}  # one per keyword of __init__ (models/params.py)
+    _param_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = tuple(p.name for p in inspect.signature(cls.__init__).parameters.values()
+                      if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        if "__init__" in cls.__dict__ and set(names) != set(cls.constraints):
+            missing = sorted(set(names) ^ set(cls.constraints))
+            raise TypeError(f"{cls.__name__}: __init__ keywords and constraints differ: {', '.join(missing)}")
+        cls._param_names = names
+
+    def _set_params(self, values: Mapping[str, Any]) -> None:
+        """Check and keep the keyword arguments of __init__ (pass `locals()`), in signature order."""
+        for name in self._param_names:
+            setattr(self, name, self.constraints[name].check(name, values[name]))
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters as given to __init__ (after checking): `type(m)(**m.get_params())` is m unfitted."""
+        return {name: getattr(self, name) for name in self._param_names}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
     items_: IdMap
     popular_: np.ndarray  # internal indices, most popular first
     popular_scores_: np.ndarray
@@ -458,9 +483,6 @@ class Recommender:
     def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "Recommender":
         """Rebuild a fitted model from validated arrays; raise InputError on bad content."""
-        raise NotImplementedError
-
-    def get_params(self) -> dict[str, Any]:
         raise NotImplementedError
 
 

@@ -34,10 +34,11 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.checks import check_int, check_number
+from xsell.models.params import SEED, Choice, Int, Number
 from xsell.models.base import Recommender, check_csr, check_ids, check_values
 
 _WEIGHTINGS = ("count", "log", "binary")
+_ON = ("auto", "customers", "orders")
 
 
 def _implicit(what: str) -> Any:
@@ -61,26 +62,6 @@ def _blas_single_thread() -> Iterator[None]:
     with threadpool_limits(1, "blas"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Method expects CSR input")
         yield
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise InputError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-    return str(value)
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    return int(check_int(name, value, low))  # type: ignore[arg-type]
-
-
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    return float(check_number(name, value, 0.0, low_open=not allow_zero))  # type: ignore[arg-type]
-
-
-def _check_seed(value: Any) -> int | None:
-    if value is None:
-        return None
-    return _check_int("random_state", value, 0)
 
 
 class _CFModel(Recommender):
@@ -144,6 +125,7 @@ class _CFModel(Recommender):
             alone = np.diff(baskets.indptr) == 0
             scale = np.where(alone, 1.0, self.history_weight) / np.maximum(peak, 1e-12)
             rows = (rows + sp.diags(scale.astype(np.float32)) @ hist).tocsr()
+            rows.sort_indices()  # implicit's fold-in sums a row in index order: the same floats alone or in a batch
         return rows
 
     # -- model files --------------------------------------------------------------------
@@ -191,6 +173,17 @@ class _CFModel(Recommender):
         self.item_factors_ = np.array(arrays["item_factors"])  # writable copies: implicit needs them
         self.user_factors_ = np.array(arrays["user_factors"])
 
+    def _item_scores(self, users: np.ndarray) -> np.ndarray:
+        """users x items scores, the same floats for a request alone and in a batch: a float32 BLAS
+        product takes another route for one row (gemv) than for many (gemm) and may differ in the last
+        bit. The product runs in float64 (float32 x float32 products are exact there) and is rounded
+        to float32, so the route's rounding stays far below the float32 result's."""
+        factors = self.item_factors_
+        cached = getattr(self, "_factors64", None)
+        if cached is None or cached[0] is not factors:  # built once per fitted or loaded factor array
+            cached = self._factors64 = (factors, np.ascontiguousarray(factors, dtype=np.float64))
+        return (users.astype(np.float64) @ cached[1].T).astype(np.float32)
+
     def _neighbours_from_factors(self, factors: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:
         """Items by cosine similarity of their factors (implicit's similar_items)."""
         norms = np.linalg.norm(factors, axis=1)
@@ -212,29 +205,21 @@ class ALS(_CFModel):
     """
 
     model_type: ClassVar[str] = "als"
+    constraints = {"factors": Int(1), "regularization": Number(0.0), "alpha": Number(0.0, low_open=True),
+                   "iterations": Int(1), "weighting": Choice(_WEIGHTINGS), "on": Choice(_ON),
+                   "history_weight": Number(0.0), "random_state": SEED, "num_threads": Int(0)}
+    factors: int
+    regularization: float
+    alpha: float
+    iterations: int
+    random_state: int | None
+    num_threads: int
     fork_safe: ClassVar[bool] = False  # its basket fold-in runs implicit's OpenMP code
 
     def __init__(self, *, factors: int = 100, regularization: float = 0.01, alpha: float = 1.0,
                  iterations: int = 15, weighting: str = "count", on: str = "auto",
                  history_weight: float = 0.1, random_state: int | None = 0, num_threads: int = 0) -> None:
-        self.history_weight = _check_positive("history_weight", history_weight, allow_zero=True)
-        self.factors = _check_int("factors", factors, 1)
-        self.regularization = _check_positive("regularization", regularization, allow_zero=True)
-        self.alpha = _check_positive("alpha", alpha)
-        self.iterations = _check_int("iterations", iterations, 1)
-        self.weighting = _check_choice("weighting", weighting, _WEIGHTINGS)
-        self.on = _check_choice("on", on, ("auto", "customers", "orders"))
-        self.random_state = _check_seed(random_state)
-        self.num_threads = _check_int("num_threads", num_threads, 0)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"factors": self.factors, "regularization": self.regularization, "alpha": self.alpha,
-                "iterations": self.iterations, "weighting": self.weighting, "on": self.on,
-                "history_weight": self.history_weight, "random_state": self.random_state,
-                "num_threads": self.num_threads}
-
-    def __repr__(self) -> str:
-        return "ALS(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+        self._set_params(locals())
 
     def _implicit_model(self) -> Any:
         model = getattr(self, "_model", None)
@@ -269,7 +254,7 @@ class ALS(_CFModel):
         if len(fold):
             rows = self._rows(baskets[fold], customers[fold])
             users[fold] = self._implicit_model().recalculate_user(np.arange(len(fold)), rows)
-        return users @ self.item_factors_.T
+        return self._item_scores(users)
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         return self._neighbours_from_factors(self.item_factors_, item)
@@ -307,27 +292,20 @@ class BPR(_CFModel):
 
     model_type: ClassVar[str] = "bpr"
     weighting = "binary"
+    constraints = {"factors": Int(1), "learning_rate": Number(0.0, low_open=True), "regularization": Number(0.0),
+                   "iterations": Int(1), "on": Choice(_ON), "history_weight": Number(0.0), "random_state": SEED,
+                   "num_threads": Int(0)}
+    factors: int
+    learning_rate: float
+    regularization: float
+    iterations: int
+    random_state: int | None
+    num_threads: int
 
     def __init__(self, *, factors: int = 100, learning_rate: float = 0.01, regularization: float = 0.01,
                  iterations: int = 100, on: str = "auto", history_weight: float = 0.1,
                  random_state: int | None = 0, num_threads: int = 1) -> None:
-        self.history_weight = _check_positive("history_weight", history_weight, allow_zero=True)
-        self.factors = _check_int("factors", factors, 1)
-        self.learning_rate = _check_positive("learning_rate", learning_rate)
-        self.regularization = _check_positive("regularization", regularization, allow_zero=True)
-        self.iterations = _check_int("iterations", iterations, 1)
-        self.on = _check_choice("on", on, ("auto", "customers", "orders"))
-        self.random_state = _check_seed(random_state)
-        self.num_threads = _check_int("num_threads", num_threads, 0)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"factors": self.factors, "learning_rate": self.learning_rate,
-                "regularization": self.regularization, "iterations": self.iterations, "on": self.on,
-                "history_weight": self.history_weight, "random_state": self.random_state,
-                "num_threads": self.num_threads}
-
-    def __repr__(self) -> str:
-        return "BPR(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+        self._set_params(locals())
 
     def _fit(self, orders: Orders) -> None:
         matrix = self._matrix(orders)
@@ -363,7 +341,7 @@ class BPR(_CFModel):
         mean[:, -1] = 0.0
         users += mean.astype(np.float32)
         users[:, -1] = 1.0  # the bias column
-        return users @ f.T
+        return self._item_scores(users)
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         return self._neighbours_from_factors(self.item_factors_[:, :-1], item)
@@ -394,29 +372,20 @@ class ItemKNN(_CFModel):
     """
 
     model_type: ClassVar[str] = "itemknn"
+    constraints = {"measure": Choice(("bm25", "cosine", "tfidf")), "K": Int(1), "K1": Number(0.0),
+                   "B": Number(0.0, 1.0), "on": Choice(_ON), "weighting": Choice(_WEIGHTINGS),
+                   "history_weight": Number(0.0), "num_threads": Int(0)}
+    measure: str
+    K: int
+    K1: float
+    B: float
+    num_threads: int
     positive_scores: ClassVar[bool] = True
 
     def __init__(self, *, measure: str = "bm25", K: int = 20, K1: float = 1.2, B: float = 0.75,
                  on: str = "orders", weighting: str = "count", history_weight: float = 0.1,
                  num_threads: int = 0) -> None:
-        self.history_weight = _check_positive("history_weight", history_weight, allow_zero=True)
-        self.measure = _check_choice("measure", measure, ("bm25", "cosine", "tfidf"))
-        self.K = _check_int("K", K, 1)
-        self.K1 = _check_positive("K1", K1, allow_zero=True)
-        self.B = _check_positive("B", B, allow_zero=True)
-        if self.B > 1:
-            raise InputError(f"B must be in [0, 1], got {B!r}")
-        self.on = _check_choice("on", on, ("auto", "customers", "orders"))
-        self.weighting = _check_choice("weighting", weighting, _WEIGHTINGS)
-        self.num_threads = _check_int("num_threads", num_threads, 0)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"measure": self.measure, "K": self.K, "K1": self.K1, "B": self.B, "on": self.on,
-                "weighting": self.weighting, "history_weight": self.history_weight,
-                "num_threads": self.num_threads}
-
-    def __repr__(self) -> str:
-        return "ItemKNN(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+        self._set_params(locals())
 
     def _fit(self, orders: Orders) -> None:
         matrix = self._matrix(orders)

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.checks import check_int, check_number
+from xsell.models.params import Int, Number
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
 from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
                                check_values, drop_below)
@@ -158,22 +158,17 @@ class CoOccurrence(Recommender):
     """
 
     model_type: ClassVar[str] = "cooccurrence"
+    constraints = {"min_count": Int(1), "min_support": Number(0.0, 1.0), "neighbors": Int(1, none=True),
+                   "alpha": Number(0.0, 1.0), "shrinkage": Number(0.0)}
+    min_count: int
+    min_support: float
+    neighbors: int | None
+    alpha: float
+    shrinkage: float
 
     def __init__(self, *, min_count: int = 2, min_support: float = 0.0, neighbors: int | None = 100,
                  alpha: float = 0.5, shrinkage: float = 5.0) -> None:
-        self.min_count = check_int("min_count", min_count, 1)
-        self.min_support = check_number("min_support", min_support, 0.0, 1.0)
-        self.neighbors = check_int("neighbors", neighbors, 1, allow_none=True)
-        self.alpha = check_number("alpha", alpha, 0.0, 1.0)
-        self.shrinkage = check_number("shrinkage", shrinkage, 0.0)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"min_count": self.min_count, "min_support": self.min_support, "neighbors": self.neighbors,
-                "alpha": self.alpha, "shrinkage": self.shrinkage}
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"CoOccurrence({params})"
+        self._set_params(locals())
 
     # -- fitting ---------------------------------------------------------------------
     def _fit(self, orders: Orders) -> None:

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError, NotFittedError
-from xsell.checks import check_int, check_number
+from xsell.models.params import Int, Number
 from xsell.models.base import Recommender, check_values, mark_basket_items
 
 
@@ -53,15 +53,12 @@ class EASE(DenseItemModel):
 
     model_type: ClassVar[str] = "ease"
 
+    constraints = {"l2": Number(0.0, low_open=True), "max_items": Int(1)}
+    l2: float
+    max_items: int
+
     def __init__(self, *, l2: float = 200.0, max_items: int = 20_000) -> None:
-        self.l2 = check_number("l2", l2, 0.0, low_open=True)
-        self.max_items = check_int("max_items", max_items, 1)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"l2": self.l2, "max_items": self.max_items}
-
-    def __repr__(self) -> str:
-        return f"EASE(l2={self.l2!r}, max_items={self.max_items!r})"
+        self._set_params(locals())
 
     def _fit(self, orders: Orders) -> None:
         n = orders.n_items
@@ -110,14 +107,11 @@ class Popular(Recommender):
 
     model_type: ClassVar[str] = "popular"
 
+    constraints = {"days": Number(0.0, low_open=True, none=True)}
+    days: float | None
+
     def __init__(self, *, days: float | None = None) -> None:
-        self.days = check_number("days", days, 0.0, low_open=True, allow_none=True)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"days": self.days}
-
-    def __repr__(self) -> str:
-        return f"Popular(days={self.days!r})"
+        self._set_params(locals())
 
     def _fit(self, orders: Orders) -> None:
         keep = np.ones(orders.n_lines, dtype=bool)

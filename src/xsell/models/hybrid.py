@@ -25,7 +25,8 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.models.base import check_values
-from xsell.models.cf import _CFModel, _check_int, _check_positive
+from xsell.models.cf import _CFModel
+from xsell.models.params import Int, Number
 from xsell.models.dense import EASE, DenseItemModel
 
 _DAY_NS = 86_400e9
@@ -46,20 +47,15 @@ class Hybrid(_CFModel):
     model_type: ClassVar[str] = "hybrid"
     weighting = "count"
     on = "customers"
+    constraints = {"l2": Number(0.0, low_open=True), "history_weight": Number(0.0),
+                   "tau_days": Number(0.0, low_open=True), "max_items": Int(1)}
+    l2: float
+    tau_days: float
+    max_items: int
 
     def __init__(self, *, l2: float = 50.0, history_weight: float = 0.3, tau_days: float = 180.0,
                  max_items: int = 20_000) -> None:
-        self.l2 = _check_positive("l2", l2)
-        self.history_weight = _check_positive("history_weight", history_weight, allow_zero=True)
-        self.tau_days = _check_positive("tau_days", tau_days)
-        self.max_items = _check_int("max_items", max_items, 1)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"l2": self.l2, "history_weight": self.history_weight, "tau_days": self.tau_days,
-                "max_items": self.max_items}
-
-    def __repr__(self) -> str:
-        return "Hybrid(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+        self._set_params(locals())
 
     def _fit(self, orders: Orders) -> None:
         ease = EASE(l2=self.l2, max_items=self.max_items)
