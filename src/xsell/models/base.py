@@ -63,7 +63,8 @@ class Recommendations:
 
     @property
     def items(self) -> list[Any]:
-        return self._model.items_.ids[self._index].tolist()
+        items: list[Any] = self._model.items_.ids[self._index].tolist()
+        return items
 
     @property
     def indices(self) -> np.ndarray:
@@ -211,7 +212,7 @@ class Recommender:
         k = _check_k(k)
         query = self._known(basket)
         no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
-        excluded = query if no_exclude else np.union1d(query, self._known(exclude, "exclude"))
+        excluded = query if exclude is None or no_exclude else np.union1d(query, self._known(exclude, "exclude"))
         return self._recommend(query, excluded, k, customer)
 
     def recommend_indices(self, basket: np.ndarray, k: int, customer: Any = None) -> Recommendations:
@@ -291,7 +292,8 @@ class Recommender:
         """Keep the customer map and the customers x items history (orders holding each item)."""
         if orders.customers is None or orders.customer_index is None:
             self.customers_ = None
-            self.history_ = sp.csr_matrix((0, orders.n_items), dtype=np.float32)
+            self.history_ = sp.csr_matrix((np.empty(0, np.float32), np.empty(0, np.int32), np.zeros(1, np.int64)),
+                                          shape=(0, orders.n_items))
         else:
             self.customers_ = orders.customers
             self.history_ = orders.customer_item_matrix(np.float32)
@@ -434,7 +436,7 @@ class Recommender:
 
     def item_index(self) -> pd.Index:
         """The item ids as a pandas Index in internal order (built once): categories of output frames."""
-        cached = getattr(self, "_categories", None)
+        cached: pd.Index | None = getattr(self, "_categories", None)
         if cached is None:
             cached = self._categories = pd.Index(self.items_.ids)
         return cached
@@ -519,7 +521,7 @@ def check_csr(name: str, indptr: np.ndarray, indices: np.ndarray, n_cols: int, i
 
 
 def _check_k(k: Any) -> int:
-    return check_int("k", k, 1)  # type: ignore[return-value]  # never None without allow_none
+    return check_int("k", k, 1)
 
 
 # -- load-time checks of model-file content (one place for every model type) -------------------

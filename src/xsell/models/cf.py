@@ -71,6 +71,7 @@ class _CFModel(Recommender):
     uses_customers: ClassVar[bool] = True
     on: str
     weighting: str
+    history_weight: float
     item_counts_: np.ndarray
     fitted_on_: str
 
@@ -163,6 +164,16 @@ class _CFModel(Recommender):
         self.item_counts_ = arrays["item_counts"]
         self._set_popular(self.item_counts_.astype(np.float64))
 
+
+
+class _FactorModel(_CFModel):
+    """What ALS and BPR share: item and customer factors, their model-file part and the product
+    that scores items from a customer's (or a folded-in basket's) factors."""
+
+    factors: int
+    item_factors_: np.ndarray
+    user_factors_: np.ndarray
+
     def _restore_factors(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap,
                          width: int) -> None:
         if arrays["item_factors"].shape[1] != width:
@@ -194,8 +205,32 @@ class _CFModel(Recommender):
         order = order[np.isfinite(scores[order])]
         return order.astype(np.int32), scores[order]
 
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = self._common_arrays()
+        arrays.update(item_factors=self.item_factors_, user_factors=self.user_factors_)
+        return {"fitted_on": self.fitted_on_}, arrays
 
-class ALS(_CFModel):
+    @classmethod
+    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
+        spec = cls._common_spec(n_items, shapes)
+        f = shapes["item_factors"][1]
+        users = shapes["customers"][0] if state.get("fitted_on") == "customers" else 0
+        spec.update(item_factors=("<f4", (n_items, f)), user_factors=("<f4", (users, f)))
+        return spec
+
+    @classmethod
+    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "_FactorModel":
+        model = cls(**params)
+        model._restore_factors(state, arrays, items, model._factor_width())
+        return model
+
+    def _factor_width(self) -> int:
+        return self.factors
+
+
+class ALS(_FactorModel):
     """Alternating least squares for implicit feedback (Hu, Koren and Volinsky 2008), via implicit.
 
     Parameters (implicit's, same defaults except the seed): factors=100,
@@ -259,29 +294,7 @@ class ALS(_CFModel):
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         return self._neighbours_from_factors(self.item_factors_, item)
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        arrays = self._common_arrays()
-        arrays.update(item_factors=self.item_factors_, user_factors=self.user_factors_)
-        return {"fitted_on": self.fitted_on_}, arrays
-
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
-        spec = cls._common_spec(n_items, shapes)
-        f = shapes["item_factors"][1]
-        users = shapes["customers"][0] if state.get("fitted_on") == "customers" else 0
-        spec.update(item_factors=("<f4", (n_items, f)), user_factors=("<f4", (users, f)))
-        return spec
-
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "ALS":
-        model = cls(**params)
-        model._restore_factors(state, arrays, items, model.factors)
-        return model
-
-
-class BPR(_CFModel):
+class BPR(_FactorModel):
     """Bayesian personalised ranking (Rendle et al. 2009), via implicit.
 
     Parameters (implicit's defaults): factors=100, learning_rate=0.01,
@@ -346,20 +359,8 @@ class BPR(_CFModel):
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         return self._neighbours_from_factors(self.item_factors_[:, :-1], item)
 
-    _get_state = ALS._get_state
-
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
-        return ALS._array_spec.__func__(cls, state, n_items, shapes)  # type: ignore[attr-defined]
-
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "BPR":
-        model = cls(**params)
-        model._restore_factors(state, arrays, items, model.factors + 1)  # + implicit's item-bias column
-        return model
-
+    def _factor_width(self) -> int:
+        return self.factors + 1  # + implicit's item-bias column
 
 class ItemKNN(_CFModel):
     """Item-item nearest neighbours (implicit's Cosine, BM25 and TF-IDF recommenders).
@@ -406,7 +407,8 @@ class ItemKNN(_CFModel):
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
         # implicit scores the user's rows as given (a basket: ones) through the neighbour matrix
         rows = self._rows(baskets, customers).astype(np.float64)
-        return (rows @ self.similarity_).toarray()
+        scores: np.ndarray = (rows @ self.similarity_).toarray()
+        return scores
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         s = self.similarity_

@@ -338,7 +338,7 @@ class CoOccurrence(Recommender):
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if not hasattr(self, "items_"):
             raise NotFittedError("this CoOccurrence is not fitted yet; call fit(orders) first")
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "item_counts": self.item_counts_.astype(np.int64),
             "neighbor_indptr": self.neighbor_indptr_.astype(np.int64),
             "neighbor_indices": self.neighbor_indices_.astype(np.int32),
