@@ -314,11 +314,14 @@ _JOB: Any = None  # (model, engine, mode, k, threshold) of the running score_fil
 
 def _score_chunk(chunk: pd.DataFrame) -> pd.DataFrame:
     model, engine, mode, k, threshold = _JOB
+    scored: pd.DataFrame
     if mode == "recommend":
-        return model.recommend_batch(chunk, k=k)
-    if mode == "up-sell":
-        return engine.up_sell_batch(chunk, k=k)
-    return engine.score_batch(chunk, k=k, threshold=threshold, mode=mode)
+        scored = model.recommend_batch(chunk, k=k)
+    elif mode == "up-sell":
+        scored = engine.up_sell_batch(chunk, k=k)
+    else:
+        scored = engine.score_batch(chunk, k=k, threshold=threshold, mode=mode)
+    return scored
 
 
 def _worker_start(parent: int) -> None:

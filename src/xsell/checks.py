@@ -4,11 +4,17 @@ each kind of bad value. Imports nothing of xsell but its errors, so any module m
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
 from xsell.errors import InputError
+
+
+@overload
+def check_int(name: str, value: Any, low: int, allow_none: Literal[False] = False) -> int: ...
+@overload
+def check_int(name: str, value: Any, low: int, allow_none: bool) -> int | None: ...
 
 
 def check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
@@ -19,6 +25,14 @@ def check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int 
         raise InputError(f"{name} must be a whole number >= {low}{' or None' if allow_none else ''}, "
                          f"got {value!r}")
     return int(value)
+
+
+@overload
+def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None, *,
+                 low_open: bool = False, allow_none: Literal[False] = False) -> float: ...
+@overload
+def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None, *,
+                 low_open: bool = False, allow_none: bool) -> float | None: ...
 
 
 def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None, *,

@@ -13,9 +13,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, NoReturn, Optional, TypeVar, cast
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+    from rich.status import Status
 
 app = typer.Typer(
     name="xsell",
@@ -37,7 +41,7 @@ ColumnOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(1)
 
@@ -57,7 +61,7 @@ def _handles_errors(fn: F) -> F:
             _fail(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug: still one line, with how to see more
             _fail(f"unexpected {type(exc).__name__}: {exc} (please report this)")
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _columns(pairs: list[str] | None) -> dict[str, str]:
@@ -239,19 +243,22 @@ class _steps:
     """A progress bar over the evaluation's steps on a terminal (naming the model being trained or
     scored); plain lines otherwise."""
 
+    _progress: Progress | None
+    _task: TaskID
+
     def __enter__(self) -> Callable[[str, int, int], None]:
         self._progress = None
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                                      "{task.total}"), TimeElapsedColumn(), console=Console(stderr=True))
-            self._progress.__enter__()
-            self._task = self._progress.add_task("starting", total=None)
+            progress = self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+                "{task.completed}/{task.total}"), TimeElapsedColumn(), console=Console(stderr=True))
+            progress.__enter__()
+            self._task = progress.add_task("starting", total=None)
 
             def update(text: str, done: int, total: int) -> None:
-                self._progress.update(self._task, description=text, completed=done, total=total)  # type: ignore
+                progress.update(self._task, description=text, completed=done, total=total)
 
             return update
         return lambda text, done, total: typer.echo(f"[{done}/{total}] {text}...", err=True)
@@ -264,14 +271,16 @@ class _steps:
 class _stages:
     """A spinner naming the current stage on a terminal; plain lines otherwise."""
 
+    _status: Status | None
+
     def __enter__(self) -> Callable[[str], None]:
         self._status = None
         if sys.stderr.isatty():
             from rich.console import Console
 
-            self._status = Console(stderr=True).status("starting")
-            self._status.__enter__()
-            return lambda text: self._status.update(text)  # type: ignore[union-attr]
+            status = self._status = Console(stderr=True).status("starting")
+            status.__enter__()
+            return lambda text: status.update(text)
         return lambda text: typer.echo(f"{text}...", err=True)
 
     def __exit__(self, *exc: Any) -> None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from xsell.data.idmap import IdMap
@@ -20,12 +23,12 @@ from xsell.checks import check_int
 from xsell.errors import InputError
 
 
-def _zipf_sampler(rng: np.random.Generator, n_items: int, exponent: float):
+def _zipf_sampler(rng: np.random.Generator, n_items: int, exponent: float) -> Callable[[int], npt.NDArray[np.intp]]:
     weights = 1.0 / np.arange(1, n_items + 1, dtype=np.float64) ** exponent
     cdf = np.cumsum(weights)
     cdf /= cdf[-1]
 
-    def draw(size: int) -> np.ndarray:
+    def draw(size: int) -> npt.NDArray[np.intp]:
         return np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), n_items - 1)
 
     return draw
@@ -195,8 +198,8 @@ def load_online_retail(path: str | Path, *, require_customer: bool = False) -> O
         except ImportError:
             raise InputError("reading .xlsx needs openpyxl: pip install 'xsell[excel]'") from None
     elif suffix in (".csv", ".parquet", ".pq"):
-        frame = (pd.read_csv(p, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": "Int64"},
-                             encoding_errors="replace")
+        dtypes: dict[str, type[str] | str] = {"InvoiceNo": str, "StockCode": str, "CustomerID": "Int64"}
+        frame = (pd.read_csv(p, dtype=dtypes, encoding_errors="replace")
                  if suffix == ".csv" else pd.read_parquet(p))
     else:
         raise InputError(f"cannot read {p}: use the .xlsx, .csv or .parquet form of Online Retail")

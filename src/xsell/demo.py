@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from xsell.data.orders import Orders, load_orders
 from xsell.models.cooccurrence import CoOccurrence
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run_demo(orders_path: str | None = None, columns: Mapping[str, str] | None = None,
@@ -29,7 +32,7 @@ def run_demo(orders_path: str | None = None, columns: Mapping[str, str] | None =
         lines.append(f"Your orders: {orders.report}")
     model = CoOccurrence().fit(orders)
     counts = orders.item_counts()
-    top = counts.argsort()[::-1][:3]
+    top: list[int] = counts.argsort()[::-1][:3].tolist()
     if truth is not None:  # show items whose planted complement the model should find
         top = [orders.items.index_of(a) for a, _ in truth.complements[0:9:3]]  # three product pairs
     for idx in top:
@@ -52,5 +55,5 @@ def run_demo(orders_path: str | None = None, columns: Mapping[str, str] | None =
     return lines
 
 
-def _table(frame: Any) -> str:
+def _table(frame: pd.DataFrame) -> str:
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")

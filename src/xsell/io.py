@@ -556,7 +556,7 @@ def _build_model(cls: Any, manifest: dict[str, Any], ids: np.ndarray, arrays: di
                  label: str) -> Any:
     """The model from checked arrays, after the content checks (ids, prices, the model's own):
     the same for a file being loaded and a model being saved."""
-    from xsell.models.base import check_ids, check_values
+    from xsell.models.schema import check_ids, check_values
 
     if (manifest["items"]["kind"] == "int") != (ids.dtype.kind == "i"):
         raise ModelFileError(f"{label}: items.npy does not match the manifest's item kind")

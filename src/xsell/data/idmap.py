@@ -160,7 +160,7 @@ class IdMap:
             return out
         keys, ok = _match_keys(arr, self.ids.dtype.kind == "i", what)
         if len(keys):
-            out[ok] = self._pd_index().get_indexer(keys)
+            out[ok] = self._pd_index().get_indexer(pd.Index(keys))  # what get_indexer makes of an array
         return out
 
     def _lookup(self) -> dict[Any, int]:
@@ -207,7 +207,8 @@ class IdMap:
 
     def to_external(self, indices: np.ndarray) -> np.ndarray:
         """External ids of internal indices (vectorised)."""
-        return self.ids[indices]
+        external: np.ndarray = self.ids[indices]
+        return external
 
     def __repr__(self) -> str:
         return f"IdMap({len(self)} {self.kind} ids)"
@@ -376,9 +377,10 @@ def _digit_keys(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.compute as pc
 
     text = pa.array(strings, type=pa.string())
-    ok = pc.fill_null(pc.match_substring_regex(text, "^(" + _DIGITS.pattern + ")$"), False
-                      ).to_numpy(zero_copy_only=False)
-    short = pc.less_equal(pc.utf8_length(text), 18).to_numpy(zero_copy_only=False)  # 18 digits fit int64
+    matched = pc.match_substring_regex(text, "^(" + _DIGITS.pattern + ")$")
+    ok = matched.fill_null(False).to_numpy(zero_copy_only=False)
+    fits = pc.less_equal(pc.utf8_length(text), pa.scalar(18))  # 18 digits fit int64
+    short = fits.to_numpy(zero_copy_only=False)
     keys = np.zeros(len(strings), dtype=np.int64)
     quick = ok & short
     if quick.any():

@@ -12,7 +12,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import MAX_ID_LENGTH, IdMap, short_repr
 from xsell.errors import InputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 REQUIRED = ("order_id", "item_id")
 OPTIONAL = ("customer_id", "timestamp", "quantity", "price")
@@ -293,8 +296,11 @@ def _assemble(
     first[1:] = key[1:] != key[:-1]
     n_dup = int(len(key) - first.sum())
 
-    def take(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else a[order][first]
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[order][first]
+
+    def take_optional(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else take(a)
 
     if n_dup:
         group = np.cumsum(first) - 1
@@ -326,11 +332,11 @@ def _assemble(
                                  f"{int(bad.sum()):,} pairs; first (order, item): {pairs}; check the quantity column")
             quantity = q_sum
         order_index, item_index = take(order_index), take(item_index)
-        customer_index, timestamp = take(customer_index), take(timestamp)
+        customer_index, timestamp = take_optional(customer_index), take_optional(timestamp)
     else:
         order_index, item_index = order_index[order], item_index[order]
-        customer_index, timestamp = take(customer_index), take(timestamp)
-        quantity, price = take(quantity), take(price)
+        customer_index, timestamp = take_optional(customer_index), take_optional(timestamp)
+        quantity, price = take_optional(quantity), take_optional(price)
     report = LoadReport(source, lines_read, returns_dropped, n_dup, len(order_index), notes, *dropped)
     return Orders(orders=order_map, items=item_map, order_index=order_index, item_index=item_index,
                   customers=customer_map, customer_index=customer_index, timestamp=timestamp,
@@ -403,7 +409,7 @@ def _check_unique(names: list[Any], wanted: list[str], label: str) -> None:
         raise InputError(f"{label} has more than one column named {shown}; rename or drop the extra ones")
 
 
-def _arrow_to_pandas(table: Any) -> pd.DataFrame:
+def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     import pyarrow as pa
     try:
         return table.to_pandas()

@@ -225,7 +225,9 @@ def load_catalog(source: Any, columns: Mapping[str, str] | None = None) -> Catal
         if bad.any():
             raise InputError(f"catalog column '{present['in_stock']}' (in_stock) has {int(bad.sum())} values that "
                              f"are not true/false; first rows (0-based): {_rows(bad, col)}")
-        out["in_stock"] = pd.array(np.where(col.notna().to_numpy(), truth, pd.NA), dtype="boolean")
+        in_stock = truth.astype(object)  # a copy; unknown (NA) where the column is empty
+        in_stock[~col.notna().to_numpy()] = pd.NA
+        out["in_stock"] = pd.array(in_stock, dtype="boolean")
     else:
         out["in_stock"] = pd.array([pd.NA] * n, dtype="boolean")
     used = {mapping["item_id"], *present.values()}

@@ -20,7 +20,7 @@ evaluate: recommend for every basket at once (recommend_batch) and score:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,13 +29,16 @@ from xsell.data.orders import Orders
 from xsell.checks import check_int
 from xsell.errors import InputError
 
+if TYPE_CHECKING:
+    from pandas.api.typing import NaTType  # pandas >= 2.1 at run time: only the type checker imports it
+
 TASKS = ("basket-completion", "next-order")
 SPLITS = ("temporal", "leave-last-out")
 
 
 def check_whole(name: str, value: Any, low: int) -> int:
     """A whole number >= low (not a bool, not a float such as 2.0), in the project's one wording."""
-    return check_int(name, value, low)  # type: ignore[return-value]  # never None without allow_none
+    return check_int(name, value, low)
 
 
 def check_quantile(quantile: Any) -> float:
@@ -71,6 +74,7 @@ def temporal_split(orders: Orders, *, at: Any = None, quantile: float = 0.8) -> 
     if at is None:
         quantile = check_quantile(quantile)
     else:
+        stamp: pd.Timestamp | NaTType  # pd.Timestamp("NaT") is pd.NaT, which is no Timestamp
         try:
             stamp = pd.Timestamp(at)
         except (TypeError, ValueError, OverflowError):
@@ -98,7 +102,7 @@ def leave_last_out(orders: Orders) -> tuple[Orders, Orders]:
         raise InputError("leave-last-out needs a customer_id column; use the temporal split instead")
     times = orders.order_times()
     present = np.bincount(orders.order_index, minlength=orders.n_orders) > 0
-    cust = _order_customers(orders)
+    cust = _order_customers(orders, orders.customer_index)
     ranked = np.flatnonzero(present & (cust >= 0))
     ranked = ranked[np.lexsort((ranked, times[ranked], cust[ranked]))]  # by customer, then time
     c = cust[ranked]
@@ -112,13 +116,14 @@ def leave_last_out(orders: Orders) -> tuple[Orders, Orders]:
     return orders.select_orders(~test & present), orders.select_orders(test)
 
 
-def _order_customers(orders: Orders) -> np.ndarray:
-    """The customer of each order (its first line's; -1 anonymous or without lines)."""
+def _order_customers(orders: Orders, customer_index: np.ndarray) -> np.ndarray:
+    """The customer of each order (its first line's; -1 anonymous or without lines), from
+    `customer_index`, the orders' own (checked not None by the caller)."""
     first_line = np.full(orders.n_orders, -1, dtype=np.int64)
     first_line[orders.order_index[::-1]] = np.arange(orders.n_lines)[::-1]
     cust = np.full(orders.n_orders, -1, dtype=np.int64)
     present = first_line >= 0
-    cust[present] = orders.customer_index[first_line[present]]
+    cust[present] = customer_index[first_line[present]]
     return cust
 
 
@@ -156,8 +161,10 @@ def basket_completion(train: Orders, test: Orders, *, hide: int = 1, min_known: 
     ids = test.orders.ids
     baskets = pd.DataFrame({"basket_id": ids[order[~hidden]], "item_id": train.items.ids[item[~hidden]]})
     if test.customers is not None and test.customer_index is not None:
-        cust = _order_customers(test)[order[~hidden]]
-        baskets["customer_id"] = np.where(cust >= 0, test.customers.ids[np.maximum(cust, 0)].astype(object), None)
+        cust = _order_customers(test, test.customer_index)[order[~hidden]]
+        customer_ids = test.customers.ids[np.maximum(cust, 0)].astype(object)  # a copy
+        customer_ids[cust < 0] = None  # anonymous orders
+        baskets["customer_id"] = customer_ids
     truth = pd.DataFrame({"basket_id": ids[order[hidden]], "item_id": train.items.ids[item[hidden]]})
     return BasketTask(baskets, truth, int(eligible.sum()))
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
@@ -266,7 +267,9 @@ def _larger(x: sp.csr_matrix, min_support: float, max_len: int) -> tuple[dict[in
         from mlxtend.frequent_patterns import fpgrowth
     except ImportError:
         raise InputError("max_len >= 4 needs mlxtend: pip install 'xsell[rules]'") from None
-    frame = pd.DataFrame.sparse.from_spmatrix(x.astype(bool).tocsc(), columns=np.arange(x.shape[1]))
+    # pandas-stubs leave the DataFrame.sparse accessor untyped (`sparse = ...`)
+    frame = pd.DataFrame.sparse.from_spmatrix(  # type: ignore[attr-defined]
+        x.astype(bool).tocsc(), columns=np.arange(x.shape[1]))
     found = fpgrowth(frame, min_support=min_support, max_len=max_len)
     sets: dict[int, np.ndarray] = {}
     counts: dict[int, np.ndarray] = {}
@@ -319,7 +322,8 @@ def frequent_itemsets(orders: Orders, min_support: float, max_len: int = 2, *,
     return FrequentItemsets(n_orders, orders, sets, counts, skipped)
 
 
-def _lookup(sets: np.ndarray, counts: np.ndarray, query: np.ndarray, n_items: int) -> np.ndarray:
+def _lookup(sets: npt.NDArray[np.int32], counts: npt.NDArray[np.int64], query: npt.NDArray[np.int32],
+            n_items: int) -> npt.NDArray[np.int64]:
     """Counts of the itemsets `query` (rows of sorted indices) found in `sets` (rows sorted lexicographically)."""
     width = sets.shape[1]
     if width == 1:

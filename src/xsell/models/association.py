@@ -18,13 +18,13 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.errors import InputError, NotFittedError
+from xsell.errors import InputError
 from xsell.mining.rules import (METRICS, check_basket_cap, check_confidence, check_lift, frequent_itemsets,
                                 rule_arrays, within_row_pairs)
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
 from xsell.models.params import Custom
-from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
-                               check_values, mark_basket_items)
+from xsell.models.base import Recommender, mark_basket_items
+from xsell.models.schema import Array, Csr, Schema, Values, check_sorted_rows, check_values
 
 _STATS = ("support", "confidence", "lift")
 _AGGREGATES = ("max", "sum")
@@ -70,6 +70,15 @@ class AssociationRules(Recommender):
     """
 
     model_type: ClassVar[str] = "association_rules"
+    schema = Schema(
+        arrays=(Array("item_counts", "<i8", ("items",)),
+                Array("r1_indptr", "<i8", ("items+1",)), Array("r1_items", "<i4", ("rules1",)),
+                Array("r1_scores", "<f8", ("rules1",)),
+                Array("a2_items", "<i4", ("pairs", 2)), Array("r2_indptr", "<i8", ("pairs+1",)),
+                Array("r2_items", "<i4", ("rules2",)), Array("r2_scores", "<f8", ("rules2",)),
+                *(Array(f"r{t}_{stat}", "<f8", (f"rules{t}",)) for t in "12" for stat in _STATS)),
+        checks=(Values("item_counts", low=0), Csr("r1", "r1_indptr", "r1_items"), Csr("r2", "r2_indptr", "r2_items"),
+                *(Values(f"r{t}_{stat}", low=0) for t in "12" for stat in _STATS)))
     constraints = {"min_support": Custom(_check_support), "min_confidence": Custom(check_confidence),
                    "max_len": Custom(_check_max_len), "metric": Custom(_check_metric),
                    "aggregate": Custom(_check_aggregate), "min_lift": Custom(check_lift),
@@ -247,53 +256,28 @@ class AssociationRules(Recommender):
         return frame
 
     # -- model files -------------------------------------------------------------------------
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        if not hasattr(self, "items_"):
-            raise NotFittedError("this AssociationRules is not fitted yet; call fit(orders) first")
-        return {"n_orders": self.n_orders_}, {"item_counts": self.item_counts_, **self.arrays_}
+    def _state(self) -> dict[str, Any]:
+        return {"n_orders": self.n_orders_}
 
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
-        n1 = shapes["r1_items"][0]
-        n2 = shapes["r2_items"][0]
-        n_ante2 = shapes["a2_items"][0]
-        spec: dict[str, tuple[str, tuple[int, ...]]] = {
-            "item_counts": ("<i8", (n_items,)),
-            "r1_indptr": ("<i8", (n_items + 1,)), "r1_items": ("<i4", (n1,)), "r1_scores": ("<f8", (n1,)),
-            "a2_items": ("<i4", (n_ante2, 2)), "r2_indptr": ("<i8", (n_ante2 + 1,)),
-            "r2_items": ("<i4", (n2,)), "r2_scores": ("<f8", (n2,)),
-        }
-        for s in _STATS:
-            spec[f"r1_{s}"] = ("<f8", (n1,))
-            spec[f"r2_{s}"] = ("<f8", (n2,))
-        return spec
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"item_counts": self.item_counts_, **self.arrays_}
 
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "AssociationRules":
-        model = cls(**params)
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         n = len(items)
         n_orders = state.get("n_orders")
         if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
             raise InputError("state n_orders must be a whole number >= 1")
-        check_values("item_counts", arrays["item_counts"], low=0)
         for t in ("1", "2"):
-            check_csr(f"r{t}", arrays[f"r{t}_indptr"], arrays[f"r{t}_items"], n, f"r{t}_items")
             # scores are the chosen metric: conviction is +inf for certain rules, leverage can be < 0
-            check_values(f"r{t}_scores", arrays[f"r{t}_scores"], posinf=model.metric == "conviction")
+            check_values(f"r{t}_scores", arrays[f"r{t}_scores"], posinf=self.metric == "conviction")
             check_sorted_rows(f"r{t}_scores", arrays[f"r{t}_indptr"], arrays[f"r{t}_scores"])
-            for stat in _STATS:
-                check_values(f"r{t}_{stat}", arrays[f"r{t}_{stat}"], low=0)
         a2 = arrays["a2_items"]
         if len(a2) and (a2.min() < 0 or a2.max() >= n or (a2[:, 0] >= a2[:, 1]).any()):
             raise InputError("a2_items must hold increasing item pairs in range")
         keys = a2[:, 0].astype(np.int64) * n + a2[:, 1]
         if (np.diff(keys) <= 0).any():
             raise InputError("a2_items must be sorted and distinct")
-        model._set_arrays(items, n_orders, arrays["item_counts"], {k: v for k, v in arrays.items()
-                                                                     if k != "item_counts"})
-        return model
+        self._set_arrays(items, n_orders, arrays["item_counts"], {k: v for k, v in arrays.items() if k != "item_counts"})
 
 
 def _expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ from xsell.checks import check_int
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
 from xsell.models.params import Constraint
+from xsell.models.schema import Schema
 
 _POPULAR_KEPT = 1000
 R = TypeVar("R", bound="Recommender")  # popular items kept for fallbacks
@@ -472,20 +473,49 @@ class Recommender:
     def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
         return {}
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    # -- model files: declared by `schema` (models/schema.py) --------------------------------
+    schema: ClassVar[Schema]
+
+    def _state(self) -> dict[str, Any]:
+        """Small facts kept in the manifest beside the arrays (JSON), e.g. the number of orders."""
+        return {}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays, one per `schema.arrays` entry, in the declared dtypes."""
+        raise NotImplementedError
+
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
+        """Take arrays that passed the schema's checks (and the state): set the fitted attributes,
+        run the checks that depend on parameters or state; InputError on bad content."""
         raise NotImplementedError
 
     @classmethod
+    def _dims(cls, state: Mapping[str, Any], dims: dict[str, int]) -> None:
+        """Set dimensions that depend on the state (most models have none)."""
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(state, arrays) as the model file holds them."""
+        self._check_fitted()  # the arrays are saved as given: save_model checks them against the schema
+        return self._state(), self._arrays()
+
+    @classmethod
     def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
-        """name -> (dtype string, shape) every saved array must have."""
-        raise NotImplementedError
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str | None, tuple[int, ...]]]:
+        """name -> (dtype, shape) every array of a file with this manifest must have."""
+        dims = cls.schema.free_dims(n_items, shapes)
+        cls._dims(state, dims)
+        return cls.schema.spec(dims)
 
     @classmethod
     def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "Recommender":
-        """Rebuild a fitted model from validated arrays; raise InputError on bad content."""
-        raise NotImplementedError
+        """A fitted model from arrays of the declared dtypes and shapes; InputError on bad content."""
+        model = cls(**params)
+        dims = cls.schema.free_dims(len(items), {name: a.shape for name, a in arrays.items()})
+        cls._dims(state, dims)
+        cls.schema.check(arrays, dims)
+        model._restore(state, arrays, items)
+        return model
 
 
 def mark_basket_items(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray,
@@ -511,60 +541,5 @@ def drop_below(scores: sp.csr_matrix, floor: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
 
 
-def check_csr(name: str, indptr: np.ndarray, indices: np.ndarray, n_cols: int, indices_name: str | None = None
-              ) -> None:
-    """Validate loaded CSR arrays: a row pointer from 0 to len(indices), never decreasing; columns in range."""
-    if indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
-        raise InputError(f"{name}_indptr is not a valid row pointer")
-    if len(indices) and (indices.min() < 0 or indices.max() >= n_cols):
-        raise InputError(f"{indices_name or name + '_indices'} out of range 0..{n_cols - 1}")
-
-
 def _check_k(k: Any) -> int:
     return check_int("k", k, 1)
-
-
-# -- load-time checks of model-file content (one place for every model type) -------------------
-def check_values(name: str, values: np.ndarray, *, low: float | None = None, nan: bool = False,
-                 posinf: bool = False) -> None:
-    """Refuse loaded numbers a model cannot serve: NaN (unless it means 'unknown': nan=True),
-    infinities (unless +inf is a real value of the metric: posinf=True) and values below `low`."""
-    if values.dtype.kind == "f":
-        if values.size == 0 or (np.isfinite(values).all() and (low is None or values.min() >= low)):
-            return  # the usual case, with one temporary array (EASE weights can be gigabytes)
-        bad = np.isnan(values) if not nan else np.zeros(values.shape, dtype=bool)
-        bad |= np.isneginf(values) if posinf else np.isinf(values)
-        if low is not None:
-            bad |= values < low
-        if bad.any():
-            if nan:
-                rule = f"be >= {low:g} or NaN" if low is not None else "not be infinite"
-            else:
-                rule = "not be NaN or -inf" if posinf else "be finite"
-                rule += f" and >= {low:g}" if low is not None else ""
-            raise InputError(f"{name} must {rule}")
-    elif low is not None and values.size and values.min() < low:
-        raise InputError(f"{name} must be >= {low:g}")
-
-
-def check_sorted_rows(name: str, indptr: np.ndarray, scores: np.ndarray) -> None:
-    """Each row of a (validated) CSR score table must run best first: the top-k floors rely on it."""
-    if len(scores) < 2:
-        return
-    starts = np.zeros(len(scores), dtype=bool)
-    starts[indptr[:-1][indptr[:-1] < len(scores)]] = True
-    if ((scores[1:] > scores[:-1]) & ~starts[1:]).any():
-        raise InputError(f"rows of {name} must be sorted best first")
-
-
-def check_ids(name: str, ids: np.ndarray) -> None:
-    """External ids from a file: distinct, and text ids valid Unicode without NUL characters."""
-    if ids.dtype.kind == "U" and ids.size and ids.dtype.itemsize:
-        codes = ids.view(np.uint32).reshape(len(ids), -1)
-        zero = codes == 0
-        inner_nul = (np.maximum.accumulate(zero, axis=1) & ~zero).any()  # NUL before another character
-        if inner_nul or (codes > 0x10FFFF).any() or ((codes >= 0xD800) & (codes <= 0xDFFF)).any():
-            raise InputError(f"{name} holds an id that is not valid text (NUL, surrogate or out-of-range "
-                             f"character)")
-    if len(np.unique(ids)) != len(ids):
-        raise InputError(f"{name} holds duplicate ids")

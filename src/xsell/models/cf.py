@@ -33,12 +33,20 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.errors import InputError, NotFittedError
+from xsell.errors import InputError
 from xsell.models.params import SEED, Choice, Int, Number
-from xsell.models.base import Recommender, check_csr, check_ids, check_values
+from xsell.models.base import Recommender
+from xsell.models.schema import Array, Csr, Schema, Values, check_ids
 
 _WEIGHTINGS = ("count", "log", "binary")
 _ON = ("auto", "customers", "orders")
+
+# what every customer-aware model's file holds about its customers (see _CFModel._history_arrays)
+HISTORY_ARRAYS = (Array("item_counts", "<i8", ("items",)), Array("customers", None, ("customers",)),
+                  Array("history_indptr", "<i8", ("customers+1",)), Array("history_indices", "<i4", ("history",)),
+                  Array("history_data", "<f4", ("history",)))
+HISTORY_CHECKS = (Csr("history", "history_indptr", "history_indices"), Values("history_data", low=0),
+                  Values("item_counts", low=0))
 
 
 def _implicit(what: str) -> Any:
@@ -129,41 +137,29 @@ class _CFModel(Recommender):
             rows.sort_indices()  # implicit's fold-in sums a row in index order: the same floats alone or in a batch
         return rows
 
-    # -- model files --------------------------------------------------------------------
-    def _common_arrays(self) -> dict[str, np.ndarray]:
-        if not hasattr(self, "items_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(orders) first")
+    # -- model files: the customer history's part (HISTORY_ARRAYS, HISTORY_CHECKS) ---------------
+    def _state(self) -> dict[str, Any]:
+        return {"fitted_on": self.fitted_on_}
+
+    def _history_arrays(self) -> dict[str, np.ndarray]:
         h = self.history_
         customers = self.customers_.ids if self.customers_ is not None else np.empty(0, dtype=np.int64)
         return {"item_counts": self.item_counts_, "customers": customers,
                 "history_indptr": h.indptr.astype(np.int64), "history_indices": h.indices.astype(np.int32),
                 "history_data": h.data.astype(np.float32)}
 
-    @staticmethod
-    def _common_spec(n_items: int, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
-        n_customers = shapes["customers"][0]
-        nnz = shapes["history_indices"][0]
-        return {"item_counts": ("<i8", (n_items,)), "customers": (None, (n_customers,)),
-                "history_indptr": ("<i8", (n_customers + 1,)), "history_indices": ("<i4", (nnz,)),
-                "history_data": ("<f4", (nnz,))}
-
-    def _restore_common(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
-        n = len(items)
+    def _restore_history(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         if state.get("fitted_on") not in ("customers", "orders"):
             raise InputError("state fitted_on must be 'customers' or 'orders'")
         self.fitted_on_ = state["fitted_on"]
         ids = arrays["customers"]
         check_ids("customers", ids)
-        ip, ind, data = arrays["history_indptr"], arrays["history_indices"], arrays["history_data"]
-        check_csr("history", ip, ind, n)
-        check_values("history_data", data, low=0)
-        check_values("item_counts", arrays["item_counts"], low=0)
         self.items_ = items
         self.customers_ = IdMap(ids) if len(ids) else None
-        self.history_ = sp.csr_matrix((data, ind, ip), shape=(len(ids), n))
+        self.history_ = sp.csr_matrix((arrays["history_data"], arrays["history_indices"], arrays["history_indptr"]),
+                                      shape=(len(ids), len(items)))
         self.item_counts_ = arrays["item_counts"]
         self._set_popular(self.item_counts_.astype(np.float64))
-
 
 
 class _FactorModel(_CFModel):
@@ -173,16 +169,10 @@ class _FactorModel(_CFModel):
     factors: int
     item_factors_: np.ndarray
     user_factors_: np.ndarray
-
-    def _restore_factors(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap,
-                         width: int) -> None:
-        if arrays["item_factors"].shape[1] != width:
-            raise InputError(f"item_factors has {arrays['item_factors'].shape[1]} columns, expected {width}")
-        for name in ("item_factors", "user_factors"):
-            check_values(name, arrays[name])
-        self._restore_common(state, arrays, items)
-        self.item_factors_ = np.array(arrays["item_factors"])  # writable copies: implicit needs them
-        self.user_factors_ = np.array(arrays["user_factors"])
+    schema = Schema(
+        arrays=HISTORY_ARRAYS + (Array("item_factors", "<f4", ("items", "factors")),
+                                 Array("user_factors", "<f4", ("users", "factors"))),
+        checks=(Values("item_factors"), Values("user_factors")) + HISTORY_CHECKS)
 
     def _item_scores(self, users: np.ndarray) -> np.ndarray:
         """users x items scores, the same floats for a request alone and in a batch: a float32 BLAS
@@ -205,26 +195,20 @@ class _FactorModel(_CFModel):
         order = order[np.isfinite(scores[order])]
         return order.astype(np.int32), scores[order]
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        arrays = self._common_arrays()
-        arrays.update(item_factors=self.item_factors_, user_factors=self.user_factors_)
-        return {"fitted_on": self.fitted_on_}, arrays
-
     @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
-        spec = cls._common_spec(n_items, shapes)
-        f = shapes["item_factors"][1]
-        users = shapes["customers"][0] if state.get("fitted_on") == "customers" else 0
-        spec.update(item_factors=("<f4", (n_items, f)), user_factors=("<f4", (users, f)))
-        return spec
+    def _dims(cls, state: Mapping[str, Any], dims: dict[str, int]) -> None:
+        dims["users"] = dims["customers"] if state.get("fitted_on") == "customers" else 0
 
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "_FactorModel":
-        model = cls(**params)
-        model._restore_factors(state, arrays, items, model._factor_width())
-        return model
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**self._history_arrays(), "item_factors": self.item_factors_, "user_factors": self.user_factors_}
+
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
+        width = self._factor_width()
+        if arrays["item_factors"].shape[1] != width:
+            raise InputError(f"item_factors has {arrays['item_factors'].shape[1]} columns, expected {width}")
+        self._restore_history(state, arrays, items)
+        self.item_factors_ = np.array(arrays["item_factors"])  # writable copies: implicit needs them
+        self.user_factors_ = np.array(arrays["user_factors"])
 
     def _factor_width(self) -> int:
         return self.factors
@@ -373,6 +357,12 @@ class ItemKNN(_CFModel):
     """
 
     model_type: ClassVar[str] = "itemknn"
+    schema = Schema(
+        arrays=HISTORY_ARRAYS + (Array("sim_indptr", "<i8", ("items+1",)), Array("sim_indices", "<i4", ("sim",)),
+                                 Array("sim_data", "<f8", ("sim",))),
+        checks=(Csr("sim", "sim_indptr", "sim_indices"),
+                Values("sim_data"),  # BM25 weights can make a similarity negative
+                ) + HISTORY_CHECKS)
     constraints = {"measure": Choice(("bm25", "cosine", "tfidf")), "K": Int(1), "K1": Number(0.0),
                    "B": Number(0.0, 1.0), "on": Choice(_ON), "weighting": Choice(_WEIGHTINGS),
                    "history_weight": Number(0.0), "num_threads": Int(0)}
@@ -419,29 +409,13 @@ class ItemKNN(_CFModel):
         order = np.lexsort((idx, -val))
         return idx[order].astype(np.int32), val[order]
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        arrays = self._common_arrays()
-        s = self.similarity_
-        arrays.update(sim_indptr=s.indptr.astype(np.int64), sim_indices=s.indices.astype(np.int32),
-                      sim_data=s.data.astype(np.float64))
-        return {"fitted_on": self.fitted_on_}, arrays
+    def _arrays(self) -> dict[str, np.ndarray]:
+        sim = self.similarity_
+        return {**self._history_arrays(), "sim_indptr": sim.indptr.astype(np.int64),
+                "sim_indices": sim.indices.astype(np.int32), "sim_data": sim.data.astype(np.float64)}
 
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
-        spec = cls._common_spec(n_items, shapes)
-        nnz = shapes["sim_indices"][0]
-        spec.update(sim_indptr=("<i8", (n_items + 1,)), sim_indices=("<i4", (nnz,)), sim_data=("<f8", (nnz,)))
-        return spec
-
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "ItemKNN":
-        model = cls(**params)
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
+        self._restore_history(state, arrays, items)
         n = len(items)
-        ip, ind, data = arrays["sim_indptr"], arrays["sim_indices"], arrays["sim_data"]
-        check_csr("sim", ip, ind, n)
-        check_values("sim_data", data)  # BM25 weights can make a similarity negative
-        model._restore_common(state, arrays, items)
-        model.similarity_ = sp.csr_matrix((data, ind, ip), shape=(n, n))
-        return model
+        self.similarity_ = sp.csr_matrix((arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]),
+                                         shape=(n, n))

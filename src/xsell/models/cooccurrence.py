@@ -34,11 +34,11 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.errors import InputError, NotFittedError
+from xsell.errors import InputError
 from xsell.models.params import Int, Number
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
-from xsell.models.base import (Recommender, check_csr, check_sorted_rows,
-                               check_values, drop_below)
+from xsell.models.base import Recommender, drop_below
+from xsell.models.schema import Array, Csr, Schema, SortedRows, Values
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,14 @@ class CoOccurrence(Recommender):
     model_type: ClassVar[str] = "cooccurrence"
     constraints = {"min_count": Int(1), "min_support": Number(0.0, 1.0), "neighbors": Int(1, none=True),
                    "alpha": Number(0.0, 1.0), "shrinkage": Number(0.0)}
+    schema = Schema(
+        arrays=(Array("item_counts", "<i8", ("items",)), Array("neighbor_indptr", "<i8", ("items+1",)),
+                Array("neighbor_indices", "<i4", ("pairs",)), Array("neighbor_scores", "<f4", ("pairs",)),
+                Array("neighbor_counts", "<i4", ("pairs",))),
+        checks=(Csr("neighbor", "neighbor_indptr", "neighbor_indices"), Values("item_counts", low=0),
+                Values("neighbor_counts", low=0),
+                Values("neighbor_scores", low=0),  # basket floors assume scores >= 0
+                SortedRows("neighbor_scores", "neighbor_indptr")))
     min_count: int
     min_support: float
     neighbors: int | None
@@ -334,45 +342,20 @@ class CoOccurrence(Recommender):
         frame["score"] = self._scores64[sel]
         return frame
 
-    # -- model files ---------------------------------------------------------------------
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        if not hasattr(self, "items_"):
-            raise NotFittedError("this CoOccurrence is not fitted yet; call fit(orders) first")
-        arrays: dict[str, np.ndarray] = {
-            "item_counts": self.item_counts_.astype(np.int64),
-            "neighbor_indptr": self.neighbor_indptr_.astype(np.int64),
-            "neighbor_indices": self.neighbor_indices_.astype(np.int32),
-            "neighbor_scores": self.neighbor_scores_.astype(np.float32),
-            "neighbor_counts": self.neighbor_counts_.astype(np.int32),
-        }
-        return {"n_orders": self.n_orders_}, arrays
+    # -- model files (the arrays: `schema`) -----------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"n_orders": self.n_orders_}
 
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
-        nnz = shapes.get("neighbor_indices", (0,))[0] if shapes.get("neighbor_indices") else 0
-        return {
-            "item_counts": ("<i8", (n_items,)),
-            "neighbor_indptr": ("<i8", (n_items + 1,)),
-            "neighbor_indices": ("<i4", (nnz,)),
-            "neighbor_scores": ("<f4", (nnz,)),
-            "neighbor_counts": ("<i4", (nnz,)),
-        }
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"item_counts": self.item_counts_.astype(np.int64),
+                "neighbor_indptr": self.neighbor_indptr_.astype(np.int64),
+                "neighbor_indices": self.neighbor_indices_.astype(np.int32),
+                "neighbor_scores": self.neighbor_scores_.astype(np.float32),
+                "neighbor_counts": self.neighbor_counts_.astype(np.int32)}
 
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "CoOccurrence":
-        model = cls(**params)
-        n = len(items)
-        ip, ind = arrays["neighbor_indptr"], arrays["neighbor_indices"]
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         n_orders = state.get("n_orders")
         if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
             raise InputError("state n_orders must be a whole number >= 1")
-        check_csr("neighbor", ip, ind, n)
-        check_values("item_counts", arrays["item_counts"], low=0)
-        check_values("neighbor_counts", arrays["neighbor_counts"], low=0)
-        check_values("neighbor_scores", arrays["neighbor_scores"], low=0)  # basket floors assume >= 0
-        check_sorted_rows("neighbor_scores", ip, arrays["neighbor_scores"])
-        model._set_arrays(items, n_orders, arrays["item_counts"], ip, ind, arrays["neighbor_scores"],
-                          arrays["neighbor_counts"])
-        return model
+        self._set_arrays(items, n_orders, arrays["item_counts"], arrays["neighbor_indptr"],
+                         arrays["neighbor_indices"], arrays["neighbor_scores"], arrays["neighbor_counts"])

@@ -15,9 +15,10 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.errors import InputError, NotFittedError
+from xsell.errors import InputError
 from xsell.models.params import Int, Number
-from xsell.models.base import Recommender, check_values, mark_basket_items
+from xsell.models.base import Recommender, mark_basket_items
+from xsell.models.schema import Array, Schema, Values
 
 
 class DenseItemModel(Recommender):
@@ -54,6 +55,8 @@ class EASE(DenseItemModel):
     model_type: ClassVar[str] = "ease"
 
     constraints = {"l2": Number(0.0, low_open=True), "max_items": Int(1)}
+    schema = Schema(arrays=(Array("weights", "<f8", ("items", "items")), Array("item_counts", "<i8", ("items",))),
+                    checks=(Values("weights"), Values("item_counts", low=0)))
     l2: float
     max_items: int
 
@@ -79,27 +82,14 @@ class EASE(DenseItemModel):
         self.item_counts_ = counts
         self._set_popular(counts.astype(np.float64))
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        if not hasattr(self, "items_"):
-            raise NotFittedError("this EASE is not fitted yet; call fit(orders) first")
-        return {}, {"weights": self.weights_, "item_counts": self.item_counts_}
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"weights": self.weights_, "item_counts": self.item_counts_}
 
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
-        return {"weights": ("<f8", (n_items, n_items)), "item_counts": ("<i8", (n_items,))}
-
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "EASE":
-        model = cls(**params)
-        check_values("weights", arrays["weights"])
-        check_values("item_counts", arrays["item_counts"], low=0)
-        model.items_ = items
-        model.weights_ = arrays["weights"]
-        model.item_counts_ = arrays["item_counts"]
-        model._set_popular(model.item_counts_.astype(np.float64))
-        return model
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
+        self.items_ = items
+        self.weights_ = arrays["weights"]
+        self.item_counts_ = arrays["item_counts"]
+        self._set_popular(self.item_counts_.astype(np.float64))
 
 
 class Popular(Recommender):
@@ -108,6 +98,7 @@ class Popular(Recommender):
     model_type: ClassVar[str] = "popular"
 
     constraints = {"days": Number(0.0, low_open=True, none=True)}
+    schema = Schema(arrays=(Array("item_counts", "<f8", ("items",)),), checks=(Values("item_counts", low=0),))
     days: float | None
 
     def __init__(self, *, days: float | None = None) -> None:
@@ -141,22 +132,10 @@ class Popular(Recommender):
         scores = np.tile(self.item_counts_[head], n_rows)
         return mark_basket_items(rows, cols, scores, baskets)
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        if not hasattr(self, "items_"):
-            raise NotFittedError("this Popular is not fitted yet; call fit(orders) first")
-        return {}, {"item_counts": self.item_counts_}
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"item_counts": self.item_counts_}
 
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str, tuple[int, ...]]]:
-        return {"item_counts": ("<f8", (n_items,))}
-
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "Popular":
-        model = cls(**params)
-        check_values("item_counts", arrays["item_counts"], low=0)
-        model.items_ = items
-        model.item_counts_ = arrays["item_counts"]
-        model._set_popular(model.item_counts_)
-        return model
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
+        self.items_ = items
+        self.item_counts_ = arrays["item_counts"]
+        self._set_popular(self.item_counts_)

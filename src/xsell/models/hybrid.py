@@ -24,8 +24,8 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.models.base import check_values
-from xsell.models.cf import _CFModel
+from xsell.models.cf import HISTORY_ARRAYS, HISTORY_CHECKS, _CFModel
+from xsell.models.schema import Array, Schema, Values
 from xsell.models.params import Int, Number
 from xsell.models.dense import EASE, DenseItemModel
 
@@ -47,6 +47,9 @@ class Hybrid(_CFModel):
     model_type: ClassVar[str] = "hybrid"
     weighting = "count"
     on = "customers"
+    schema = Schema(
+        arrays=HISTORY_ARRAYS + (Array("weights", "<f8", ("items", "items")), Array("decayed_data", "<f8", ("history",))),
+        checks=(Values("weights"), Values("decayed_data", low=0)) + HISTORY_CHECKS)
     constraints = {"l2": Number(0.0, low_open=True), "history_weight": Number(0.0),
                    "tau_days": Number(0.0, low_open=True), "max_items": Int(1)}
     l2: float
@@ -104,26 +107,11 @@ class Hybrid(_CFModel):
 
     _neighbours = DenseItemModel._neighbours  # the EASE matrix's row
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        arrays = self._common_arrays()
-        arrays.update(weights=self.weights_, decayed_data=self.decayed_.data.astype(np.float64))
-        return {"fitted_on": self.fitted_on_}, arrays
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**self._history_arrays(), "weights": self.weights_, "decayed_data": self.decayed_.data.astype(np.float64)}
 
-    @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
-                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, tuple[int, ...]]]:
-        spec = cls._common_spec(n_items, shapes)
-        spec.update(weights=("<f8", (n_items, n_items)), decayed_data=("<f8", (shapes["history_indices"][0],)))
-        return spec
-
-    @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
-                    arrays: Mapping[str, np.ndarray], items: IdMap) -> "Hybrid":
-        model = cls(**params)
-        check_values("weights", arrays["weights"])
-        check_values("decayed_data", arrays["decayed_data"], low=0)
-        model._restore_common(state, arrays, items)
-        model.weights_ = arrays["weights"]
-        h = model.history_
-        model.decayed_ = sp.csr_matrix((arrays["decayed_data"], h.indices, h.indptr), shape=h.shape)
-        return model
+    def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
+        self._restore_history(state, arrays, items)
+        self.weights_ = arrays["weights"]
+        h = self.history_
+        self.decayed_ = sp.csr_matrix((arrays["decayed_data"], h.indices, h.indptr), shape=h.shape)
