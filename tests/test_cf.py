@@ -282,7 +282,7 @@ def test_command_line_fit_customer_requests_and_scoring_with_customers(tmp_path,
         model.recommend([item, str(orders.items.ids[1])], k=3, customer=customer).items
     bad = CliRunner().invoke(app, ["fit", str(lines), "-o", str(model_path), "--model", "svd"])
     assert bad.exit_code == 1
-    assert bad.stderr.strip().splitlines()[-1] == ("error: --model must be one of cooccurrence, rules, als, bpr, "
+    assert bad.stderr.strip().splitlines()[-1] == ("error: --model must be one of cooccurrence, association_rules, als, bpr, "
                                                    "itemknn, ease, popular, hybrid, got 'svd'")
 
 

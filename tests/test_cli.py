@@ -97,7 +97,7 @@ def test_inspect_shows_manifest_without_arrays(model_path):
     (["demo", "--orders", "{orders}", "-c", "order_id=Invoice", "-c", "item_id=SKU", "--seed", "-1"],
      "error: seed must be a whole number >= 0, got -1"),
     (["fit", "{orders}", "-o", "{tmp}/m.xsell", "-c", "order_id=Invoice", "-c", "item_id=SKU", "--model", "bogus"],
-     "error: --model must be one of cooccurrence, rules, als, bpr, itemknn, ease, popular, hybrid, got 'bogus'"),
+     "error: --model must be one of cooccurrence, association_rules, als, bpr, itemknn, ease, popular, hybrid, got 'bogus'"),
 ])
 def test_errors_are_one_line_with_exit_code_1(tmp_path, orders_csv, args, message):
     fill = {"orders": str(orders_csv), "tmp": str(tmp_path)}

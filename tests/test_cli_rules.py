@@ -84,5 +84,5 @@ def test_fit_rules_model_and_recommend(tmp_path, orders_csv):
 def test_fit_unknown_model_type(tmp_path, orders_csv):
     result = runner.invoke(app, ["fit", str(orders_csv), "-o", str(tmp_path / "m.xsell"), "--model", "svd"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("error: --model must be one of cooccurrence, rules, als, bpr, itemknn, ease, "
+    assert result.stderr.strip() == ("error: --model must be one of cooccurrence, association_rules, als, bpr, itemknn, ease, "
                                      "popular, hybrid, got 'svd'")

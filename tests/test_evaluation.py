@@ -91,14 +91,16 @@ def test_evaluate_command_compares_models(tmp_path, shop):
     result = CliRunner().invoke(app, ["evaluate", str(path), "--models", "cooc,popular", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert [r["model"] for r in out["results"]] == ["cooc", "popular"]
+    assert [r["model"] for r in out["results"]] == ["cooccurrence", "popular"]  # 'cooc': the old name
+    assert "note: model 'cooc' is now called 'cooccurrence'; the old name still works" in result.stderr
     cooc, popular = out["results"]
     # planted complements make co-occurrence far better than popularity at completing baskets
     assert cooc["hit_rate"] > 2 * popular["hit_rate"]
     bad = CliRunner().invoke(app, ["evaluate", str(path), "--models", "cooc,svd"])
     assert bad.exit_code == 1
     assert bad.stderr.strip().splitlines()[-1] == ("error: unknown model(s) svd; choose from "
-                                                   "cooc, rules, als, bpr, itemknn, ease, popular, hybrid")
+                                                   "cooccurrence, association_rules, als, bpr, itemknn, ease, "
+                                                   "popular, hybrid")
 
 
 def _customer_orders():

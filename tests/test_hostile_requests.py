@@ -298,7 +298,7 @@ API_CASES = [
     ("compare models str", lambda: compare(str_orders(), "cooc"),
      "models must be a list of model names, got a str: did you mean ['cooc']?"),
     ("compare unknown model", lambda: compare(str_orders(), ["knn"]),
-     "unknown model(s) knn; choose from cooc, rules, als, bpr, itemknn, ease, popular, hybrid"),
+     "unknown model(s) knn; choose from cooccurrence, association_rules, als, bpr, itemknn, ease, popular, hybrid"),
     ("compare k=0", lambda: compare(str_orders(), ["cooc"], k=0), "k must be a whole number >= 1, got 0"),
     ("tune task", lambda: tune_hybrid(str_orders(), task="next_order"),
      "unknown task 'next_order'; choose from basket-completion, next-order"),
@@ -532,7 +532,7 @@ CLI_CASES = [
      "unknown task 'next_order'; choose from basket-completion, next-order"),
     (["evaluate", "{orders}", "--split", "random"], "unknown split 'random'; choose from temporal, leave-last-out"),
     (["evaluate", "{orders}", "--models", "cooc,knn"],
-     "unknown model(s) knn; choose from cooc, rules, als, bpr, itemknn, ease, popular, hybrid"),
+     "unknown model(s) knn; choose from cooccurrence, association_rules, als, bpr, itemknn, ease, popular, hybrid"),
     (["evaluate", "{orders}", "--quantile", "1.5"], "quantile must be in (0, 1), got 1.5"),
     (["fit", "{orders}", "-o", "{tmp}/m.xsell", "--model", "rules", "--max-len", "4"],
      "max_len must be 2 or 3 for AssociationRules, got 4; xsell.mine_rules mines longer rules for review"),
@@ -541,7 +541,7 @@ CLI_CASES = [
     (["fit", "{orders}", "-o", "{tmp}/m.xsell", "--model", "rules", "--metric", "score"],
      f"metric must be one of {METRIC_LIST}, got 'score'"),
     (["fit", "{orders}", "-o", "{tmp}/m.xsell", "--model", "knn"],
-     "--model must be one of cooccurrence, rules, als, bpr, itemknn, ease, popular, hybrid, got 'knn'"),
+     "--model must be one of cooccurrence, association_rules, als, bpr, itemknn, ease, popular, hybrid, got 'knn'"),
 ]
 
 

@@ -95,8 +95,8 @@ def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None)
 def fit(
     orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
-    model: Annotated[str, typer.Option(help="cooccurrence, rules, als, bpr, itemknn, ease, popular or "
-                                            "hybrid.")] = "cooccurrence",
+    model: Annotated[str, typer.Option(help="cooccurrence, association_rules, als, bpr, itemknn, ease, popular "
+                                            "or hybrid (older names cooc and rules still work).")] = "cooccurrence",
     column: ColumnOpt = None,
     min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
     min_support: Annotated[Optional[float], typer.Option(
@@ -114,25 +114,28 @@ def fit(
     from xsell.errors import InputError
 
     from xsell.evaluation.runner import model_factories
+    from xsell.models.registry import ALIASES, MODELS
 
-    defaults = model_factories(seed, threads)  # the models as `xsell evaluate` fits them
+    name = ALIASES.get(model, model)
+    if name not in MODELS:
+        raise InputError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    if name != model:
+        typer.echo(f"note: model {model!r} is now called {name!r}; the old name still works", err=True)
     makers: dict[str, Callable[[], Any]] = {
+        **model_factories(seed, threads),  # the models as `xsell evaluate` fits them
         "cooccurrence": lambda: xsell.CoOccurrence(min_count=min_count, min_support=min_support or 0.0,
                                                    neighbors=neighbors),
-        "rules": lambda: xsell.AssociationRules(min_support=0.001 if min_support is None else min_support,
-                                                max_len=max_len, metric=metric),
-        **{name: defaults[name] for name in ("als", "bpr", "itemknn", "ease", "popular", "hybrid")},
+        "association_rules": lambda: xsell.AssociationRules(
+            min_support=0.001 if min_support is None else min_support, max_len=max_len, metric=metric),
     }
-    if model not in makers:
-        raise InputError(f"--model must be one of {', '.join(makers)}, got {model!r}")
-    fitted = makers[model]()
+    fitted = makers[name]()
     data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns)
     typer.echo(str(data.report), err=True)
     fitted.fit(data)
     xsell.save_model(fitted, output)
     size = {"cooccurrence": lambda: f", {len(fitted.neighbor_indices_):,} neighbour pairs",
-            "rules": lambda: f", {fitted.n_rules:,} rules"}.get(model, lambda: "")()
-    typer.echo(f"saved {output}: {model}, {data.n_items:,} items, {data.n_orders:,} orders{size}")
+            "association_rules": lambda: f", {fitted.n_rules:,} rules"}.get(name, lambda: "")()
+    typer.echo(f"saved {output}: {name}, {data.n_items:,} items, {data.n_orders:,} orders{size}")
 
 
 @app.command()
@@ -176,8 +179,9 @@ def rules(
 @_handles_errors
 def evaluate(
     orders: Annotated[Path, typer.Argument(help="Order lines with timestamps: CSV or Parquet.")],
-    models: Annotated[str, typer.Option(help="Comma-separated: cooc, rules, als, bpr, itemknn, ease, popular, "
-                                             "hybrid.")] = "cooc,rules,als,bpr,itemknn,ease,popular,hybrid",
+    models: Annotated[str, typer.Option(help="Comma-separated: cooccurrence, association_rules, als, bpr, itemknn, "
+                                             "ease, popular, hybrid (older names cooc and rules still work).")
+                      ] = "cooccurrence,association_rules,als,bpr,itemknn,ease,popular,hybrid",
     task: Annotated[str, typer.Option(help="basket-completion (hide an item of each test order) or next-order "
                                            "(predict a customer's next order).")] = "basket-completion",
     split: Annotated[str, typer.Option(help="temporal (at --quantile of order time) or leave-last-out "
@@ -205,10 +209,16 @@ def evaluate(
         if not report.parent.is_dir():
             raise xsell.InputError(f"folder does not exist: {report.parent}")
         _needs_matplotlib()
+    from xsell.models.registry import ALIASES
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    for name in names:
+        if name in ALIASES:
+            typer.echo(f"note: model {name!r} is now called {ALIASES[name]!r}; the old name still works", err=True)
     data = xsell.load_orders(orders, columns=_columns(column))
     typer.echo(str(data.report), err=True)
     with _steps() as step:
-        result = compare(data, [m.strip() for m in models.split(",") if m.strip()], k=k, task=task, split=split,
+        result = compare(data, names, k=k, task=task, split=split,
                          quantile=quantile, seed=seed, tune=tune, threads=threads, progress=step)
     for name, message in result.meta.get("skipped", {}).items():
         typer.echo(f"skipped {name}: {message}", err=True)

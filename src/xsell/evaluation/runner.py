@@ -11,6 +11,7 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
+from xsell.models.registry import ModelEntry
 from xsell.evaluation.protocol import (basket_completion, check_quantile, check_split, check_task,
                                        check_whole, leave_last_out, metric_curves, next_order, temporal_split)
 
@@ -20,26 +21,27 @@ Progress = Callable[[str, int, int], None]  # (what is happening, steps done, st
 
 
 def model_factories(seed: int, threads: int) -> dict[str, Callable[..., Any]]:
-    from xsell.models.association import AssociationRules
-    from xsell.models.cf import ALS, BPR, ItemKNN
-    from xsell.models.cooccurrence import CoOccurrence
-    from xsell.models.dense import EASE, Popular
-    from xsell.models.hybrid import Hybrid
+    """name -> a maker of the model as `xsell evaluate` fits it: the registry's `evaluate` parameters,
+    the run's seed for models with a random_state, its threads for models with num_threads (0 keeps
+    the model's default: BPR's 1, reproducible). Keyword arguments override (the hybrid's tuned weights)."""
+    from xsell.models.registry import MODELS
 
-    return {
-        "cooc": CoOccurrence,
-        "rules": lambda: AssociationRules(min_support=0.0005),
-        "als": lambda: ALS(random_state=seed, num_threads=threads),
-        "bpr": lambda: BPR(random_state=seed, num_threads=threads or 1),
-        "itemknn": lambda: ItemKNN(num_threads=threads),
-        "ease": lambda: EASE(l2=200.0),
-        "popular": Popular,
-        "hybrid": lambda **tuned: Hybrid(**tuned),
-    }
+    def maker(entry: ModelEntry) -> Callable[..., Any]:
+        cls = entry.cls
+        params: dict[str, Any] = dict(entry.evaluate)
+        if "random_state" in cls.constraints:
+            params["random_state"] = seed
+        if "num_threads" in cls.constraints and threads:
+            params["num_threads"] = threads
+        return lambda **overrides: cls(**{**params, **overrides})
+
+    return {name: maker(entry) for name, entry in MODELS.items()}
 
 
 def model_names() -> list[str]:
-    return list(model_factories(0, 0))
+    from xsell.models.registry import model_names as names
+
+    return names()
 
 
 @dataclass
@@ -73,7 +75,9 @@ def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "bask
         quantile = check_quantile(quantile)
     if not isinstance(tune, (bool, np.bool_)):
         raise InputError(f"tune must be True or False, got {tune!r}")
-    models = list(models)
+    from xsell.models.registry import ALIASES
+
+    models = [ALIASES.get(m, m) if isinstance(m, str) else m for m in models]  # old names: 'cooc', 'rules'
     factories = model_factories(seed, threads)
     unknown = [str(m) for m in models if not isinstance(m, str) or m not in factories]
     if unknown or not models:
