@@ -14,24 +14,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from xsell.models.registry import MODELS as _MODELS
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    # every registered model class (xsell.models.registry), e.g. "CoOccurrence": "xsell.models.cooccurrence"
+    **{entry.path.split(":")[1]: entry.path.split(":")[0] for entry in _MODELS.values()},
     "load_orders": "xsell.data.orders",
     "Orders": "xsell.data.orders",
     "LoadReport": "xsell.data.orders",
     "IdMap": "xsell.data.idmap",
     "MAX_ID_LENGTH": "xsell.data.idmap",
-    "CoOccurrence": "xsell.models.cooccurrence",
     "PairCounts": "xsell.models.cooccurrence",
     "count_pairs": "xsell.models.cooccurrence",
-    "AssociationRules": "xsell.models.association",
-    "EASE": "xsell.models.dense",
-    "Popular": "xsell.models.dense",
-    "ALS": "xsell.models.cf",
-    "BPR": "xsell.models.cf",
-    "ItemKNN": "xsell.models.cf",
-    "Hybrid": "xsell.models.hybrid",
     "Engine": "xsell.engine",
     "BusinessRules": "xsell.engine",
     "Catalog": "xsell.engine",

@@ -9,8 +9,8 @@ stays fast.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from xsell.errors import InputError
 
@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from xsell.models.base import Recommender
 
 
-@dataclass(frozen=True)
-class ModelEntry:
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
+class ModelEntry(NamedTuple):  # a NamedTuple, not a dataclass: `import xsell` reads this module, keep it light
     """One registered model.
 
     name: its one name (the model file's model_type, the CLI's --model). path: "module:Class".
@@ -31,8 +33,8 @@ class ModelEntry:
     name: str
     path: str
     aliases: tuple[str, ...] = ()
-    quick: Mapping[str, Any] = field(default_factory=dict)
-    evaluate: Mapping[str, Any] = field(default_factory=dict)
+    quick: Mapping[str, Any] = _NONE
+    evaluate: Mapping[str, Any] = _NONE
 
     @property
     def cls(self) -> type["Recommender"]:
