@@ -1,24 +1,33 @@
 """The protocol every xsell model follows, and the logic they share.
 
-A model says how to score; the base does the rest once: id mapping (external
-ids in, external ids out), dropping unknown ids, excluding basket items,
-top-k selection, the popularity fallback, batch input parsing and the
-result type. Subclasses implement:
+A model says how to score; the base does the rest once: id mapping (external ids in, external
+ids out), dropping unknown ids, excluding basket items, top-k selection, the one popularity
+fallback rule (`_ranked_or_popular`, and `popular_batch` for many baskets), batch input parsing
+(`xsell.data.baskets`), parameters and model files. A model declares:
 
-  _fit(orders)                       learn from an Orders
-  _candidates(basket)                (sorted candidate indices, float64 scores) for one basket
-  _rank(basket, excluded, k)         optional faster top-k for one basket (same ranking)
-  _score_matrix(baskets_csr)         CSR baskets x items scores, basket items -inf or absent
-  _neighbours(item)                  (indices, scores) sorted best first, for also_bought
-  _explain(query, items)             dict of extra result columns (optional)
-  _get_state() / _set_state(...)     parameters and arrays for model files
+  constraints = {...}                 one per keyword of __init__ (models/params.py); __init__ calls
+                                      self._set_params(locals()); get_params and repr follow
+  schema = Schema(...)                the arrays its file holds and their checks (models/schema.py),
+                                      with _arrays() (write) and _restore(state, arrays, items) (read)
+  _fit(orders)                        learn from an Orders (set items_, call _set_popular)
+  _neighbours(item)                   (indices, scores) best first, for also_bought
+and scores in one of two ways (the class flag `dense_scores`):
+  False: _candidates(basket)          (sorted candidate indices, float64 scores) for one basket,
+         _rank(basket, excluded, k)   optionally a faster top-k that ranks identically,
+         _score_matrix(baskets, k)    CSR baskets x items scores, basket items -inf or absent
+  True:  _score_dense(baskets, customers)  dense baskets x items scores (customers: internal
+                                      index per row, -1 unknown)
+Optional: _explain (extra result columns), _state (small facts kept in the manifest), _dims
+(file dimensions that depend on the state).
 
-Customer-aware models (`uses_customers = True`: ALS, BPR, ItemKNN, Hybrid)
-score densely with `_score_dense(baskets, customers)` (customers: internal
-index per basket row, -1 unknown) and keep `customers_` and `history_`
-(customers x items, orders holding each item); the base then serves
-`recommend(..., customer=)`, `recommend_for_customer` and a `customer_id`
-column in `recommend_batch`. The other models ignore customers.
+Customer-aware models (`uses_customers = True`: ALS, BPR, ItemKNN, Hybrid) keep `customers_` and
+`history_` (customers x items, orders holding each item); the base then serves
+`recommend(..., customer=)`, `recommend_for_customer` and a `customer_id` column in
+`recommend_batch`. The other models ignore customers.
+
+Code working over a model's arrays (the engine) uses the public request protocol:
+`recommend_indices`, `parse_baskets`, `rank_baskets`, `popular_batch`, `item_index` and
+`Recommendations.indices`.
 """
 
 from __future__ import annotations
@@ -268,6 +277,9 @@ class Recommender:
         return self._ranked_or_popular(index, scores, k, excluded, empty)
 
     # -- customers ---------------------------------------------------------------------
+    # how the model scores many baskets: False, a sparse product (_score_matrix); True, dense rows
+    # (_score_dense) cut to each basket's top k
+    dense_scores: ClassVar[bool] = False
     fork_safe: ClassVar[bool] = True  # False: scoring must not run in forked worker processes
     uses_customers: ClassVar[bool] = False
     positive_scores: ClassVar[bool] = False  # True: a score of 0 means "no evidence" (item-KNN)
@@ -369,7 +381,7 @@ class Recommender:
         n_baskets = len(basket_ids)
         customers = baskets.customers
         basket = baskets.matrix()
-        if getattr(self, "dense_scores", False):
+        if self.dense_scores:
             scores = self._dense_topk_candidates(basket, k, customers)
         else:  # the model marks basket items -inf (or leaves them out); topk_rows drops them
             scores = self._score_matrix(basket, k).tocsr()
