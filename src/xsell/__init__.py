@@ -26,8 +26,8 @@ _EXPORTS = {
     "LoadReport": "xsell.data.orders",
     "IdMap": "xsell.data.idmap",
     "MAX_ID_LENGTH": "xsell.data.idmap",
-    "PairCounts": "xsell.models.cooccurrence",
-    "count_pairs": "xsell.models.cooccurrence",
+    "PairCounts": "xsell.mining.pairs",
+    "count_pairs": "xsell.mining.pairs",
     "Engine": "xsell.engine",
     "BusinessRules": "xsell.engine",
     "Catalog": "xsell.engine",
@@ -64,8 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.engine import BusinessRules as BusinessRules, Catalog as Catalog, Engine as Engine
     from xsell.engine import Suggestions as Suggestions, load_catalog as load_catalog
     from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
-    from xsell.models.cooccurrence import CoOccurrence as CoOccurrence, PairCounts as PairCounts
-    from xsell.models.cooccurrence import count_pairs as count_pairs
+    from xsell.models.cooccurrence import CoOccurrence as CoOccurrence
+    from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pairs
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ unpickling is possible), never inflating past them whatever the zip entry
 declares, nor a deflated member past 100x its compressed size + 1 MiB, nor
 all members together past 100x the file's size + 1 MiB (a file of a few MB
 never costs GBs, whatever shapes its manifest declares); then the content is checked (ids, prices, index ranges, row
-pointers, finite and non-negative values: the model's `_from_state`).
+pointers, finite and non-negative values: the model's schema and `Recommender.from_file`).
 `save_model` runs the same checks on the state in memory before writing, so
 whatever it writes loads. Files are written to a temporary file in the same
 folder and renamed into place, so a crash never leaves half a model.
@@ -39,6 +39,9 @@ from typing import Any
 import numpy as np
 
 from xsell.data.idmap import IdMap
+# the one atomic writer lives in xsell.files (a low layer: mining writes rules with it); kept here too
+from xsell.files import atomic_write as atomic_write, check_output_path as check_output_path
+from xsell.files import remove_stale_temps as remove_stale_temps, temp_folder_beside as temp_folder_beside
 from xsell.errors import InputError, ModelFileError
 from xsell.models.registry import MODELS
 
@@ -67,142 +70,6 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _writer_alive(pid: int) -> bool:
-    """Whether process `pid` still runs (a live process of another user counts as alive)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it runs, as another user
-        return True
-    return True
-
-
-def remove_stale_temps(path: str | os.PathLike[str]) -> int:
-    """Remove the temporary files and folders (`.NAME.<pid>.<random>.tmp`) that a writer of `path`
-    left when it was killed (SIGKILL, power loss): only those whose pid no longer runs on this
-    machine, never a live writer's. Returns how many were removed."""
-    import shutil
-
-    target = Path(path)
-    prefix = f".{target.name}."
-    removed = 0
-    try:
-        entries = list(os.scandir(target.parent if str(target.parent) else "."))
-    except OSError:
-        return 0
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
-            continue
-        pid, dot, random = name[len(prefix):-len(".tmp")].partition(".")
-        # mkstemp's random part never holds a dot, so `.out.csv.12.x.tmp` (a temp of out.csv.12) is skipped
-        if not dot or not pid.isdigit() or not random or "." in random or _writer_alive(int(pid)):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-            removed += 1
-        except FileNotFoundError:  # another run cleaned it first
-            pass
-        except OSError:  # not ours to remove (permissions): leave it
-            pass
-    return removed
-
-
-def _temp_name(target: Path, folder: Path) -> str:
-    # the pid lets the next run tell a dead writer's leftovers from a live writer's; the random
-    # part (hex: no dot) keeps writers in one process apart. Named before it is created, so that
-    # the name is known to the cleanup even when a signal's exception lands right after creation
-    # (mkstemp's name would not be).
-    return str(folder / f".{target.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-
-
-def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """The folder an output file goes to; InputError when it does not exist or the path is a folder.
-    Call it before long work so that a typo fails at once."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"folder does not exist: {folder}")
-    if target.is_dir():
-        raise InputError(f"output {target} is a folder; name a file inside it")
-    return folder
-
-
-def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
-    """Call write(tmp_path) for a temporary file beside `path`, then rename it into place.
-
-    The temporary file (`.NAME.<pid>.<random>.tmp`) is removed on every exit Python sees: an
-    exception, Ctrl-C, and SIGTERM/SIGHUP once the `xsell` command turned them into exceptions.
-    A writer killed outright (SIGKILL) cannot clean up; the next write of the same path removes
-    such leftovers whose process is gone (`remove_stale_temps`)."""
-    target = Path(path)
-    folder = check_output_path(target)
-    remove_stale_temps(target)
-    tmp = _temp_name(target, folder)
-    # Python runs a signal handler only between bytecodes: after a call returns, at a loop's jump
-    # back and when a Python function starts. So the clean-up's first step is the C call
-    # os.unlink itself, with no Python call before it: a handler that raises while the file is
-    # being created, written or renamed lands in a block that removes the file before the next
-    # handler can run. The two blocks keep a name that was already taken (not ours) apart.
-    try:
-        # O_EXCL: never an existing file; mode 0666 less the umask, as any new file gets
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except FileExistsError:  # the name is taken: not ours to remove
-        raise
-    except BaseException:  # e.g. a signal's exception right after the file was created
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:  # renamed already, or the writer removed it
-            pass
-        raise
-
-
-class temp_folder_beside:
-    """`with temp_folder_beside(path) as folder:` a private temporary folder next to `path` (same
-    file system, same naming and stale-cleanup rules as atomic_write's temporary file), removed
-    with everything in it on every exit."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._target = Path(path)
-        self._folder: str | None = None
-
-    def __enter__(self) -> Path:
-        self._folder = _temp_name(self._target, check_output_path(self._target))
-        try:
-            os.mkdir(self._folder, 0o700)
-        except FileExistsError:  # not ours to remove
-            self._folder = None
-            raise
-        except BaseException:
-            self.__exit__()
-            raise
-        return Path(self._folder)
-
-    def __exit__(self, *exc: Any) -> None:
-        import shutil
-
-        if self._folder is not None and os.path.isdir(self._folder):
-            shutil.rmtree(self._folder, ignore_errors=True)
-        self._folder = None
-
-
 def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
     """Write a fitted model to `path` atomically. Returns the path.
 
@@ -214,7 +81,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
 
     if not isinstance(model, Recommender) or model.model_type not in MODELS:
         raise InputError(f"cannot save a {type(model).__name__}: not an xsell model")
-    state, arrays = model._get_state()
+    state, arrays = model.file_state()
     arrays = dict(arrays)
     prices = getattr(model, "item_prices_", None)
     if prices is not None:  # every model type may carry the items' median prices (for xsell.Engine)
@@ -415,7 +282,7 @@ def _required_arrays(manifest: dict[str, Any], label: str) -> tuple[Any, dict[st
         shapes[name] = tuple(spec["shape"])
     n_items = manifest["items"]["count"]
     try:
-        required = cls._array_spec(manifest["state"], n_items, shapes)
+        required = cls.file_arrays(manifest["state"], n_items, shapes)
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise ModelFileError(f"{label}: manifest does not fit a {manifest['model_type']} model "
                              f"({exc})") from None
@@ -569,7 +436,7 @@ def _build_model(cls: Any, manifest: dict[str, Any], ids: np.ndarray, arrays: di
     try:
         if prices is not None:
             check_values("item_prices", prices, low=0, nan=True)  # NaN: price unknown
-        model = cls._from_state(manifest["params"], manifest["state"], arrays, IdMap(ids))
+        model = cls.from_file(manifest["params"], manifest["state"], arrays, IdMap(ids))
     except (InputError, TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
         raise ModelFileError(f"{label}: invalid model content ({exc})") from None
     model.training_summary_ = manifest["training"]

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from xsell.errors import InputError
-from xsell.io import atomic_write
+from xsell.files import atomic_write
 
 COLUMNS = ["model", "hit_rate", "precision", "recall", "ndcg", "mrr", "map", "coverage", "popularity",
            "revenue", "fit_s", "score_s"]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.io import atomic_write, check_output_path
+from xsell.files import atomic_write, check_output_path
 from xsell.mining.rules import mine_rules
 
 
@@ -35,7 +35,7 @@ def _no_rules_message(orders: Orders, frame: pd.DataFrame, min_support: float, m
         return (f"no rules: {pairs:,} frequent pairs at min_support={min_support:g}, but none passes "
                 f"min_confidence={min_confidence:g}" + (f" and min_lift={min_lift:g}" if min_lift else "")
                 + "; lower those thresholds")
-    from xsell.models.cooccurrence import count_pairs
+    from xsell.mining.pairs import count_pairs
 
     counts = count_pairs(orders)
     best = int(counts.counts.max()) if len(counts.counts) else 0

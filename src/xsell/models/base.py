@@ -505,13 +505,13 @@ class Recommender:
     def _dims(cls, state: Mapping[str, Any], dims: dict[str, int]) -> None:
         """Set dimensions that depend on the state (most models have none)."""
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def file_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(state, arrays) as the model file holds them."""
         self._check_fitted()  # the arrays are saved as given: save_model checks them against the schema
         return self._state(), self._arrays()
 
     @classmethod
-    def _array_spec(cls, state: Mapping[str, Any], n_items: int,
+    def file_arrays(cls, state: Mapping[str, Any], n_items: int,
                     shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str | None, tuple[int, ...]]]:
         """name -> (dtype, shape) every array of a file with this manifest must have."""
         dims = cls.schema.free_dims(n_items, shapes)
@@ -519,7 +519,7 @@ class Recommender:
         return cls.schema.spec(dims)
 
     @classmethod
-    def _from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+    def from_file(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "Recommender":
         """A fitted model from arrays of the declared dtypes and shapes; InputError on bad content."""
         model = cls(**params)
