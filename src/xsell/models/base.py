@@ -47,6 +47,7 @@ from xsell.checks import check_int
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
 from xsell.models.params import Constraint
+from xsell.models.history import CustomerHistory
 from xsell.models.schema import Schema
 
 _POPULAR_KEPT = 1000
@@ -267,9 +268,8 @@ class Recommender:
         k = _check_k(k)
         excluded = self._known(() if exclude is None else exclude, "exclude")
         cidx = self._customer_of(customer)
-        if cidx >= 0 and exclude_bought:
-            h = self.history_
-            excluded = np.union1d(excluded, h.indices[h.indptr[cidx]:h.indptr[cidx + 1]]).astype(np.int32)
+        if cidx >= 0 and exclude_bought and self.customer_history_ is not None:
+            excluded = np.union1d(excluded, self.customer_history_.bought(cidx)).astype(np.int32)
         empty = np.empty(0, dtype=np.int32)
         if cidx < 0:
             return self._popular(k, excluded, empty)
@@ -283,33 +283,26 @@ class Recommender:
     fork_safe: ClassVar[bool] = True  # False: scoring must not run in forked worker processes
     uses_customers: ClassVar[bool] = False
     positive_scores: ClassVar[bool] = False  # True: a score of 0 means "no evidence" (item-KNN)
-    customers_: IdMap | None = None
-    history_: sp.csr_matrix
+    customer_history_: CustomerHistory | None = None  # customer-aware models: their customers (models/history.py)
+
+    @property
+    def customers_(self) -> IdMap | None:
+        """The customers the model knows (None: not customer-aware, or no customer in the orders)."""
+        history = self.customer_history_
+        return history.customers if history is not None else None
+
+    @property
+    def history_(self) -> sp.csr_matrix:
+        """customers x items: orders of each customer holding each item."""
+        if self.customer_history_ is None:
+            raise AttributeError(f"{type(self).__name__} keeps no customer history")
+        return self.customer_history_.matrix
 
     def _customer_of(self, customer: Any) -> int:
         """Internal index of a customer id for customer-aware models; -1 for None, unknown or unused."""
-        if customer is None or not self.uses_customers or self.customers_ is None:
+        if customer is None or not self.uses_customers or self.customer_history_ is None:
             return -1
-        idx = self.customers_.index_of(customer, "customer")
-        return idx if idx >= 0 and self._has_history()[idx] else -1
-
-    def _has_history(self) -> np.ndarray:
-        """Per customer: has lines in the training orders (a split's customer map also holds the others,
-        who are treated as unknown: anonymous)."""
-        cached = getattr(self, "_history_rows", None)
-        if cached is None or len(cached) != self.history_.shape[0]:
-            cached = self._history_rows = np.diff(self.history_.indptr) > 0
-        return cached
-
-    def _set_customers(self, orders: Orders) -> None:
-        """Keep the customer map and the customers x items history (orders holding each item)."""
-        if orders.customers is None or orders.customer_index is None:
-            self.customers_ = None
-            self.history_ = sp.csr_matrix((np.empty(0, np.float32), np.empty(0, np.int32), np.zeros(1, np.int64)),
-                                          shape=(0, orders.n_items))
-        else:
-            self.customers_ = orders.customers
-            self.history_ = orders.customer_item_matrix(np.float32)
+        return self.customer_history_.index_of(customer)
 
     def _rank_dense(self, query: np.ndarray, excluded: np.ndarray, k: int, customer: int
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -369,8 +362,9 @@ class Recommender:
     def parse_baskets(self, baskets: Any) -> Baskets:
         """Many baskets (see `recommend_batch`) over this model's items and customers."""
         self._check_fitted()
-        if self.uses_customers and self.customers_ is not None:
-            return parse_baskets(baskets, self.items_, self.customers_, self._has_history())
+        history = self.customer_history_
+        if self.uses_customers and history is not None and history.customers is not None:
+            return parse_baskets(baskets, self.items_, history.customers, history.known)
         return parse_baskets(baskets, self.items_)
 
     def rank_baskets(self, baskets: Baskets, k: int) -> "RankedBaskets":

@@ -33,20 +33,15 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.errors import InputError
+from xsell.errors import InputError, NotFittedError
 from xsell.models.params import SEED, Choice, Int, Number
 from xsell.models.base import Recommender
-from xsell.models.schema import Array, Csr, Schema, Values, check_ids
+from xsell.models.history import HISTORY_ARRAYS, HISTORY_CHECKS, CustomerHistory, fitted_on
+from xsell.models.schema import Array, Csr, Schema, Values
 
 _WEIGHTINGS = ("count", "log", "binary")
 _ON = ("auto", "customers", "orders")
 
-# what every customer-aware model's file holds about its customers (see _CFModel._history_arrays)
-HISTORY_ARRAYS = (Array("item_counts", "<i8", ("items",)), Array("customers", None, ("customers",)),
-                  Array("history_indptr", "<i8", ("customers+1",)), Array("history_indices", "<i4", ("history",)),
-                  Array("history_data", "<f4", ("history",)))
-HISTORY_CHECKS = (Csr("history", "history_indptr", "history_indices"), Values("history_data", low=0),
-                  Values("item_counts", low=0))
 
 
 def _implicit(what: str) -> Any:
@@ -115,52 +110,33 @@ class _CFModel(Recommender):
         return self._rank_dense(query, excluded, k, -1)
 
     def _fit_common(self, orders: Orders) -> None:
-        self._set_customers(orders)
+        self.customer_history_ = CustomerHistory.from_orders(orders)
         self.items_ = orders.items
         self.item_counts_ = orders.item_counts().astype(np.int64)
         self._set_popular(self.item_counts_.astype(np.float64))
 
     def _rows(self, baskets: sp.csr_matrix, customers: np.ndarray) -> sp.csr_matrix:
-        """Per request: 1 per basket item plus the known customer's weighted history, scaled so its
-        top item weighs `history_weight` next to a basket (1 for a request without a basket)."""
-        rows = baskets.astype(np.float32)
-        known = customers >= 0
-        if known.any():
-            pick = sp.csr_matrix((np.ones(int(known.sum()), dtype=np.float32),
-                                  (np.flatnonzero(known), customers[known])),
-                                 shape=(baskets.shape[0], self.history_.shape[0]))
-            hist = self._weigh((pick @ self.history_).tocsr())
-            peak = hist.max(axis=1).toarray().ravel()
-            alone = np.diff(baskets.indptr) == 0
-            scale = np.where(alone, 1.0, self.history_weight) / np.maximum(peak, 1e-12)
-            rows = (rows + sp.diags(scale.astype(np.float32)) @ hist).tocsr()
-            rows.sort_indices()  # implicit's fold-in sums a row in index order: the same floats alone or in a batch
-        return rows
+        """Per request: the basket plus the known customer's weighted history (CustomerHistory.request_rows)."""
+        history = self.customer_history_
+        if history is None or not (customers >= 0).any():
+            return baskets.astype(np.float32)
+        return history.request_rows(baskets, customers, self._weigh, self.history_weight)
 
     # -- model files: the customer history's part (HISTORY_ARRAYS, HISTORY_CHECKS) ---------------
     def _state(self) -> dict[str, Any]:
         return {"fitted_on": self.fitted_on_}
 
     def _history_arrays(self) -> dict[str, np.ndarray]:
-        h = self.history_
-        customers = self.customers_.ids if self.customers_ is not None else np.empty(0, dtype=np.int64)
-        return {"item_counts": self.item_counts_, "customers": customers,
-                "history_indptr": h.indptr.astype(np.int64), "history_indices": h.indices.astype(np.int32),
-                "history_data": h.data.astype(np.float32)}
+        if self.customer_history_ is None:  # set by every fit and load
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(orders) first")
+        return {"item_counts": self.item_counts_, **self.customer_history_.arrays()}
 
     def _restore_history(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
-        if state.get("fitted_on") not in ("customers", "orders"):
-            raise InputError("state fitted_on must be 'customers' or 'orders'")
-        self.fitted_on_ = state["fitted_on"]
-        ids = arrays["customers"]
-        check_ids("customers", ids)
+        self.fitted_on_ = fitted_on(state)
+        self.customer_history_ = CustomerHistory.from_arrays(arrays, len(items))
         self.items_ = items
-        self.customers_ = IdMap(ids) if len(ids) else None
-        self.history_ = sp.csr_matrix((arrays["history_data"], arrays["history_indices"], arrays["history_indptr"]),
-                                      shape=(len(ids), len(items)))
         self.item_counts_ = arrays["item_counts"]
         self._set_popular(self.item_counts_.astype(np.float64))
-
 
 class _FactorModel(_CFModel):
     """What ALS and BPR share: item and customer factors, their model-file part and the product

@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
-from xsell.models.cf import HISTORY_ARRAYS, HISTORY_CHECKS, _CFModel
+from xsell.models.cf import _CFModel
+from xsell.models.history import HISTORY_ARRAYS, HISTORY_CHECKS, CustomerHistory
 from xsell.models.schema import Array, Schema, Values
 from xsell.models.params import Int, Number
 from xsell.models.dense import EASE, DenseItemModel
@@ -81,9 +82,10 @@ class Hybrid(_CFModel):
             age = (line_times.max() - line_times[known]) / _DAY_NS
         shape = (orders.n_customers, orders.n_items)
         coords = (orders.customer_index[known], orders.item_index[known])
-        self.history_ = sp.csr_matrix((np.ones(len(age), dtype=np.float32), coords), shape=shape)
+        history = sp.csr_matrix((np.ones(len(age), dtype=np.float32), coords), shape=shape)
+        history.sum_duplicates()
+        self.customer_history_ = CustomerHistory(self.customers_, history)
         self.decayed_ = sp.csr_matrix((np.exp(-age / self.tau_days), coords), shape=shape)
-        self.history_.sum_duplicates()
         self.decayed_.sum_duplicates()
 
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
