@@ -34,7 +34,7 @@ import stat
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from xsell.files import atomic_write as atomic_write, check_output_path as check
 from xsell.files import remove_stale_temps as remove_stale_temps, temp_folder_beside as temp_folder_beside
 from xsell.errors import InputError, ModelFileError
 from xsell.models.registry import MODELS
+
+if TYPE_CHECKING:
+    from xsell.models.base import Recommender
 
 FORMAT = "xsell-model"
 FORMAT_VERSION = 1
@@ -60,7 +63,7 @@ _INFLATE_MAX_RATIO = 100
 _INFLATE_SLACK = 1 << 20
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 98: "ppmd", 99: "aes"}  # for messages
 
-def _model_class(model_type: str) -> Any:
+def _model_class(model_type: str) -> type[Recommender]:
     return MODELS[model_type].cls
 
 
@@ -419,8 +422,8 @@ def _check_members(zf: zipfile.ZipFile, manifest: dict[str, Any], required: dict
     return entries
 
 
-def _build_model(cls: Any, manifest: dict[str, Any], ids: np.ndarray, arrays: dict[str, np.ndarray],
-                 label: str) -> Any:
+def _build_model(cls: type[Recommender], manifest: dict[str, Any], ids: np.ndarray, arrays: dict[str, np.ndarray],
+                 label: str) -> Recommender:
     """The model from checked arrays, after the content checks (ids, prices, the model's own):
     the same for a file being loaded and a model being saved."""
     from xsell.models.schema import check_ids, check_values
@@ -444,7 +447,7 @@ def _build_model(cls: Any, manifest: dict[str, Any], ids: np.ndarray, arrays: di
     return model
 
 
-def load_model(path: str | os.PathLike[str]) -> Any:
+def load_model(path: str | os.PathLike[str]) -> Recommender:
     """Load a model saved with `save_model`, validating everything; never runs code from the file.
 
     Memory is bounded by what the manifest's shapes imply: no entry is inflated past its checked size; and
