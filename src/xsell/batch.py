@@ -39,9 +39,10 @@ import numpy as np
 import pandas as pd
 
 from xsell.data.idmap import MAX_ID_LENGTH
+from xsell.data.tables import Chunks, read_chunks
 from xsell.checks import check_int
 from xsell.errors import InputError
-from xsell.io import atomic_write, check_output_path, temp_folder_beside
+from xsell.files import atomic_write, check_output_path, temp_folder_beside
 
 _COLUMNS = ("basket_id", "item_id")
 _OPTIONAL = ("customer_id",)
@@ -67,86 +68,20 @@ class _NotGrouped(Exception):
 # -- reading -----------------------------------------------------------------------
 
 
-def _check_columns(names: list[str], label: str, required: tuple[str, ...] = _COLUMNS) -> None:
-    missing = [c for c in required if c not in names]
-    if missing:
-        raise InputError(f"{label} lacks column(s) {', '.join(missing)}; it has: {', '.join(names) or 'none'}")
-    twice = sorted({c for c in names if names.count(c) > 1 and c in required + _OPTIONAL})
-    if twice:
-        raise InputError(f"{label} has column(s) {', '.join(twice)} more than once; keep one of each")
+def _read_chunks(path: Path, chunk_lines: int, required: tuple[str, ...]) -> Chunks:
+    """The required (and optional) columns in chunks: CSV cells as text, Parquet columns as stored."""
+    return read_chunks(path, what="baskets", required=required, optional=_OPTIONAL, chunk_lines=chunk_lines,
+                       first_lines=_FIRST_CSV_CHUNK)
 
 
-def _csv_header(path: Path, sep: str) -> list[str]:
-    import csv
-
-    with open(path, "rb") as fh:
-        raw = fh.readline()
-    try:
-        line = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} in the header); "
-                         f"save it as UTF-8") from None
-    if not line.strip():
-        raise InputError(f"{path} is empty: expected a header line naming basket_id and item_id")
-    return next(csv.reader([line.rstrip("\r\n")], delimiter=sep))
-
-
-def _read_chunks(path: Path, chunk_lines: int, required: tuple[str, ...] = _COLUMNS
-                 ) -> tuple[Generator[pd.DataFrame, None, None], int | None]:
-    """Chunks of the required (and optional) columns as strings-or-ints, and the total line count if known."""
-    if path.is_dir():
-        raise InputError(f"baskets path {path} is a folder; name one CSV or Parquet file")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:
-            raise InputError(f"cannot read Parquet file {path}: {exc}") from None
-        names = pf.schema_arrow.names
-        _check_columns(names, str(path), required)
-        batches = pf.iter_batches(batch_size=chunk_lines,
-                                  columns=list(required) + [c for c in _OPTIONAL if c in names])
-        return (b.to_pandas() for b in batches), pf.metadata.num_rows
-    if suffix in (".csv", ".tsv", ".txt"):
-        sep = "\t" if suffix == ".tsv" else ","
-        names = _csv_header(path, sep)
-        _check_columns(names, str(path), required)
-        try:
-            reader = pd.read_csv(path, sep=sep, usecols=list(required) + [c for c in _OPTIONAL if c in names],
-                                 dtype=str, chunksize=chunk_lines, keep_default_na=False, na_values=[""])
-        except UnicodeDecodeError:  # older pandas decodes the first block here, newer ones in _csv_chunks
-            raise InputError(f"{path} is not UTF-8 text; save it as UTF-8") from None
-        except Exception as exc:
-            raise InputError(f"cannot read CSV file {path}: {exc}") from None
-        return _csv_chunks(reader, path, min(chunk_lines, _FIRST_CSV_CHUNK)), None
-    raise InputError(f"cannot read {path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet")
-
-
-def _csv_chunks(reader: Any, path: Path, first: int) -> Generator[pd.DataFrame, None, None]:
-    """The reader's chunks, the first one small: a file not sorted by basket shows itself before
-    much of it is parsed (then read again, partitioned)."""
-    try:
-        with reader:  # closes the file however the reading ends
-            yield reader.get_chunk(first)
-            yield from reader
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text; save it as UTF-8") from None
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read CSV file {path}: {' '.join(str(exc).split())}") from None
-
-
-def _checked(chunks: Iterator[pd.DataFrame], path: Path, required: tuple[str, ...]
-             ) -> Generator[pd.DataFrame, None, None]:
+def _checked(chunks: Chunks, path: Path, required: tuple[str, ...]) -> Generator[pd.DataFrame, None, None]:
     """The chunks, after refusing null ids and ids longer than MAX_ID_LENGTH, naming the row."""
-    csv = path.suffix.lower() not in (".parquet", ".pq")
     done = 0
 
     def where(position: int) -> str:
-        return f"line {done + position + 2:,}" if csv else f"row {done + position + 1:,}"
+        return chunks.place(done + position)
 
-    for chunk in chunks:
+    for chunk in chunks.frames:
         has_customer = "customer_id" in chunk.columns
         # with a customer_id column a line may carry no item: an empty basket of that customer
         for col in required if not has_customer else tuple(c for c in required if c != "item_id"):
@@ -169,17 +104,6 @@ def _checked(chunks: Iterator[pd.DataFrame], path: Path, required: tuple[str, ..
                                  f"ids may be at most {MAX_ID_LENGTH} characters")
         done += len(chunk)
         yield chunk
-
-
-def _count_lines(path: Path, known: int | None) -> int:
-    """Data lines of the file: known for Parquet; newlines of a CSV (an upper bound with quoted newlines)."""
-    if known is not None:
-        return known
-    lines = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 24):
-            lines += block.count(b"\n")
-    return lines
 
 
 # -- grouping --------------------------------------------------------------------------
@@ -246,35 +170,19 @@ def _grouped(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield part
 
 
-def _line_schema(path: Path, names: list[str]) -> Any:
-    """The Arrow types of the columns read: a CSV's are strings, a Parquet file's its own (dictionary
-    columns decoded), so that partitions read back exactly as the streamed chunks are."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if path.suffix.lower() not in (".parquet", ".pq"):
-        return pa.schema([(name, pa.string()) for name in names])
-    source = pq.read_schema(path)
-    fields = [source.field(name) for name in names]
-    return pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in fields])
-
-
-def _partition(chunks: Iterator[pd.DataFrame], path: Path, folder: Path, n: int) -> list[Path]:
+def _partition(chunks: Iterator[pd.DataFrame], schema: Any, folder: Path, n: int) -> list[Path]:
     """Write the lines into n Parquet files by a hash of basket_id, keeping their input order."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     paths = [folder / f"part-{i:03d}.parquet" for i in range(n)]
-    writers: list[Any] = [None] * n
-    schema: Any = None
+    writers: list[Any] = [None] * n  # schema: the input's Arrow types, so partitions read back as chunks do
     try:
         for chunk in chunks:
             part = (pd.util.hash_pandas_object(chunk["basket_id"], index=False).to_numpy() % np.uint64(n)
                     ).astype(np.int64)
             order = np.argsort(part, kind="stable")
             bounds = np.searchsorted(part[order], np.arange(n + 1))
-            if schema is None:
-                schema = _line_schema(path, list(chunk.columns))
             table = pa.Table.from_pandas(chunk.iloc[order], schema=schema, preserve_index=False)
             for i in range(n):
                 if bounds[i + 1] > bounds[i]:
@@ -461,7 +369,8 @@ def score_file(
         raise InputError(f"output {out} must end in .parquet or .csv")
     check_output_path(out)
     required = ("item_id",) if mode == "up-sell" else _COLUMNS
-    chunks, total = _read_chunks(src, chunk_lines, required)
+    chunks = _read_chunks(src, chunk_lines, required)
+    total = chunks.total
     counts = {"lines": 0, "baskets": 0, "fallback": 0, "rows": 0, "partitions": 0}
 
     if not model.fork_safe:
@@ -504,12 +413,12 @@ def score_file(
             chunks.close()  # releases the file
         if progress is not None:
             progress(0, total)
-        lines = _count_lines(src, total)
+        lines = chunks.line_count()
         n = min(_MAX_PARTITIONS, max(1, math.ceil(lines / max(chunk_lines, _PARTITION_LINES))))
         with temp_folder_beside(out) as folder:
-            again, _ = _read_chunks(src, max(chunk_lines, _PARTITION_LINES), required)
+            again = _read_chunks(src, max(chunk_lines, _PARTITION_LINES), required)
             with closing(again):
-                paths = _partition(_checked(again, src, required), src, folder, n)
+                paths = _partition(_checked(again, src, required), again.schema, folder, n)
             counts["partitions"] = n
             write_parts(tmp, _partition_chunks(paths, chunk_lines))
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders, load_orders
+from xsell.data.tables import read_table, table_format
 from xsell.checks import check_int
 from xsell.errors import InputError
 
@@ -197,15 +198,16 @@ def load_online_retail(path: str | Path, *, require_customer: bool = False) -> O
             frame = pd.read_excel(p, dtype={"InvoiceNo": str, "StockCode": str})
         except ImportError:
             raise InputError("reading .xlsx needs openpyxl: pip install 'xsell[excel]'") from None
-    elif suffix in (".csv", ".parquet", ".pq"):
-        dtypes: dict[str, type[str] | str] = {"InvoiceNo": str, "StockCode": str, "CustomerID": "Int64"}
-        frame = (pd.read_csv(p, dtype=dtypes, encoding_errors="replace")
-                 if suffix == ".csv" else pd.read_parquet(p))
+    elif table_format(p) is not None:  # the file's Description holds Latin-1 bytes in some copies: replaced
+        frame = read_table(p, what="Online Retail", columns=list(ONLINE_RETAIL_COLUMNS.values()),
+                           encoding_errors="replace").frame
     else:
         raise InputError(f"cannot read {p}: use the .xlsx, .csv or .parquet form of Online Retail")
     missing = [c for c in ONLINE_RETAIL_COLUMNS.values() if c not in frame.columns]
     if missing:
         raise InputError(f"{p} is not in the Online Retail layout: missing column(s) {', '.join(missing)}")
+    if table_format(p) in ("csv", "tsv"):  # CSV cells are text: customer ids are numbers, as in the other forms
+        frame["CustomerID"] = pd.to_numeric(frame["CustomerID"]).astype("Int64")
     lines_read = len(frame)
     invoice = frame["InvoiceNo"].astype(str)
     code = frame["StockCode"].astype(str)

@@ -8,21 +8,16 @@ immutable; every model's `fit` takes one.
 from __future__ import annotations
 
 import functools
-import os
-from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from xsell.data.idmap import MAX_ID_LENGTH, IdMap, short_repr
+from xsell.data.tables import Missing, read_table
 from xsell.errors import InputError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 REQUIRED = ("order_id", "item_id")
 OPTIONAL = ("customer_id", "timestamp", "quantity", "price")
@@ -379,6 +374,26 @@ def _resolve_columns(columns: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+def _absent_columns(names: dict[str, str]) -> Missing:
+    """The message for absent columns: the first required role's, else the first mapped optional role's."""
+    def message(label: str, columns: list[Any], absent: list[str]) -> str:
+        for role in REQUIRED:
+            if names[role] in absent:
+                via = f" (mapped to '{names[role]}')" if names[role] != role else ""
+                return (f"missing required column '{role}'{via} in {label}; its columns are: "
+                        f"{', '.join(map(str, columns)) or '(none)'}; map yours with "
+                        f"--column {role}=NAME or columns={{'{role}': NAME}}")
+        role = next(role for role in OPTIONAL if names[role] in absent)
+        return f"column '{names[role]}' mapped to '{role}' is not in {label}; its columns are: " \
+               f"{', '.join(map(str, columns))}"
+    return message
+
+
+def _repeated_columns(label: str, repeated: dict[Any, int]) -> str:
+    shown = ", ".join(f"'{name}' ({times} times)" for name, times in repeated.items())
+    return f"{label} has more than one column named {shown}; rename or drop the extra ones"
+
+
 def _describe(role: str, name: str) -> str:
     return f"'{role}'" if role == name else f"'{role}' (column '{name}')"
 
@@ -398,124 +413,6 @@ def _rows_text(mask: np.ndarray, col: pd.Series) -> str:
     idx = np.flatnonzero(mask)[:_SHOW]
     shown = ", ".join(f"{i} ({str(v)!r})" for i, v in zip(idx, col.iloc[idx]))
     return f"first rows (0-based): {shown}"
-
-
-def _check_unique(names: list[Any], wanted: list[str], label: str) -> None:
-    """Refuse an input where a column that will be used appears more than once."""
-    counts = Counter(names)
-    dup = [name for name in dict.fromkeys(wanted) if counts.get(name, 0) > 1]
-    if dup:
-        shown = ", ".join(f"'{name}' ({counts[name]} times)" for name in dup)
-        raise InputError(f"{label} has more than one column named {shown}; rename or drop the extra ones")
-
-
-def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
-    import pyarrow as pa
-    try:
-        return table.to_pandas()
-    except pa.ArrowInvalid:  # older pyarrow casts to nanoseconds, and 2300-01-01 does not fit: checked later
-        return table.to_pandas(timestamp_as_object=True)
-
-
-def _read_source(source: Any, wanted: list[str], required: list[str]) -> tuple[pd.DataFrame, str]:
-    """The input as a DataFrame of the wanted columns (all columns' names when a required one is missing)."""
-    if isinstance(source, pd.DataFrame):
-        _check_unique(list(source.columns), wanted, "DataFrame")
-        return source, "DataFrame"
-    try:
-        import pyarrow as pa
-        if isinstance(source, pa.Table):
-            _check_unique(source.column_names, wanted, "pyarrow Table")
-            present = [c for c in wanted if c in source.column_names]
-            return _arrow_to_pandas(source.select(present)), "pyarrow Table"
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        pass
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"orders file not found: {path}")
-        if path.is_dir():
-            raise InputError(f"orders path is a folder, not a file: {path}")
-        if path.stat().st_size == 0:
-            raise InputError(f"no order lines in {path}: the file is empty")
-        suffix = path.suffix.lower()
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-            try:
-                schema = pq.read_schema(path)
-            except Exception as exc:  # pyarrow raises several types for damaged files
-                raise InputError(f"cannot read Parquet file {path}: {exc}") from None
-            _check_unique(schema.names, wanted, str(path))
-            if any(c not in schema.names for c in required):
-                return pd.DataFrame(columns=schema.names), str(path)
-            present = [c for c in wanted if c in schema.names]
-            try:
-                return _arrow_to_pandas(pq.read_table(path, columns=present or None)), str(path)
-            except Exception as exc:
-                raise InputError(f"cannot read Parquet file {path}: {exc}") from None
-        if suffix in (".csv", ".tsv", ".txt", ".gz"):
-            sep = "\t" if ".tsv" in path.name.lower() else ","
-            try:
-                # the header as written: read_csv renames a repeated name to 'name.1'
-                raw = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
-                written = raw.iloc[0].tolist() if len(raw) else []
-                _check_unique(written, wanted, str(path))
-                header = pd.read_csv(path, sep=sep, nrows=0)
-                if any(c not in header.columns for c in required):
-                    return header, str(path)
-                df = _read_csv_checked(path, sep, list(header.columns), wanted)
-            except InputError:
-                raise
-            except UnicodeDecodeError:
-                raise InputError(f"cannot read CSV file {path}: it is not UTF-8 text; convert it to UTF-8, "
-                                 f"for example with iconv -f latin1 -t utf-8") from None
-            except Exception as exc:
-                raise InputError(f"cannot read CSV file {path}: {' '.join(str(exc).split())}") from None
-            return df, str(path)
-        raise InputError(f"cannot read {path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet")
-    raise InputError(f"orders must be a CSV or Parquet path, a pandas DataFrame or a pyarrow Table, "
-                     f"not {type(source).__name__}")
-
-
-def _read_csv_checked(path: Path, sep: str, header: list[Any], wanted: list[str]) -> pd.DataFrame:
-    """The wanted columns of a CSV (as text), refusing any line whose number of fields is not the header's.
-
-    pandas alone would take the first column as an index when data lines have one field more than the
-    header (every column shifted by one), and usecols hides an extra field; a line with a field missing
-    is refused too. The field counts are checked first by pyarrow (a fast parse of one column); when it
-    objects, the csv module finds the line (or, for quoted line breaks pyarrow's fast mode does not take,
-    finds none and the file is read).
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    n = len(header)
-    names = [f"c{i}" for i in range(n)]  # by position: the header may repeat a name not used
-    try:
-        pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
-                        parse_options=pa_csv.ParseOptions(delimiter=sep),
-                        convert_options=pa_csv.ConvertOptions(include_columns=names[:1],
-                                                              column_types={names[0]: pa.string()}))
-    except pa.ArrowInvalid:
-        _check_field_counts(path, sep, n)
-    return pd.read_csv(path, sep=sep, usecols=lambda c: c in wanted, index_col=False, dtype=str,
-                       keep_default_na=False, na_values=[""])
-
-
-def _check_field_counts(path: Path, sep: str, n: int) -> None:
-    """Refuse the first line whose number of fields is not the header's n: 'line 5 has 3 fields, the header
-    has 2' (line numbers 1-based, the header is line 1; blank lines are skipped, as pandas does)."""
-    import csv
-    import gzip
-    opened = gzip.open(path, "rt", newline="", encoding="utf-8") if path.suffix.lower() == ".gz" else \
-        open(path, newline="", encoding="utf-8")
-    with opened as f:
-        reader = csv.reader(f, delimiter=sep)
-        next(reader, None)
-        for fields in reader:
-            if fields and len(fields) != n:
-                raise InputError(f"cannot read CSV file {path}: line {reader.line_num:,} has {len(fields)} "
-                                 f"field{'s' if len(fields) != 1 else ''}, the header has {n}")
 
 
 def _beyond_int64(where: str, name: str, mask: np.ndarray, values: Any) -> InputError:
@@ -746,17 +643,10 @@ def load_orders(
         raise InputError(f"keep_returns must be True or False, got {short_repr(keep_returns)}")
     mapping = _resolve_columns(columns)
     names = {role: mapping.get(role, role) for role in CANONICAL}
-    df, label = _read_source(source, list(names.values()), [names[r] for r in REQUIRED])
-    for role in REQUIRED:
-        if names[role] not in df.columns:
-            via = f" (mapped to '{names[role]}')" if names[role] != role else ""
-            raise InputError(f"missing required column '{role}'{via} in {label}; its columns are: "
-                             f"{', '.join(map(str, df.columns)) or '(none)'}; map yours with "
-                             f"--column {role}=NAME or columns={{'{role}': NAME}}")
-    for role in OPTIONAL:
-        if role in mapping and names[role] not in df.columns:
-            raise InputError(f"column '{names[role]}' mapped to '{role}' is not in {label}; its columns are: "
-                             f"{', '.join(map(str, df.columns))}")
+    needed = [names[role] for role in REQUIRED] + [names[role] for role in OPTIONAL if role in mapping]
+    df, label = read_table(source, what="orders", columns=list(names.values()), required=needed,
+                           missing=_absent_columns(names), duplicates=_repeated_columns,
+                           empty=lambda path: f"no order lines in {path}: the file is empty")
     if len(df) == 0:
         raise InputError(f"no order lines in {label}: the input is empty")
     lines_read = len(df)

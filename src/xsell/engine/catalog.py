@@ -1,7 +1,8 @@
 """The shop's catalog: prices, costs, categories, product families, stock.
 
-`load_catalog(source, columns=None)` reads a CSV/Parquet path, a DataFrame or
-a pyarrow Table. Roles (only item_id is required):
+`load_catalog(source, columns=None)` reads a CSV/TSV/Parquet path, a DataFrame or
+a pyarrow Table (`xsell.data.tables.read_table`: CSV cells as text, so SKU 0042
+stays 0042). Roles (only item_id is required):
   item_id     the shop's SKU, as in the orders
   price       unit price (>= 0); an empty cell (NaN or None in a DataFrame): no price, so the
               order lines' median price is used, else the item is never an up-sell (nor gets
@@ -26,11 +27,13 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from xsell.data.tables import read_table
 from xsell.errors import InputError
 
 ROLES = ("item_id", "price", "cost", "margin", "category", "parent", "in_stock", "brand")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
+_SOURCES = "a CSV or Parquet path, a DataFrame or a pyarrow Table"
 
 
 @dataclass
@@ -77,51 +80,9 @@ class AlignedCatalog:
     in_stock: np.ndarray
 
 
-def _read(source: Any) -> pd.DataFrame:
-    import os
-
-    if isinstance(source, pd.DataFrame):
-        return source
-    try:
-        import pyarrow as pa
-
-        if isinstance(source, pa.Table):
-            return source.to_pandas()
-    except ImportError:  # pragma: no cover
-        pass
-    from pathlib import Path
-
-    if not isinstance(source, (str, os.PathLike)):
-        raise InputError(f"catalog must be a CSV or Parquet path, a DataFrame or a pyarrow Table, "
-                         f"not {type(source).__name__}")
-    p = Path(source)
-    if not p.exists():
-        raise InputError(f"catalog file not found: {p}")
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(p)
-        if suffix in (".csv", ".tsv", ".txt"):
-            _check_header(p, "\t" if suffix == ".tsv" else ",")
-            return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", dtype=str,  # SKU 0042 stays 0042
-                               keep_default_na=False, na_values=[""])
-    except InputError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read catalog {p}: {exc}") from None
-    raise InputError(f"cannot read catalog {p}: unknown file type {suffix!r}; use .csv or .parquet")
-
-
-def _check_header(path: Any, sep: str) -> None:
-    """pandas renames a repeated column to 'price.1' without a word: refuse it instead."""
-    import csv
-
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-        header = next(csv.reader(fh, delimiter=sep), [])
-    twice = list(dict.fromkeys(c for i, c in enumerate(header) if c in header[:i]))
-    if twice:
-        raise InputError(f"catalog has duplicate column names: {', '.join(map(repr, twice))}; "
-                         f"rename them so each column is named once")
+def _repeated_columns(label: str, repeated: dict[Any, int]) -> str:
+    return (f"catalog has duplicate column names: {', '.join(map(repr, repeated))}; "
+            f"rename them so each column is named once")
 
 
 def _rows(mask: np.ndarray, values: pd.Series | None = None) -> str:
@@ -156,11 +117,8 @@ def _number(frame: pd.DataFrame, role: str, name: str) -> np.ndarray:
 
 def load_catalog(source: Any, columns: Mapping[str, str] | None = None) -> Catalog:
     """Read and validate a catalog (see the module docstring); `columns` maps roles to your column names."""
-    frame = _read(source).reset_index(drop=True)
-    twice = frame.columns[frame.columns.duplicated()].unique()
-    if len(twice):
-        raise InputError(f"catalog has duplicate column names: {', '.join(map(repr, twice.tolist()))}; "
-                         f"rename them so each column is named once")
+    frame = read_table(source, what="catalog", duplicates=_repeated_columns, accepted=_SOURCES).frame
+    frame = frame.reset_index(drop=True)
     if columns is not None and not isinstance(columns, Mapping):
         raise InputError(f"columns must map roles to column names, e.g. {{'item_id': 'SKU'}}, "
                          f"not {type(columns).__name__}")
