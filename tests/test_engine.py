@@ -57,21 +57,21 @@ def test_probability_revenue_and_reason_by_hand(engine, shop, shop_model):
 
 def test_expected_uplift_is_the_sum_of_the_top_k(engine, shop):
     a, b = shop.truth.complements[3]
-    result = engine.score_basket([a, b], k=4)
+    result = engine.cross_sell([a, b], k=4)
     frame = result.to_frame()
     assert len(frame) == 4
     assert result.expected_uplift_revenue == pytest.approx(frame["expected_revenue"].sum())
     assert result.expected_uplift_margin == pytest.approx(frame["expected_margin"].sum())
     assert result.basket_value == pytest.approx(frame.attrs.get("value", engine.price[
-        [engine._str_index[a], engine._str_index[b]]].sum()))
+        [engine.model.items_.index_of(a), engine.model.items_.index_of(b)]].sum()))
 
 
 def test_threshold_nudge_prefers_items_that_close_the_gap(shop_model, catalog, shop):
     engine = xsell.Engine(shop_model, catalog, orders=shop.orders, pool=60)  # a deep pool holds pricier items
     a, _ = shop.truth.complements[0]
-    plain = engine.score_basket([a], k=5)
+    plain = engine.cross_sell([a], k=5)
     value = plain.basket_value
-    result = engine.score_basket([a], k=5, threshold=value + 20.0)
+    result = engine.cross_sell([a], k=5, threshold=value + 20.0)
     frame = result.to_frame()
     assert result.gap == pytest.approx(20.0)
     closers = frame["price"] >= 20.0
@@ -234,7 +234,7 @@ def test_batch_equals_single_requests(shop_model, catalog, shop, with_orders, pi
         assert mine["pinned"].tolist() == single["pinned"].tolist()
     uplift = engine.score_batch(frame, k=4, mode="uplift").set_index("basket_id")
     first = frame["basket_id"].iloc[0]
-    single = engine.score_basket(frame[frame["basket_id"] == first]["item_id"].tolist(), k=4)
+    single = engine.cross_sell(frame[frame["basket_id"] == first]["item_id"].tolist(), k=4)
     assert uplift.loc[first, "expected_uplift_revenue"] == pytest.approx(single.expected_uplift_revenue)
     assert uplift.loc[first, "basket_value"] == pytest.approx(single.basket_value)
     ups = engine.up_sell_batch(shop.orders.items.ids[:50], k=3)
@@ -293,3 +293,60 @@ def test_rules_and_catalogs_that_name_nothing_the_model_knows(shop_model, catalo
     with pytest.raises(InputError, match=r"^the catalog has none of the model's 360 items \(catalog ids like "
                                          r"'SKU-P000-B', model ids like 'P000-B'\); check the item_id column$"):
         xsell.Engine(shop_model, xsell.load_catalog(other))
+
+
+def test_score_basket_is_a_deprecated_alias_of_cross_sell(engine, shop):
+    a, b = shop.truth.complements[3]
+    message = (r"^Engine\.score_basket is now Engine\.cross_sell \(same arguments and answer\); score_basket "
+               r"will be removed in xsell 0\.3$")
+    with pytest.warns(FutureWarning, match=message):
+        old = engine.score_basket({a: 2, b: 1}, None, 4, threshold=80.0)  # its own argument order still works
+    new = engine.cross_sell({a: 2, b: 1}, k=4, threshold=80.0)
+    pd.testing.assert_frame_equal(old.to_frame(), new.to_frame())
+    assert (old.basket_value, old.gap, old.expected_uplift_revenue) == (new.basket_value, new.gap,
+                                                                         new.expected_uplift_revenue)
+
+
+def test_pins_count_towards_the_category_cap_alone_and_in_batch(shop_model, catalog, catalog_frame, shop):
+    a = shop.truth.complements[0][0]
+    category = dict(zip(catalog_frame["item_id"], catalog_frame["category"]))
+    top = xsell.Engine(shop_model, catalog).cross_sell([a], k=5).items
+    pinned = next(i for i in catalog_frame["item_id"] if category[i] == category[top[0]] and i not in top and i != a)
+    engine = xsell.Engine(shop_model, catalog, xsell.BusinessRules(pin=[(a, pinned)], max_per_category=1))
+    got = engine.cross_sell([a], k=5)
+    assert got.items[0] == pinned and top[0] not in got.items  # the pin took its category's one place
+    assert len({category[i] for i in got.items}) == len(got.items) == 5
+    assert engine.score_batch({"q": [a]}, k=5)["item_id"].astype(str).tolist() == got.items
+
+
+def test_an_item_pinned_twice_into_a_basket_is_shown_once(shop_model, catalog, shop):
+    (a, b), x = shop.truth.complements[0], shop.truth.complements[5][1]
+    for pins, basket in (([(a, x), (a, x)], [a]), ([(a, x), (b, x)], [a, b])):
+        engine = xsell.Engine(shop_model, catalog, xsell.BusinessRules(pin=pins))
+        got = engine.cross_sell(basket, k=4)
+        assert got.items[0] == x and got.items.count(x) == 1 and len(got.items) == 4
+        assert engine.score_batch({"q": basket}, k=4)["item_id"].astype(str).tolist() == got.items
+
+
+def test_an_item_pinned_to_itself_is_never_its_own_up_sell(shop_model, catalog):
+    item = "P000-B"
+    plain = xsell.Engine(shop_model, catalog).up_sell(item, k=3).items
+    engine = xsell.Engine(shop_model, catalog, xsell.BusinessRules(pin=[(item, item)]))
+    assert engine.up_sell(item, k=3).items == plain and item not in plain
+    assert engine.up_sell_batch([item], k=3)["upsell_id"].astype(str).tolist() == plain
+
+
+def test_the_engine_reads_models_through_their_public_api_only():
+    """No access to a private member of anything but the engine's own objects (`self`) in xsell/engine."""
+    import ast
+    from pathlib import Path
+
+    import xsell.engine
+
+    found = []
+    for path in sorted(Path(xsell.engine.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    assert found == []

@@ -20,8 +20,8 @@ def _answer(engine: xsell.Engine, kind: str, arg: object) -> tuple:
         got = engine.up_sell(arg, k=4)
     elif kind == "cross_sell":
         got = engine.cross_sell(arg, k=5)
-    elif kind == "score_basket":
-        got = engine.score_basket(arg, k=5)
+    elif kind == "cross_sell_quantities":
+        got = engine.cross_sell(arg, k=5)
     else:
         frame = engine.up_sell_batch(arg, k=3) if kind == "up_sell_batch" else engine.score_batch(arg, k=4)
         return tuple(tuple(frame[c].astype(str if c.endswith("id") else object).tolist())
@@ -43,7 +43,7 @@ def test_catalog_swaps_under_load_answer_from_exactly_one_catalog(shop, shop_mod
     baskets = shop.orders.to_frame().rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]].head(60)
     requests = [("up_sell", item) for item in ("P000-B", "P001-S", "P014-B", "P020-B", "P033-S")]
     requests += [("cross_sell", [A]), ("cross_sell", [A, B]), ("cross_sell", ["P000-B", "P001-B"]),
-                 ("score_basket", {A: 2, B: 1}), ("score_basket", {"P002-B": 1}),
+                 ("cross_sell_quantities", {A: 2, B: 1}), ("cross_sell_quantities", {"P002-B": 1}),
                  ("up_sell_batch", ["P000-B", "P001-S", "P020-B"]), ("score_batch", baskets)]
     # each request's answer under each catalog, single-threaded, up front
     expected: dict[str, list[tuple]] = {}

@@ -61,23 +61,23 @@ REFUSED = [
     ("score_batch k=True", lambda e: e.engine.score_batch({"b1": [A]}, k=True),
      "k must be a whole number >= 1, got True"),
     # basket quantities
-    ("quantity 'x'", lambda e: e.engine.score_basket({A: "x"}),
+    ("quantity 'x'", lambda e: e.engine.cross_sell({A: "x"}),
      f"basket quantity of '{A}' must be a number > 0, got 'x'"),
-    ("quantity inf", lambda e: e.engine.score_basket({A: float("inf")}),
+    ("quantity inf", lambda e: e.engine.cross_sell({A: float("inf")}),
      f"basket quantity of '{A}' must be a number > 0, got inf"),
-    ("quantity nan", lambda e: e.engine.score_basket({A: float("nan")}),
+    ("quantity nan", lambda e: e.engine.cross_sell({A: float("nan")}),
      f"basket quantity of '{A}' must be a number > 0, got nan"),
-    ("quantity -1", lambda e: e.engine.score_basket({A: 1, B: -1}),
+    ("quantity -1", lambda e: e.engine.cross_sell({A: 1, B: -1}),
      f"basket quantity of '{B}' must be a number > 0, got -1"),
     ("quantity 0", lambda e: e.engine.cross_sell({A: 0}), f"basket quantity of '{A}' must be a number > 0, got 0"),
-    ("quantity True", lambda e: e.engine.score_basket({A: True}),
+    ("quantity True", lambda e: e.engine.cross_sell({A: True}),
      f"basket quantity of '{A}' must be a number > 0, got True"),
-    ("quantity overflow", lambda e: e.engine.score_basket({A: 1e308, B: 1e308}),
+    ("quantity overflow", lambda e: e.engine.cross_sell({A: 1e308, B: 1e308}),
      "basket value overflows (inf): check the basket quantities"),
     # thresholds
     ("threshold inf", lambda e: e.engine.cross_sell([A], threshold=float("inf")),
      "threshold must be a finite number > 0, got inf"),
-    ("threshold nan", lambda e: e.engine.score_basket([A], threshold=float("nan")),
+    ("threshold nan", lambda e: e.engine.cross_sell([A], threshold=float("nan")),
      "threshold must be a finite number > 0, got nan"),
     ("threshold -5", lambda e: e.engine.score_batch({"b1": [A]}, threshold=-5),
      "threshold must be a finite number > 0, got -5"),
@@ -94,7 +94,7 @@ REFUSED = [
     ("basket dict as id", lambda e: e.engine.cross_sell([A, {"x": 1}]),
      "basket item ids must be strings or numbers, got {'x': 1} (dict); a basket is a list of item ids or a mapping "
      "item id -> quantity"),
-    ("basket bool id", lambda e: e.engine.score_basket([True]),
+    ("basket bool id", lambda e: e.engine.cross_sell([True]),
      "basket item ids must be strings or numbers, got True (bool); a basket is a list of item ids or a mapping "
      "item id -> quantity"),
     ("customer list", lambda e: e.engine.cross_sell([A], customer=[1, 2]),
@@ -121,7 +121,7 @@ REFUSED = [
     ("cross_sell a DataFrame basket", lambda e: e.engine.cross_sell(pd.DataFrame({"item_id": [A, B]})),
      "basket must be a list of item ids or a mapping item id -> quantity, not a DataFrame "
      "(for many baskets use score_batch)"),
-    ("score_basket a DataFrame basket", lambda e: e.engine.score_basket(pd.DataFrame({A: [1], B: [2]})),
+    ("cross_sell a DataFrame of quantities", lambda e: e.engine.cross_sell(pd.DataFrame({A: [1], B: [2]})),
      "basket must be a list of item ids or a mapping item id -> quantity, not a DataFrame "
      "(for many baskets use score_batch)"),
     ("up_sell_batch None", lambda e: e.engine.up_sell_batch(None),
@@ -245,13 +245,13 @@ def test_a_refused_catalog_leaves_the_engine_as_it_was(env):
 def test_basket_value_counts_quantities_and_each_listed_item_once(env):
     price = dict(zip(env.frame["item_id"], env.frame["price"]))
     engine = env.engine
-    assert engine.score_basket({A: 2, B: np.int64(3)}).basket_value == pytest.approx(2 * price[A] + 3 * price[B])
+    assert engine.cross_sell({A: 2, B: np.int64(3)}).basket_value == pytest.approx(2 * price[A] + 3 * price[B])
     twice = engine.cross_sell([A, A, B], k=4)
     once = engine.cross_sell([A, B], k=4)
     assert twice.basket_value == pytest.approx(price[A] + price[B])
     pd.testing.assert_frame_equal(twice.to_frame(), once.to_frame())
     assert engine.cross_sell(np.array([A, B]), k=4).items == once.items
-    assert engine.score_basket({A: 1.0, B: 1}, k=4).items == once.items
+    assert engine.cross_sell({A: 1.0, B: 1}, k=4).items == once.items
 
 
 def test_numpy_numbers_are_numbers(env):
@@ -289,7 +289,7 @@ def test_catalog_integer_ids_read_as_floats_match():
     assert dict(zip(model.items_.ids.tolist(), engine.price.tolist())) == {42: 5.0, 7: 6.0}
     # the engine matches ids by the model's rule: 42, '42' and 42.0 are one item
     for basket in ([42], ["42"], [42.0], {"42": 1}, [np.int64(42), "42"]):
-        got = engine.score_basket(basket, k=1)
+        got = engine.cross_sell(basket, k=1)
         assert (got.items, got.basket_value) == ([7], 5.0)
     assert engine.cross_sell(["7", 42], k=2).basket_value == 11.0
 
@@ -328,7 +328,7 @@ def test_unpriced_items_are_left_out_of_up_sell_without_a_warning(unpriced):
 
 def test_unpriced_items_add_nothing_to_a_basket(unpriced):
     engine = xsell.Engine(unpriced.model, unpriced.catalog, threshold=45.0)
-    result = engine.score_basket({"P000-B": 3, "P000-S": 2})  # P000-B has no price
+    result = engine.cross_sell({"P000-B": 3, "P000-S": 2})  # P000-B has no price
     assert result.basket_value == pytest.approx(2 * 17.22)
     assert result.gap == pytest.approx(45.0 - 2 * 17.22)
     frame = result.to_frame()

@@ -1,0 +1,88 @@
+"""What one catalog decides, as read-only arrays over a model's items: built aside, swapped whole.
+
+Everything a catalog decides (prices, costs, stock, categories, families and the up-sell search
+arrays) lives in one immutable `Snapshot`; `Engine.set_catalog` builds the new one aside and swaps a
+single reference, and every request reads that reference once, so a request served during a swap
+answers wholly from the old catalog or wholly from the new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xsell.data.orders import Orders
+from xsell.engine.catalog import AlignedCatalog, Catalog
+from xsell.errors import InputError
+from xsell.models.base import Recommender
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one catalog decides, as read-only arrays over the model's items; replaced whole, never edited."""
+
+    catalog: Catalog | None
+    cat: AlignedCatalog
+    price: np.ndarray  # unit price, NaN: none known
+    cost: np.ndarray  # unit cost, NaN: none known
+    price0: np.ndarray  # price with 0 for none (basket values, revenue)
+    priced: np.ndarray  # a finite price: may be an up-sell and get one
+    families: bool  # some item has a product family (substitutes of basket items are left out)
+    group: np.ndarray  # up-sell group: category, else product family (offset past the categories), else -1
+    up_items: np.ndarray  # priced items with a group, by (group, price)
+    up_key: np.ndarray  # their group << 32 | price rank, ascending (exact: no cents cast to int)
+    cents: np.ndarray  # distinct prices in cents (rounded float64), ascending
+    cent_rank: np.ndarray  # each item's position in `cents` (0 when unpriced: never used)
+
+
+def build_snapshot(catalog: Catalog | None, ids: np.ndarray, order_prices: np.ndarray) -> Snapshot:
+    """Everything `catalog` decides for the model items `ids` (internal order); `order_prices`: the
+    prices known without a catalog (NaN: none), used where the catalog has no price."""
+    n = len(ids)
+    if catalog is None:
+        cat = AlignedCatalog(known=np.zeros(n, bool), price=np.full(n, np.nan), cost=np.full(n, np.nan),
+                             category=np.full(n, -1, dtype=np.int64), category_names=np.empty(0, dtype=object),
+                             parent=np.full(n, -1, dtype=np.int64), in_stock=np.ones(n, bool))
+    else:
+        cat = catalog.align(ids)
+        if not cat.known.any():
+            raise InputError(f"the catalog has none of the model's {n:,} items (catalog ids like "
+                             f"{catalog.frame.index[0]!r}, model ids like {str(ids[0])!r}); check the "
+                             f"item_id column")
+    price = np.where(np.isnan(cat.price), order_prices, cat.price)
+    priced = np.isfinite(price) & (price >= 0)
+    price = np.where(priced, price, np.nan)
+    category, parent = cat.category.astype(np.int64), cat.parent.astype(np.int64)
+    group = np.where(category >= 0, category,
+                     np.where(parent >= 0, parent + category.max(initial=-1) + 1, -1)).astype(np.int64)
+    with np.errstate(over="ignore"):  # a price near 1e308 has no cents: it only compares as inf
+        cents_all = np.round(np.where(priced, price, 0.0) * 100)
+    cents = np.unique(cents_all[priced])
+    cent_rank = np.searchsorted(cents, cents_all).astype(np.int64)
+    items = np.flatnonzero((group >= 0) & priced)
+    up_items = items[np.lexsort((cent_rank[items], group[items]))]
+    state = Snapshot(catalog=catalog, cat=cat, price=price, cost=np.asarray(cat.cost, dtype=np.float64),
+                     price0=np.where(priced, price, 0.0), priced=priced, families=bool((cat.parent >= 0).any()),
+                     group=group, up_items=up_items, up_key=(group[up_items] << 32) | cent_rank[up_items],
+                     cents=cents, cent_rank=cent_rank)
+    for value in (*vars(state).values(), *vars(cat).values()):
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return state
+
+
+def order_prices(model: Recommender, orders: Orders | None) -> np.ndarray:
+    """The prices known without a catalog: the median unit prices every model file carries, else the order
+    lines' (NaN: none known)."""
+    n = model.n_items
+    kept = getattr(model, "item_prices_", None)
+    prices = np.array(kept, dtype=np.float64) if kept is not None and len(kept) == n else np.full(n, np.nan)
+    op = orders.item_prices() if orders is not None else None
+    if orders is not None and op is not None:
+        idx = model.items_.to_internal(orders.items.ids)
+        ok = idx >= 0
+        fill = np.full(n, np.nan)
+        fill[idx[ok]] = op[ok]
+        prices = np.where(np.isnan(prices), fill, prices)
+    return prices

@@ -1,0 +1,164 @@
+"""Up-sell: pricier alternatives to an item, one at a time or many at once (one implementation).
+
+An up-sell of item i is a substitute of i (the same category with a catalog, else the same product
+family, else, with the training orders, an item bought by the same customers but rarely in the same
+order) priced above i, at most `band` times its price, ranked by how often it sells (share of orders)
+times the extra value (objective revenue or margin; probability: share of orders alone). Items
+without a known price are never up-sells and get none. The business rules apply as for cross-sell,
+each source item being the row that "holds" itself (`xsell.engine.filters`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.data.idmap import IdMap
+from xsell.engine import filters
+from xsell.engine.filters import Held, Rules
+from xsell.engine.snapshot import Snapshot
+from xsell.engine.suggestions import Suggestions, item_id, money, plain
+from xsell.errors import InputError
+
+
+class UpSell:
+    """Up-sells over a model's items (`items`), with `band` and the data-driven substitutes `subs`
+    (items x items, or None); `base`: each item's share of the training orders."""
+
+    def __init__(self, items: IdMap, base: np.ndarray, band: float, subs: sp.csr_matrix | None) -> None:
+        self.items = items
+        self.base = base
+        self.band = band
+        self.subs = subs
+
+    def one(self, st: Snapshot, item: Any, k: int, rules: Rules) -> Suggestions:
+        """Up-sells of one item, with reasons; InputError for an unknown item, one without a price, or one
+        with nothing to compare it with."""
+        i = self.items.index_of(item_id(item, "item"))
+        if i < 0:
+            raise InputError(f"unknown item {plain(item)!r}: the model was not trained on it")
+        if not st.priced[i]:
+            raise InputError(f"no price known for item {item!r}: give a catalog with prices or orders with prices")
+        cat = st.cat
+        if cat.category[i] < 0 and cat.parent[i] < 0 and self.subs is None:
+            self.check(st)
+            raise InputError(f"item {item!r} has no category or product family in the catalog, so nothing to "
+                             f"up-sell it with: give it one, or the engine the training orders with customers "
+                             f"(Engine(model, orders=orders))")
+        frame = self.frame(st, np.array([i]), k, rules)
+        base = st.price[i]
+        how = (f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
+               else "same product family" if cat.parent[i] >= 0
+               else "bought by the same customers, rarely in the same order")
+        frame["reason"] = [("pinned by the merchandiser" if pin else how) +
+                           f", {price / base:.2f}x the price (+{money(price - base)}); in {lk:.1%} of orders"
+                           for price, lk, pin in zip(frame["price"], frame["probability"], frame["pinned"])]
+        return Suggestions(frame.drop(columns=["source_id", "rank"]).reset_index(drop=True), basket_value=float(base))
+
+    def many(self, st: Snapshot, items: Any, k: int, rules: Rules) -> pd.DataFrame:
+        """Up-sells of many items (a column or list of item ids): item_id, rank, upsell_id, probability, price,
+        extra_price, expected_revenue, expected_margin, pinned; unknown and unpriced items get no rows."""
+        if isinstance(items, pd.DataFrame):
+            if "item_id" not in items.columns:
+                raise InputError(f"items frame lacks column item_id; it has: {', '.join(map(str, items.columns))}")
+            column = items["item_id"]
+            if isinstance(column, pd.DataFrame):
+                raise InputError(f"items frame has {column.shape[1]} columns named item_id; keep one")
+            values = column.to_numpy()
+        elif items is None or isinstance(items, (str, bytes, Mapping)) or not hasattr(items, "__iter__"):
+            raise InputError(f"items must be a list of item ids or a DataFrame with an item_id column, "
+                             f"not {type(items).__name__}")
+        else:
+            values = (items if isinstance(items, pd.Series) else pd.Series(list(items), dtype=object)).to_numpy()
+        self.check(st)
+        idx = self.items.to_internal(values).astype(np.int64)  # the model's matching rule, vectorised
+        idx = idx[idx >= 0]
+        uniq = np.unique(idx[st.priced[idx]])
+        frame = self.frame(st, uniq, k, rules)
+        frame = frame.rename(columns={"item_id": "upsell_id", "source_id": "item_id"})
+        return frame[["item_id", "rank", "upsell_id", "probability", "price", "extra_price", "expected_revenue",
+                      "expected_margin", "pinned"]]
+
+    def check(self, st: Snapshot) -> None:
+        """Refuse up-sell requests this engine can never answer (every up-sell path calls it): without a
+        category, family or data-driven substitutes nothing compares with anything; without a price for
+        any item nothing is an up-sell."""
+        if self.subs is None and not (st.group >= 0).any():
+            raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
+                             "customers (Engine(model, orders=orders))")
+        if not st.priced.any():
+            raise InputError("up_sell needs prices and no item has one: give a catalog with prices or orders "
+                             "with prices")
+
+    def pairs(self, st: Snapshot, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(source, candidate) pairs: same category (else family, else data-driven substitutes), priced in
+        (price, band x price] (in cents); vectorised over the snapshot's price-sorted segments. Unpriced
+        items take no part, as source or candidate."""
+        price, group = st.price, st.group
+        src = src[st.priced[src]]
+        out_s, out_c = [], []
+        grouped = src[group[src] >= 0]
+        if len(grouped):
+            high = group[grouped] << 32
+            lo = np.searchsorted(st.up_key, high | st.cent_rank[grouped], side="right")
+            with np.errstate(over="ignore"):
+                upper = np.floor(self.band * price[grouped] * 100 + 1e-6)
+            top = np.maximum(np.searchsorted(st.cents, upper, side="right") - 1, st.cent_rank[grouped])
+            hi = np.searchsorted(st.up_key, high | top, side="right")
+            lengths = np.maximum(hi - lo, 0)
+            out_s.append(np.repeat(grouped, lengths))
+            out_c.append(st.up_items[np.repeat(lo, lengths)
+                                     + filters.cumcount(np.repeat(np.arange(len(grouped)), lengths))])
+        rest = src[group[src] < 0]
+        if len(rest) and self.subs is not None:
+            sub = self.subs[rest].tocoo()
+            s_, c_ = rest[sub.row], sub.col.astype(np.int64)
+            ok = st.priced[c_] & (price[c_] > price[s_]) & (price[c_] <= self.band * price[s_])
+            out_s.append(s_[ok])
+            out_c.append(c_[ok])
+        if not out_s:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        s_all, c_all = np.concatenate(out_s), np.concatenate(out_c)
+        keep = (c_all != s_all) & (price[c_all] > price[s_all])
+        return s_all[keep], c_all[keep]
+
+    def frame(self, st: Snapshot, src: np.ndarray, k: int, rules: Rules) -> pd.DataFrame:
+        """The top k up-sells of each source item (internal indices, priced), through the business rules."""
+        s_, c_ = self.pairs(st, src)
+        held = Held.own(src[st.priced[src]], len(self.items))  # each source item is a row holding itself
+        keep = filters.allowed(st, rules, c_)
+        if len(rules.block_src):
+            keep &= ~filters.blocked(rules, held, s_, c_)
+        s_, c_ = s_[keep], c_[keep]
+        pin_order = np.full(len(s_), rules.n_pins)
+        pr, pc, pp = filters.pins(rules, held)
+        priced = st.priced[pc]  # an unpriced item is no up-sell, pinned or not
+        pr, pc, pp = pr[priced], pc[priced], pp[priced]
+        if len(pr):
+            n = np.int64(len(self.items))
+            drop = filters.member(np.sort(pr * n + pc), s_ * n + c_)
+            s_, c_ = np.concatenate([pr, s_[~drop]]), np.concatenate([pc, c_[~drop]])
+            pin_order = np.concatenate([pp, pin_order[~drop]])
+        price, cost = st.price, st.cost
+        likely = self.base[c_]
+        extra = price[c_] - price[s_]
+        extra_margin = (price[c_] - cost[c_]) - (price[s_] - cost[s_])
+        score = {"probability": likely, "revenue": likely * extra,
+                 "margin": np.nan_to_num(likely * extra_margin, nan=-np.inf)}[rules.objective]
+        order = np.lexsort((c_, -score, pin_order, s_))
+        pinned = pin_order[order] < rules.n_pins
+        at, rank = filters.cap_and_cut(st, rules, s_[order], c_[order], pinned, k)
+        order = order[at]
+        s_, c_, likely, extra, extra_margin, pinned = (s_[order], c_[order], likely[order], extra[order],
+                                                       extra_margin[order], pinned[at])
+        ids = self.items.ids
+        return pd.DataFrame({"source_id": ids[s_], "rank": rank.astype(np.int32), "item_id": ids[c_],
+                             "probability": likely, "price": price[c_], "extra_price": extra,
+                             "expected_revenue": likely * extra, "expected_margin": likely * extra_margin,
+                             "closes_gap": np.zeros(len(s_), bool), "pinned": pinned})
+
+
+__all__ = ["UpSell"]
