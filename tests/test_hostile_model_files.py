@@ -37,6 +37,8 @@ runner = CliRunner()
 BOMB = 200 << 20  # bytes a bomb inflates to (200 MiB of zeros, about 200 KB deflated)
 
 FACTORIES: dict[str, Callable[[], Any]] = {
+    # every registered model, with its quick parameters unless a line below says otherwise
+    **{name: (lambda entry=entry: entry.cls(**entry.quick)) for name, entry in xsell.models.registry.MODELS.items()},
     "cooccurrence": lambda: xsell.CoOccurrence(min_count=1),
     "association_rules": lambda: xsell.AssociationRules(min_support=0.01, max_len=3),
     "ease": lambda: xsell.EASE(l2=50.0),

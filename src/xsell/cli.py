@@ -17,9 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, NoReturn, Optional, 
 
 import typer
 
+from xsell.models.registry import ALIASES, MODELS
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
     from rich.status import Status
+
+_MODEL_LIST = ", ".join(MODELS)  # the registry's names: a new model shows up in fit and evaluate by itself
+_ALIAS_LIST = " and ".join(ALIASES)
 
 app = typer.Typer(
     name="xsell",
@@ -95,8 +100,8 @@ def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None)
 def fit(
     orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
-    model: Annotated[str, typer.Option(help="cooccurrence, association_rules, als, bpr, itemknn, ease, popular "
-                                            "or hybrid (older names cooc and rules still work).")] = "cooccurrence",
+    model: Annotated[str, typer.Option(help=f"{_MODEL_LIST} (older names {_ALIAS_LIST} still work).")
+                     ] = "cooccurrence",
     column: ColumnOpt = None,
     min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
     min_support: Annotated[Optional[float], typer.Option(
@@ -179,9 +184,8 @@ def rules(
 @_handles_errors
 def evaluate(
     orders: Annotated[Path, typer.Argument(help="Order lines with timestamps: CSV or Parquet.")],
-    models: Annotated[str, typer.Option(help="Comma-separated: cooccurrence, association_rules, als, bpr, itemknn, "
-                                             "ease, popular, hybrid (older names cooc and rules still work).")
-                      ] = "cooccurrence,association_rules,als,bpr,itemknn,ease,popular,hybrid",
+    models: Annotated[str, typer.Option(help=f"Comma-separated: {_MODEL_LIST} (older names {_ALIAS_LIST} still "
+                                             f"work).")] = ",".join(MODELS),
     task: Annotated[str, typer.Option(help="basket-completion (hide an item of each test order) or next-order "
                                            "(predict a customer's next order).")] = "basket-completion",
     split: Annotated[str, typer.Option(help="temporal (at --quantile of order time) or leave-last-out "

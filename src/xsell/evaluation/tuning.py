@@ -69,7 +69,7 @@ def tune_hybrid(train: Orders, *, k: int = 10, task: str = "basket-completion", 
         model = Hybrid(l2=l2, max_items=max_items).fit(fit_part)
         for tau in grid["tau_days"]:
             model.tau_days = float(tau)
-            model._set_decay(fit_part)
+            model.set_decay(fit_part)
             for weight in grid["history_weight"]:
                 model.history_weight = float(weight)
                 m = evaluate(model, valid, fit_part, k=k)

@@ -79,8 +79,11 @@ class Recommendations:
 
     @property
     def indices(self) -> np.ndarray:
-        """The items as the model's internal indices (for code working over the model's arrays)."""
-        return self._index
+        """The items as the model's internal indices (for code working over the model's arrays);
+        a read-only view: it may share memory with the model's own tables."""
+        view = self._index.view()
+        view.flags.writeable = False
+        return view
 
     def __len__(self) -> int:
         return len(self._index)
@@ -232,6 +235,8 @@ class Recommender:
         self._check_fitted()
         k = _check_k(k)
         query = np.asarray(basket, dtype=np.int32)
+        if len(query) and (query[0] < 0 or query[-1] >= len(self.items_) or (np.diff(query) <= 0).any()):
+            raise InputError(f"basket indices must be sorted, distinct and in 0..{len(self.items_) - 1}")
         return self._recommend(query, query, k, customer)
 
     def _recommend(self, query: np.ndarray, excluded: np.ndarray, k: int, customer: Any) -> Recommendations:
@@ -263,7 +268,7 @@ class Recommender:
         """
         self._check_fitted()
         if not self.uses_customers:
-            raise InputError(f"{type(self).__name__} does not use customers; use ALS, BPR, ItemKNN or Hybrid "
+            raise InputError(f"{type(self).__name__} does not use customers; use {_customer_models()} "
                              f"for recommend_for_customer")
         k = _check_k(k)
         excluded = self._known(() if exclude is None else exclude, "exclude")
@@ -443,10 +448,10 @@ class Recommender:
 
     def item_index(self) -> pd.Index:
         """The item ids as a pandas Index in internal order (built once): categories of output frames."""
-        cached: pd.Index | None = getattr(self, "_categories", None)
-        if cached is None:
-            cached = self._categories = pd.Index(self.items_.ids)
-        return cached
+        cached: tuple[IdMap, pd.Index] | None = getattr(self, "_categories", None)
+        if cached is None or cached[0] is not self.items_:  # built again after a refit
+            cached = self._categories = (self.items_, pd.Index(self.items_.ids))
+        return cached[1]
 
     def popular_batch(self, basket: sp.csr_matrix, rows: np.ndarray, k: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -545,6 +550,14 @@ def drop_below(scores: sp.csr_matrix, floor: np.ndarray) -> sp.csr_matrix:
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(row[keep], minlength=n_rows), out=indptr[1:])
     return sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
+
+
+def _customer_models() -> str:
+    """The registered customer-aware model classes, e.g. 'ALS, BPR, ItemKNN or Hybrid'."""
+    from xsell.models.registry import MODELS
+
+    names = [entry.path.split(":")[1] for entry in MODELS.values() if entry.cls.uses_customers]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def _check_k(k: Any) -> int:

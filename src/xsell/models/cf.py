@@ -155,11 +155,18 @@ class _FactorModel(_CFModel):
         product takes another route for one row (gemv) than for many (gemm) and may differ in the last
         bit. The product runs in float64 (float32 x float32 products are exact there) and is rounded
         to float32, so the route's rounding stays far below the float32 result's."""
-        factors = self.item_factors_
         cached = getattr(self, "_factors64", None)
-        if cached is None or cached[0] is not factors:  # built once per fitted or loaded factor array
-            cached = self._factors64 = (factors, np.ascontiguousarray(factors, dtype=np.float64))
+        if cached is None or cached[0] is not self.item_factors_:  # factors replaced by hand: rebuild
+            self._keep_factors64()
+            cached = self._factors64
         return (users.astype(np.float64) @ cached[1].T).astype(np.float32)
+
+    def _keep_factors64(self) -> None:
+        """The float64 copy of the item factors that scoring multiplies with (twice the float32
+        factors' memory), built when the model is fitted or loaded: before worker processes are
+        forked (they share it) and before threads race to build it."""
+        factors = self.item_factors_
+        self._factors64 = (factors, np.ascontiguousarray(factors, dtype=np.float64))
 
     def _neighbours_from_factors(self, factors: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:
         """Items by cosine similarity of their factors (implicit's similar_items)."""
@@ -185,6 +192,7 @@ class _FactorModel(_CFModel):
         self._restore_history(state, arrays, items)
         self.item_factors_ = np.array(arrays["item_factors"])  # writable copies: implicit needs them
         self.user_factors_ = np.array(arrays["user_factors"])
+        self._keep_factors64()
 
     def _factor_width(self) -> int:
         return self.factors
@@ -240,6 +248,7 @@ class ALS(_FactorModel):
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         users = model.user_factors if self.fitted_on_ == "customers" else np.empty((0, self.factors))
         self.user_factors_ = np.ascontiguousarray(users, dtype=np.float32)
+        self._keep_factors64()
 
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
         users = np.zeros((baskets.shape[0], self.factors), dtype=np.float32)
@@ -294,6 +303,7 @@ class BPR(_FactorModel):
         width = self.item_factors_.shape[1]
         users = model.user_factors if self.fitted_on_ == "customers" else np.empty((0, width))
         self.user_factors_ = np.ascontiguousarray(users, dtype=np.float32)
+        self._keep_factors64()
 
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
         f = self.item_factors_

@@ -21,6 +21,15 @@ from xsell.models.base import Recommender, mark_basket_items
 from xsell.models.schema import Array, Schema, Values
 
 
+def row_neighbours(weights: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:
+    """An item's neighbours in a dense items x items weight matrix: its row, best first, itself left out."""
+    scores = weights[item].astype(np.float64)
+    scores[item] = -np.inf
+    order = np.argsort(-scores, kind="stable")
+    order = order[np.isfinite(scores[order])]
+    return order.astype(np.int32), scores[order]
+
+
 class DenseItemModel(Recommender):
     """Scores a basket as the sum of its items' rows of a dense items x items matrix `weights_`."""
 
@@ -33,11 +42,7 @@ class DenseItemModel(Recommender):
         return np.arange(self.n_items, dtype=np.int32), np.asarray(scores, dtype=np.float64)
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.weights_[item].astype(np.float64)
-        scores[item] = -np.inf
-        order = np.argsort(-scores, kind="stable")
-        order = order[np.isfinite(scores[order])]
-        return order.astype(np.int32), scores[order]
+        return row_neighbours(self.weights_, item)
 
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
         return np.asarray(baskets @ self.weights_)

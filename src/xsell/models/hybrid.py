@@ -28,7 +28,7 @@ from xsell.models.cf import _CFModel
 from xsell.models.history import HISTORY_ARRAYS, HISTORY_CHECKS, CustomerHistory
 from xsell.models.schema import Array, Schema, Values
 from xsell.models.params import Int, Number
-from xsell.models.dense import EASE, DenseItemModel
+from xsell.models.dense import EASE, row_neighbours
 
 _DAY_NS = 86_400e9
 
@@ -67,10 +67,12 @@ class Hybrid(_CFModel):
         self._fit_common(orders)
         self.weights_ = ease.weights_
         self.fitted_on_ = "customers" if self.customers_ is not None else "orders"
-        self._set_decay(orders)
+        self.set_decay(orders)
 
-    def _set_decay(self, orders: Orders) -> None:
-        """history_ (orders holding each item) and decayed_ (the same cells, each order decayed)."""
+    def set_decay(self, orders: Orders) -> None:
+        """Rebuild history_ (orders holding each item) and decayed_ (the same cells, each order decayed)
+        from `orders` with the current tau_days: the tuner sets tau_days, then calls this, instead of
+        refitting the EASE part."""
         if self.customers_ is None or orders.customer_index is None:
             self.decayed_ = sp.csr_matrix((0, orders.n_items))
             return
@@ -107,7 +109,8 @@ class Hybrid(_CFModel):
             scores += self.history_weight * _rownorm(h.toarray())
         return scores
 
-    _neighbours = DenseItemModel._neighbours  # the EASE matrix's row
+    def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        return row_neighbours(self.weights_, item)  # the EASE matrix's row
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {**self._history_arrays(), "weights": self.weights_, "decayed_data": self.decayed_.data.astype(np.float64)}

@@ -60,7 +60,7 @@ class Choice(Constraint):
     def check(self, name: str, value: Any) -> str:
         if not isinstance(value, str) or value not in self.choices:
             raise InputError(f"{name} must be one of {', '.join(self.choices)}; got {value!r}")
-        return value
+        return str(value)  # a numpy string kept as a plain str
 
 
 @dataclass(frozen=True)
