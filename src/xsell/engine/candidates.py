@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from xsell.data.baskets import Baskets
 from xsell.models._topk import topk_rows
-from xsell.models.base import Recommender
+from xsell.models.base import Recommender, merge_ranked, ranks_within
 from xsell.models.cooccurrence import CoOccurrence
 
 
@@ -115,11 +115,8 @@ class CoOccurrenceCandidates(ModelCandidates):
         if len(empty):  # no neighbours: the model's popular fallback, no co-purchase evidence
             fr, fc, _ = model.popular_batch(basket, empty, k)
             fr = fr.astype(np.int64)
-            frank = np.arange(len(fr)) - np.searchsorted(fr, fr) + 1
-            r, c = np.concatenate([r, fr]), np.concatenate([c, fc.astype(np.int64)])
-            rank, logs = np.concatenate([rank, frank]), np.concatenate([logs, np.zeros(len(fr))])
-            o = np.lexsort((rank, r))
-            r, c, rank, logs = r[o], c[o], rank[o], logs[o]
+            r, rank, c, logs = merge_ranked((r, rank, c, logs),
+                                            (fr, ranks_within(fr), fc.astype(np.int64), np.zeros(len(fr))))
         return Pool(r, c, rank, logs)
 
 

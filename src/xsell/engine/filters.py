@@ -220,14 +220,20 @@ class Shortlist:
 
 
 def shortlist(st: Snapshot, rules: Rules, held: Held, rows: np.ndarray, items: np.ndarray, rank: np.ndarray,
-              subs: sp.csr_matrix | None) -> Shortlist:
-    """Cross-sell candidates (row, item, rank) through every rule: allowed, not blocked, no substitute of
-    a held item; the active pins in front (shown whatever the other rules say)."""
+              subs: sp.csr_matrix | None, *, cross_sell: bool = True) -> Shortlist:
+    """Candidates (row, item, rank) through every rule: allowed, not blocked and, for cross-sell, no
+    substitute of a held item; the active pins in front (shown whatever the other rules say). For
+    up-sell (cross_sell=False) the candidates are substitutes by design, and only priced items may be
+    pinned (an unpriced item is no up-sell, pinned or not)."""
     keep = allowed(st, rules, items)
     if len(rules.block_src):
         keep &= ~blocked(rules, held, rows, items)
-    keep &= ~substitutes(st, subs, held, rows, items)
+    if cross_sell:
+        keep &= ~substitutes(st, subs, held, rows, items)
     pr, pc, pp = pins(rules, held)
+    if not cross_sell and len(pr):
+        priced = st.priced[pc]
+        pr, pc, pp = pr[priced], pc[priced], pp[priced]
     if len(pr):
         n = np.int64(held.n_items)
         keep &= ~member(np.sort(pr * n + pc), rows * n + items)

@@ -129,19 +129,8 @@ class UpSell:
         """The top k up-sells of each source item (internal indices, priced), through the business rules."""
         s_, c_ = self.pairs(st, src)
         held = Held.own(src[st.priced[src]], len(self.items))  # each source item is a row holding itself
-        keep = filters.allowed(st, rules, c_)
-        if len(rules.block_src):
-            keep &= ~filters.blocked(rules, held, s_, c_)
-        s_, c_ = s_[keep], c_[keep]
-        pin_order = np.full(len(s_), rules.n_pins)
-        pr, pc, pp = filters.pins(rules, held)
-        priced = st.priced[pc]  # an unpriced item is no up-sell, pinned or not
-        pr, pc, pp = pr[priced], pc[priced], pp[priced]
-        if len(pr):
-            n = np.int64(len(self.items))
-            drop = filters.member(np.sort(pr * n + pc), s_ * n + c_)
-            s_, c_ = np.concatenate([pr, s_[~drop]]), np.concatenate([pc, c_[~drop]])
-            pin_order = np.concatenate([pp, pin_order[~drop]])
+        chosen = filters.shortlist(st, rules, held, s_, c_, np.zeros(len(s_), np.int64), None, cross_sell=False)
+        s_, c_, pin_order = chosen.rows, chosen.items, chosen.pin_order
         price, cost = st.price, st.cost
         likely = self.base[c_]
         extra = price[c_] - price[s_]

@@ -398,13 +398,8 @@ class Recommender:
         rank = np.arange(len(items)) - np.repeat(indptr[:-1], lengths) + 1
         if len(empty):
             fb_rows, fb_items, fb_scores = self.popular_batch(basket, empty, k)
-            fb_rank = np.arange(len(fb_rows)) - np.searchsorted(fb_rows, fb_rows) + 1
-            out_rows = np.concatenate([out_rows, fb_rows])
-            rank = np.concatenate([rank, fb_rank])
-            items = np.concatenate([items, fb_items])
-            values = np.concatenate([values, fb_scores])
-            order = np.lexsort((rank, out_rows))
-            out_rows, rank, items, values = out_rows[order], rank[order], items[order], values[order]
+            out_rows, rank, items, values = merge_ranked((out_rows, rank, items, values),
+                                                         (fb_rows, ranks_within(fb_rows), fb_items, fb_scores))
         return RankedBaskets(basket_ids, out_rows.astype(np.int64), items.astype(np.int64),
                              rank.astype(np.int64), values.astype(np.float64), int(len(empty)))
 
@@ -550,6 +545,20 @@ def drop_below(scores: sp.csr_matrix, floor: np.ndarray) -> sp.csr_matrix:
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(row[keep], minlength=n_rows), out=indptr[1:])
     return sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
+
+
+def ranks_within(rows: np.ndarray) -> np.ndarray:
+    """1, 2, 3... within each run of equal values of a sorted `rows` (a basket's entries in rank order)."""
+    return np.arange(len(rows)) - np.searchsorted(rows, rows) + 1
+
+
+def merge_ranked(main: tuple[np.ndarray, ...], extra: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Two sets of ranked entries (rows, rank, *columns), e.g. the scored baskets and the popular
+    fallback of the baskets that got no candidate, merged and sorted by row, then rank: the one way
+    every batch path adds the fallback."""
+    merged = tuple(np.concatenate([a, b]) for a, b in zip(main, extra, strict=True))
+    order = np.lexsort((merged[1], merged[0]))
+    return tuple(a[order] for a in merged)
 
 
 def _customer_models() -> str:
