@@ -66,6 +66,56 @@ def query_indices(items: IdMap, ids: Iterable[Any], what: str = "basket") -> np.
     return np.array(sorted(set(found)), dtype=np.int32)
 
 
+ID_TYPES = (str, int, np.integer, np.str_, bytes, float, np.floating)
+
+
+def plain(value: Any) -> Any:
+    """np.str_('a') shown as 'a' in messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def item_id(item: Any, what: str) -> Any:
+    """One item id as given, once it is one: a list, dict, None or bool is no id (a cheap type check)."""
+    if type(item) is str:  # the common case first: this is on the request path
+        return item
+    if isinstance(item, ID_TYPES) and not isinstance(item, (bool, np.bool_)):
+        return item
+    if what == "item":
+        raise InputError(f"item must be one item id (a string or a number), got {plain(item)!r}")
+    raise InputError(f"{what} item ids must be strings or numbers, got {plain(item)!r} ({type(item).__name__}); "
+                     f"a basket is a list of item ids or a mapping item id -> quantity")
+
+
+def basket_quantities(items: IdMap, basket: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(known item indices, quantities) of one basket given as item ids (each counted once, as a batch
+    counts a basket's lines) or as a mapping id -> quantity (each a finite number > 0; 42 and '42' are
+    one item, their quantities added); unknown ids are left out. What the engine takes per request."""
+    if basket is None:
+        raise InputError("basket must be a list of item ids or a mapping item id -> quantity, not None "
+                         "(an empty basket is [])")
+    if isinstance(basket, pd.DataFrame):  # iterating it would read its column names as item ids
+        raise InputError("basket must be a list of item ids or a mapping item id -> quantity, not a DataFrame "
+                         "(for many baskets use score_batch)")
+    index_of = items.index_of  # the one rule for matching an id
+    known: dict[int, float] = {}
+    if isinstance(basket, Mapping):
+        for item, qty in basket.items():
+            if isinstance(qty, (bool, np.bool_)) or not isinstance(qty, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(qty) or qty <= 0:
+                raise InputError(f"basket quantity of {plain(item)!r} must be a number > 0, "
+                                 f"got {plain(qty)!r}")
+            i = index_of(item_id(item, "basket"))
+            known[i] = known.get(i, 0.0) + float(qty)
+    else:
+        if isinstance(basket, (str, bytes)) or not hasattr(basket, "__iter__"):
+            basket = [basket]
+        known = dict.fromkeys((index_of(item_id(item, "basket")) for item in basket), 1.0)
+    known.pop(-1, None)  # ids the model does not know
+    idx = np.fromiter(known.keys(), dtype=np.int64, count=len(known))
+    qty = np.fromiter(known.values(), dtype=np.float64, count=len(known))
+    return idx, qty
+
+
 def parse_baskets(baskets: Any, items: IdMap, customers_map: IdMap | None = None,
                   has_history: np.ndarray | None = None) -> Baskets:
     """Many baskets (a DataFrame of basket_id, item_id lines, optionally customer_id; or a mapping
@@ -188,4 +238,4 @@ def _check_id_lengths(values: pd.Series, where: str, unit: str, note: str) -> No
                          f"{note}; ids may be at most {MAX_ID_LENGTH} characters")
 
 
-__all__ = ["Baskets", "parse_baskets", "query_indices"]
+__all__ = ["ID_TYPES", "Baskets", "basket_quantities", "item_id", "parse_baskets", "plain", "query_indices"]

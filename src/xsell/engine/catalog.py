@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.data.tables import read_table
+from xsell.data.idmap import IdMap
 from xsell.errors import InputError
 
 ROLES = ("item_id", "price", "cost", "margin", "category", "parent", "in_stock", "brand")
@@ -51,11 +52,15 @@ class Catalog:
                  if self.frame[c].notna().any()]
         return f"Catalog({len(self):,} items; {', '.join(roles) or 'ids only'})"
 
-    def align(self, item_ids: np.ndarray) -> "AlignedCatalog":
-        """The catalog's values for a model's items (internal order); unknown items get NaN/None."""
-        keys = pd.Index(np.asarray(item_ids).astype(str))
-        f = self.frame.reindex(keys)
-        known = self.frame.index.get_indexer(keys) >= 0  # a hash lookup (isin on arrow strings loops in Python)
+    def align(self, items: IdMap) -> "AlignedCatalog":
+        """The catalog's values for a model's items (internal order); unknown items get NaN/None.
+        Catalog ids match the model's by the model's one id rule (`IdMap`: SKU '42' is item 42)."""
+        model_index = items.to_internal(self.frame.index.to_numpy())  # per catalog row; -1: not a model item
+        row = np.full(len(items), -1, dtype=np.int64)
+        hit = model_index >= 0
+        row[model_index[hit]] = np.flatnonzero(hit)
+        known = row >= 0
+        f = self.frame.reset_index(drop=True).reindex(row)  # row -1: not in the catalog, all NaN/None
         category = f["category"].astype(object).where(f["category"].notna(), None)
         codes, names = pd.factorize(category, use_na_sentinel=True)
         parent_codes, _ = pd.factorize(f["parent"].astype(object).where(f["parent"].notna(), None),

@@ -112,7 +112,7 @@ class Engine:
         threads serve: each request answers wholly from the old catalog or wholly from the new."""
         if catalog is not None and not isinstance(catalog, Catalog):
             raise InputError(f"catalog must come from xsell.load_catalog, not {type(catalog).__name__}")
-        self._state: Snapshot = build_snapshot(catalog, self._ids, self._order_prices)  # one reference: atomic
+        self._state: Snapshot = build_snapshot(catalog, self.model.items_, self._order_prices)  # one reference: atomic
 
     @property
     def catalog(self) -> Catalog | None:
@@ -159,7 +159,7 @@ class Engine:
         k = check_int("k", k, 1)
         compiled = self._rules(rules)
         threshold = self.threshold if threshold is None else check_threshold(threshold)
-        idx, _qty, value = parse_basket(st, basket, self.model.items_.index_of)
+        idx, _qty, value = parse_basket(st, basket, self.model.items_)
         check_customer(customer)
         held = Held.basket(np.sort(idx), self.n)
         cand = self._source.one(held.items, self._pool(k), customer)

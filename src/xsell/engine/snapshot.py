@@ -14,6 +14,7 @@ import numpy as np
 
 from xsell.data.orders import Orders
 from xsell.engine.catalog import AlignedCatalog, Catalog
+from xsell.data.idmap import IdMap
 from xsell.errors import InputError
 from xsell.models.base import Recommender
 
@@ -36,16 +37,17 @@ class Snapshot:
     cent_rank: np.ndarray  # each item's position in `cents` (0 when unpriced: never used)
 
 
-def build_snapshot(catalog: Catalog | None, ids: np.ndarray, order_prices: np.ndarray) -> Snapshot:
-    """Everything `catalog` decides for the model items `ids` (internal order); `order_prices`: the
+def build_snapshot(catalog: Catalog | None, items: IdMap, order_prices: np.ndarray) -> Snapshot:
+    """Everything `catalog` decides for the model's `items` (internal order); `order_prices`: the
     prices known without a catalog (NaN: none), used where the catalog has no price."""
+    ids = items.ids
     n = len(ids)
     if catalog is None:
         cat = AlignedCatalog(known=np.zeros(n, bool), price=np.full(n, np.nan), cost=np.full(n, np.nan),
                              category=np.full(n, -1, dtype=np.int64), category_names=np.empty(0, dtype=object),
                              parent=np.full(n, -1, dtype=np.int64), in_stock=np.ones(n, bool))
     else:
-        cat = catalog.align(ids)
+        cat = catalog.align(items)
         if not cat.known.any():
             raise InputError(f"the catalog has none of the model's {n:,} items (catalog ids like "
                              f"{catalog.frame.index[0]!r}, model ids like {str(ids[0])!r}); check the "
@@ -60,8 +62,8 @@ def build_snapshot(catalog: Catalog | None, ids: np.ndarray, order_prices: np.nd
         cents_all = np.round(np.where(priced, price, 0.0) * 100)
     cents = np.unique(cents_all[priced])
     cent_rank = np.searchsorted(cents, cents_all).astype(np.int64)
-    items = np.flatnonzero((group >= 0) & priced)
-    up_items = items[np.lexsort((cent_rank[items], group[items]))]
+    grouped = np.flatnonzero((group >= 0) & priced)
+    up_items = grouped[np.lexsort((cent_rank[grouped], group[grouped]))]
     state = Snapshot(catalog=catalog, cat=cat, price=price, cost=np.asarray(cat.cost, dtype=np.float64),
                      price0=np.where(priced, price, 0.0), priced=priced, families=bool((cat.parent >= 0).any()),
                      group=group, up_items=up_items, up_key=(group[up_items] << 32) | cent_rank[up_items],
