@@ -80,7 +80,12 @@ def inputs(tmp_path_factory) -> Path:
     baskets = synthetic_log(n_orders=20_000, n_items=3_000, seed=1).to_frame()
     baskets = baskets.rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]]
     baskets.to_parquet(root / "baskets.parquet")
-    baskets.sample(frac=1, random_state=0).to_parquet(root / "baskets-shuffled.parquet")
+    # unsorted, so `xsell score` regroups it first; three times the lines, so that scoring the partitions
+    # takes about 3 s after the workers start: a Ctrl-C 0.2-0.5 s later lands well before the end even
+    # when a loaded machine makes this test notice the workers late
+    shuffled = synthetic_log(n_orders=60_000, n_items=3_000, seed=2).to_frame()
+    shuffled = shuffled.rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]]
+    shuffled.sample(frac=1, random_state=0).to_parquet(root / "baskets-shuffled.parquet")
     baskets.head(2_000).to_parquet(root / "baskets-small.parquet")
     return root
 
