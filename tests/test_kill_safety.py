@@ -23,7 +23,7 @@ import pytest
 
 import xsell
 from xsell.datasets import synthetic_log
-from xsell.io import atomic_write
+from xsell.files import atomic_write
 from tests._fuzz import scaled
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -21,7 +21,7 @@ Order of the lines:
   the same output). Cost: one more read of the input and a write and read of its columns.
 
 Output: basket_id, rank, item_id, score (or the engine's columns) as Parquet or CSV, written
-to a temporary file beside it and renamed into place when complete (`xsell.io.atomic_write`).
+to a temporary file beside it and renamed into place when complete (`xsell.files.atomic_write`).
 Worker processes (workers > 1) die with the scoring process, even when it is killed.
 """
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, NoReturn, Optional, 
 
 import typer
 
-from xsell.models.registry import ALIASES, MODELS
+from xsell.models.registry import ALIASES, MODELS, canonical_name
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -119,9 +119,7 @@ def fit(
     from xsell.errors import InputError
 
     from xsell.evaluation.runner import model_factories
-    from xsell.models.registry import ALIASES, MODELS
-
-    name = ALIASES.get(model, model)
+    name = canonical_name(model)
     if name not in MODELS:
         raise InputError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
     if name != model:
@@ -213,8 +211,6 @@ def evaluate(
         if not report.parent.is_dir():
             raise xsell.InputError(f"folder does not exist: {report.parent}")
         _needs_matplotlib()
-    from xsell.models.registry import ALIASES
-
     names = [m.strip() for m in models.split(",") if m.strip()]
     for name in names:
         if name in ALIASES:

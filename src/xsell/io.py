@@ -39,9 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xsell.data.idmap import IdMap
-# the one atomic writer lives in xsell.files (a low layer: mining writes rules with it); kept here too
-from xsell.files import atomic_write as atomic_write, check_output_path as check_output_path
-from xsell.files import remove_stale_temps as remove_stale_temps, temp_folder_beside as temp_folder_beside
+from xsell.files import atomic_write
 from xsell.errors import InputError, ModelFileError
 from xsell.models.registry import MODELS
 
@@ -62,10 +60,6 @@ _DEFLATE_MAX_RATIO = 1100  # deflate gives at most about 1032 bytes per compress
 _INFLATE_MAX_RATIO = 100
 _INFLATE_SLACK = 1 << 20
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 98: "ppmd", 99: "aes"}  # for messages
-
-def _model_class(model_type: str) -> type[Recommender]:
-    return MODELS[model_type].cls
-
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buf = _io.BytesIO()
@@ -276,7 +270,7 @@ def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _required_arrays(manifest: dict[str, Any], label: str) -> tuple[Any, dict[str, tuple[Any, tuple[int, ...]]]]:
     """The model class and name -> (dtype or None for ids, shape) of every array its file must hold."""
-    cls = _model_class(manifest["model_type"])
+    cls = MODELS[manifest["model_type"]].cls
     shapes: dict[str, tuple[int, ...]] = {}
     for name, spec in manifest["arrays"].items():
         if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or \

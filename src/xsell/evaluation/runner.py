@@ -11,7 +11,7 @@ import pandas as pd
 
 from xsell.data.orders import Orders
 from xsell.errors import InputError
-from xsell.models.registry import ModelEntry
+from xsell.models.registry import MODELS, ModelEntry, canonical_name
 from xsell.evaluation.protocol import (basket_completion, check_quantile, check_split, check_task,
                                        check_whole, leave_last_out, metric_curves, next_order, temporal_split)
 
@@ -24,8 +24,6 @@ def model_factories(seed: int, threads: int) -> dict[str, Callable[..., Any]]:
     """name -> a maker of the model as `xsell evaluate` fits it: the registry's `evaluate` parameters,
     the run's seed for models with a random_state, its threads for models with num_threads (0 keeps
     the model's default: BPR's 1, reproducible). Keyword arguments override (the hybrid's tuned weights)."""
-    from xsell.models.registry import MODELS
-
     def maker(entry: ModelEntry) -> Callable[..., Any]:
         cls = entry.cls
         params: dict[str, Any] = dict(entry.evaluate)
@@ -36,12 +34,6 @@ def model_factories(seed: int, threads: int) -> dict[str, Callable[..., Any]]:
         return lambda **overrides: cls(**{**params, **overrides})
 
     return {name: maker(entry) for name, entry in MODELS.items()}
-
-
-def model_names() -> list[str]:
-    from xsell.models.registry import model_names as names
-
-    return names()
 
 
 @dataclass
@@ -75,9 +67,7 @@ def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "bask
         quantile = check_quantile(quantile)
     if not isinstance(tune, (bool, np.bool_)):
         raise InputError(f"tune must be True or False, got {tune!r}")
-    from xsell.models.registry import ALIASES
-
-    models = [ALIASES.get(m, m) if isinstance(m, str) else m for m in models]  # old names: 'cooc', 'rules'
+    models = [canonical_name(m) if isinstance(m, str) else m for m in models]  # old names: 'cooc', 'rules'
     factories = model_factories(seed, threads)
     unknown = [str(m) for m in models if not isinstance(m, str) or m not in factories]
     if unknown or not models:
@@ -150,4 +140,4 @@ def compare(orders: Orders, models: list[str], *, k: int = 10, task: str = "bask
     return Comparison(table, curve_frame, meta, tuning)
 
 
-__all__ = ["COLUMNS", "Comparison", "compare", "metric_curves", "model_names"]
+__all__ = ["COLUMNS", "Comparison", "compare", "metric_curves", "model_factories"]

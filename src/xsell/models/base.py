@@ -499,6 +499,14 @@ class Recommender:
     def _dims(cls, state: Mapping[str, Any], dims: dict[str, int]) -> None:
         """Set dimensions that depend on the state (most models have none)."""
 
+    @classmethod
+    def _file_dims(cls, state: Mapping[str, Any], n_items: int, shapes: Mapping[str, tuple[int, ...]]
+                   ) -> dict[str, int]:
+        """Every named dimension of the file: the schema's, then the state's (`_dims`)."""
+        dims = cls.schema.free_dims(n_items, shapes)
+        cls._dims(state, dims)
+        return dims
+
     def file_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(state, arrays) as the model file holds them."""
         self._check_fitted()  # the arrays are saved as given: save_model checks them against the schema
@@ -508,18 +516,14 @@ class Recommender:
     def file_arrays(cls, state: Mapping[str, Any], n_items: int,
                     shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str | None, tuple[int, ...]]]:
         """name -> (dtype, shape) every array of a file with this manifest must have."""
-        dims = cls.schema.free_dims(n_items, shapes)
-        cls._dims(state, dims)
-        return cls.schema.spec(dims)
+        return cls.schema.spec(cls._file_dims(state, n_items, shapes))
 
     @classmethod
     def from_file(cls, params: Mapping[str, Any], state: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray], items: IdMap) -> "Recommender":
         """A fitted model from arrays of the declared dtypes and shapes; InputError on bad content."""
         model = cls(**params)
-        dims = cls.schema.free_dims(len(items), {name: a.shape for name, a in arrays.items()})
-        cls._dims(state, dims)
-        cls.schema.check(arrays, dims)
+        cls.schema.check(arrays, cls._file_dims(state, len(items), {name: a.shape for name, a in arrays.items()}))
         model._restore(state, arrays, items)
         return model
 

@@ -12,7 +12,6 @@ import importlib
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
-from xsell.errors import InputError
 
 if TYPE_CHECKING:
     from xsell.models.base import Recommender
@@ -59,28 +58,9 @@ MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in (
 ALIASES: dict[str, str] = {alias: entry.name for entry in MODELS.values() for alias in entry.aliases}
 
 
-def model_names() -> list[str]:
-    """The registered names, in the order the CLI lists them."""
-    return list(MODELS)
+def canonical_name(name: str) -> str:
+    """The registered name for `name`, an old alias (`cooc`, `rules`) mapped to it; other names as given."""
+    return ALIASES.get(name, name)
 
 
-def resolve(name: Any, what: str = "model") -> ModelEntry:
-    """The entry for a name or an old alias; InputError listing the names otherwise."""
-    if isinstance(name, str):
-        key = ALIASES.get(name.strip().lower(), name.strip().lower())
-        if key in MODELS:
-            return MODELS[key]
-    raise InputError(f"unknown {what} {name!r}; choose from {', '.join(MODELS)}")
-
-
-def model_class(name: str) -> type["Recommender"]:
-    """The class registered under `name` (or an alias)."""
-    return resolve(name).cls
-
-
-def is_alias(name: str) -> bool:
-    """True for an older name kept for compatibility (say the new one)."""
-    return name.strip().lower() in ALIASES
-
-
-__all__ = ["ALIASES", "MODELS", "ModelEntry", "is_alias", "model_class", "model_names", "resolve"]
+__all__ = ["ALIASES", "MODELS", "ModelEntry", "canonical_name"]
