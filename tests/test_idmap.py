@@ -131,3 +131,47 @@ def test_from_values_factorizes_in_first_seen_order() -> None:
     assert codes.dtype == np.int32
     with pytest.raises(InputError, match="^ids contain nulls$"):
         IdMap.from_values(pd.Series(["a", None]))
+
+
+# -- single look-ups: a binary search over the sorted ids, checked against a plain dict --------------------
+
+@pytest.mark.parametrize("seed", range(6))
+def test_index_of_agrees_with_a_dict_of_every_id(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    if seed % 2:  # integers, negative ones and int64's ends included
+        ids = list(dict.fromkeys(rng.integers(-1000, 1000, 300).tolist() + [2**63 - 1, -(2**63)]))
+        probes = ids + rng.integers(-1500, 1500, 300).tolist() + [str(v) for v in ids[:50]]
+    else:  # strings: prefixes of each other, the empty id, non-ASCII and astral code points
+        alphabet = list("ab\u00e9\u4e2d\U0001f600")
+        ids = list(dict.fromkeys("".join(rng.choice(alphabet, rng.integers(0, 6))) for _ in range(400)))
+        probes = ids + ["".join(rng.choice(alphabet, rng.integers(0, 8))) for _ in range(400)] + [7, "a" * 300]
+    m = IdMap(ids)
+    reference = {v: i for i, v in enumerate(m.ids.tolist())}
+    for repeat in range(2):  # the second time from the cache of ids found
+        got = [m.index_of(p) for p in probes]
+        want = [reference.get(p if m.kind == "str" and isinstance(p, str) or m.kind == "int" and isinstance(p, int)
+                              else (int(p) if m.kind == "int" else str(p)), -1) for p in probes]
+        assert got == want, repeat
+    assert m.indices_of(probes) == [i for i in want if i >= 0]
+
+
+def test_a_cached_int_id_does_not_answer_for_true_or_a_float() -> None:
+    m = IdMap([1, 2])
+    assert m.index_of(1) == 0
+    assert m.index_of(True) == -1  # True == 1 and hash(True) == hash(1): the cache must not mix them
+    assert m.index_of(1.0) == 0  # a whole float matches by match_key, not through the cache
+    assert m.index_of(1.5) == -1
+
+
+def test_set_order_takes_only_the_sorting_permutation() -> None:
+    m = IdMap(["b", "c", "a"])
+    assert m.order().tolist() == [2, 0, 1]
+    fresh = IdMap(["b", "c", "a"])
+    fresh.set_order(np.array([2, 0, 1], dtype=np.int32))
+    assert fresh.index_of("c") == 1
+    message = "the id order must list every id once, in ascending order of the ids"
+    for bad in ([0, 1, 2], [2, 0, 0], [2, 0, 3], [2, 0], [-1, 0, 1]):
+        with pytest.raises(InputError, match=re.escape(message)):
+            IdMap(["b", "c", "a"]).set_order(np.array(bad, dtype=np.int32))
+    with pytest.raises(InputError, match=re.escape(message)):
+        IdMap(["b", "c", "a"]).set_order(np.array([2, 0, 1], dtype=np.int64))

@@ -52,6 +52,12 @@ class Baskets:
 def query_indices(items: IdMap, ids: Iterable[Any], what: str = "basket") -> np.ndarray:
     """Sorted unique internal indices of the known ids among `ids` (one id alone counts as a list of
     one); a container among them, or a mapping for `ids`, raises InputError naming `what`."""
+    return np.array(sorted(set(known_indices(items, ids, what))), dtype=np.int32)
+
+
+def known_indices(items: IdMap, ids: Iterable[Any], what: str = "basket") -> list[int]:
+    """The internal indices of the known ids among `ids`, in the given order, repeats kept (see
+    `query_indices`)."""
     if not isinstance(ids, (list, tuple)):  # cheap checks first: this is on the request path
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             ids = [ids]
@@ -62,8 +68,7 @@ def query_indices(items: IdMap, ids: Iterable[Any], what: str = "basket") -> np.
             raise InputError(f"{what} must be a list of item ids, not a DataFrame{hint}")
         else:
             ids = list(ids)
-    found = items.indices_of(ids, what)
-    return np.array(sorted(set(found)), dtype=np.int32)
+    return items.indices_of(ids, what)
 
 
 ID_TYPES = (str, int, np.integer, np.str_, bytes, float, np.floating)

@@ -111,17 +111,19 @@ class IdMap:
 
     `ids` holds the external id of each internal index (int64 or unicode).
     `to_internal` is vectorised (a hash index); `index_of` serves single
-    look-ups on the request path from a dict built once, lazily.
+    look-ups on the request path: a binary search over the ids' sorted order
+    (`order()`), then a dict of the ids found so far.
     """
 
-    __slots__ = ("ids", "_index", "_dict")
+    __slots__ = ("ids", "_index", "_order", "_seen")
 
     def __init__(self, ids: Any) -> None:
         arr = _as_id_array(ids)
         self.ids: np.ndarray = arr
         self.ids.setflags(write=False)
         self._index: pd.Index | None = None
-        self._dict: dict[Any, int] | None = None
+        self._order: np.ndarray | None = None  # ids' ascending order (order(), set_order)
+        self._seen: dict[Any, int] = {}  # ids found by index_of, for the next request
 
     @classmethod
     def from_values(cls, values: Any) -> tuple["IdMap", np.ndarray]:
@@ -163,10 +165,64 @@ class IdMap:
             out[ok] = self._pd_index().get_indexer(pd.Index(keys))  # what get_indexer makes of an array
         return out
 
-    def _lookup(self) -> dict[Any, int]:
-        if self._dict is None:
-            self._dict = {v: i for i, v in enumerate(self.ids.tolist())}
-        return self._dict
+    def order(self) -> np.ndarray:
+        """The internal indices in ascending order of their ids (int32, a stable argsort; computed once,
+        or taken from a model file by `set_order`): what single look-ups binary-search."""
+        if self._order is None:
+            self._order = np.argsort(self.ids, kind="stable").astype(np.int32)
+            self._order.setflags(write=False)
+        return self._order
+
+    def set_order(self, order: np.ndarray) -> None:
+        """Use `order` (e.g. read from a model file) as `order()`, after checking that it lists every
+        internal index once, in strictly ascending order of the ids; InputError otherwise."""
+        from xsell.kernels.ids import sorts_strictly
+
+        arr = np.asarray(order)
+        if arr.dtype != np.int32 or arr.ndim != 1 or not sorts_strictly(self._rows(), arr):
+            raise InputError("the id order must list every id once, in ascending order of the ids")
+        arr = arr.view()
+        arr.setflags(write=False)
+        self._order = arr
+
+    def _rows(self) -> np.ndarray:
+        """The ids as a 2-D array the kernels compare row by row: int64 (n, 1), or the unicode ids'
+        UTF-32 code points (n, width), NUL-padded."""
+        if self.ids.dtype.kind == "i":
+            return self.ids.reshape(-1, 1)
+        width = self.ids.dtype.itemsize // 4
+        return np.ascontiguousarray(self.ids).view(np.uint32).reshape(len(self.ids), width)
+
+    def _find(self, key: Any) -> int:
+        """Internal index of a key (as `match_key` gives it), or -1: a binary search over `order()`,
+        no table of every id to build; hits are remembered for the next request."""
+        from xsell.kernels import ids as kernels
+
+        order = self._order if self._order is not None else self.order()
+        if type(key) is int:
+            return int(kernels.find_int(self.ids, order, key))
+        code_points = np.frombuffer(key.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        return int(kernels.find_str(self._rows(), order, code_points))
+
+    def _get(self, value: Any, what: str, position: int | None) -> int:
+        """`index_of` of one value; `position` (in a list) goes into the message for a container."""
+        exact = type(value) in _CACHED  # bool and float never share the cache (True == 1, 1.0 == 1)
+        if exact:
+            idx = self._seen.get(value)
+            if idx is not None:
+                return idx
+        key = match_key(value, self.ids.dtype.kind == "i")
+        if key is _NOT_AN_ID:
+            if position is None:
+                raise NotAnIdError(f"{what} must be an id (a string or an integer), not {describe(value)}", 0, value)
+            raise NotAnIdError(f"{what} must hold ids (strings or integers), not {describe(value)} "
+                               f"at position {position}", position, value)
+        if key is None:
+            return -1
+        idx = self._find(key)
+        if idx >= 0 and exact:  # only ids that exist: the cache never holds more entries than ids
+            self._seen[value] = idx
+        return idx
 
     def index_of(self, value: Any, what: str = "id") -> int:
         """Internal index of one id, or -1 when unknown (fast, for single requests).
@@ -176,32 +232,18 @@ class IdMap:
         id from an int, as users type ids at a command line. A container (list,
         dict, ...) raises NotAnIdError naming `what`.
         """
-        found = self._dict if self._dict is not None else self._lookup()
-        kind = type(value)
-        if kind is str or kind is int:  # the same type as the ids: a hit is exact (bool is not int here)
-            idx = found.get(value)
-            if idx is not None:
-                return idx
-        key = match_key(value, self.ids.dtype.kind == "i")
-        if key is _NOT_AN_ID:
-            raise NotAnIdError(f"{what} must be an id (a string or an integer), not {describe(value)}", 0, value)
-        idx = None if key is None else found.get(key)
-        return -1 if idx is None else idx
+        idx = self._seen.get(value) if type(value) in _CACHED else None
+        return idx if idx is not None else self._get(value, what, None)
 
     def indices_of(self, values: Iterable[Any], what: str = "ids") -> list[int]:
         """Internal indices of the known ids among `values` (unknown ones left out)."""
-        found = self._dict if self._dict is not None else self._lookup()
+        seen = self._seen
         out = []
         for position, v in enumerate(values):  # a request's handful of ids, not order lines
-            kind = type(v)
-            idx = found.get(v) if kind is str or kind is int else None
+            idx = seen.get(v) if type(v) in _CACHED else None
             if idx is None:
-                key = match_key(v, self.ids.dtype.kind == "i")
-                if key is _NOT_AN_ID:
-                    raise NotAnIdError(f"{what} must hold ids (strings or integers), not {describe(v)} "
-                                       f"at position {position}", position, v)
-                idx = None if key is None else found.get(key)
-            if idx is not None:
+                idx = self._get(v, what, position)
+            if idx >= 0:
                 out.append(idx)
         return out
 
@@ -226,6 +268,9 @@ class NotAnIdError(InputError):
 
 
 _NOT_AN_ID = object()
+# the types whose found ids are remembered: equal values of these types match the same id (np.str_ is a
+# str, np.int64 an integer); bool and float are left out because True == 1 and 1.0 == 1 share a hash
+_CACHED = frozenset({str, int, np.str_, np.int64})
 # the canonical decimal text of an integer: ASCII digits, no sign but '-', no leading zero ('0' alone);
 # int() would also take '+7', '007', '-0', ' 7', '7_0' and '٧'
 _DIGITS = re.compile(r"0|-?[1-9][0-9]*")

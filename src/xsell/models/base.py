@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.data.baskets import Baskets, parse_baskets, query_indices
+from xsell.data.baskets import Baskets, known_indices, parse_baskets, query_indices
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.checks import check_int
@@ -65,7 +65,7 @@ class Recommendations:
     __slots__ = ("_model", "_index", "scores", "fallback", "_query")
 
     def __init__(self, model: "Recommender", index: np.ndarray, scores: np.ndarray,
-                 fallback: bool, query: np.ndarray) -> None:
+                 fallback: bool, query: np.ndarray | list[int]) -> None:
         self._model = model
         self._index = index
         self.scores = scores
@@ -101,7 +101,7 @@ class Recommendations:
         """item_id, score and the model's explanation columns (for co-occurrence:
         count, support, confidence, lift, plus `because` for baskets)."""
         frame = pd.DataFrame({"item_id": self._model.items_.ids[self._index], "score": self.scores})
-        extra = self._model._explain(self._query, self._index, self.fallback)
+        extra = self._model._explain(np.asarray(self._query, dtype=np.int32), self._index, self.fallback)
         for name, values in extra.items():
             frame[name] = values
         return frame
@@ -223,11 +223,22 @@ class Recommender:
         customer is treated as anonymous.
         """
         self._check_fitted()
-        k = _check_k(k)
-        query = self._known(basket)
+        if type(k) is not int or k < 1:
+            k = _check_k(k)
+        found = known_indices(self.items_, basket)
         no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
-        excluded = query if exclude is None or no_exclude else np.union1d(query, self._known(exclude, "exclude"))
+        if len(found) == 1 and no_exclude and (customer is None or not self.uses_customers):
+            single = self._single(found[0], k)  # a model's exact shortcut for one item, nothing excluded
+            if single is not None:
+                return single
+        query = np.array(sorted(set(found)) if len(found) > 1 else found, dtype=np.int32)
+        excluded = query if no_exclude else np.union1d(query, self._known(exclude, "exclude"))
         return self._recommend(query, excluded, k, customer)
+
+    def _single(self, item: int, k: int) -> "Recommendations | None":
+        """The answer for a basket of one known item with nothing else excluded and no customer, when the
+        model has an exact shortcut for it (None: take the general path)."""
+        return None
 
     def recommend_indices(self, basket: np.ndarray, k: int, customer: Any = None) -> Recommendations:
         """`recommend` for a basket given as the model's internal indices (sorted, unique, in range),
@@ -311,16 +322,21 @@ class Recommender:
 
     def _rank_dense(self, query: np.ndarray, excluded: np.ndarray, k: int, customer: int
                     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top k from the dense scores of one basket (possibly empty) for a known customer."""
-        row = sp.csr_matrix((np.ones(len(query)), query, [0, len(query)]), shape=(1, self.n_items))
-        scores = self._score_dense(row, np.array([customer], dtype=np.int64))[0].astype(np.float64)
-        scores[excluded] = -np.inf
-        if self.positive_scores:
-            scores[scores <= 0] = -np.inf
-        cand = np.arange(self.n_items, dtype=np.int32)
-        best = topk_dense(cand, scores, k)
-        best = best[np.isfinite(scores[best])]
-        return cand[best], scores[best]
+        """Top k from the dense scores of one basket (possibly empty) for a customer (-1: none): excluded
+        items, non-finite scores (and scores <= 0 for `positive_scores` models) left out."""
+        from xsell.kernels.requests import dense_topk
+
+        scores = self._score_one(query, customer)
+        if scores is None:
+            row = sp.csr_matrix((np.ones(len(query)), query, [0, len(query)]), shape=(1, self.n_items))
+            scores = self._score_dense(row, np.array([customer], dtype=np.int64))[0].astype(np.float64)
+        items, values = dense_topk(scores, excluded, min(k, len(scores)), self.positive_scores, True)
+        return items, values
+
+    def _score_one(self, query: np.ndarray, customer: int) -> np.ndarray | None:
+        """Dense float64 scores of one request, the same bits as `_score_dense` of its row, when the
+        model has a faster way (None: `_score_dense` of a 1-row matrix)."""
+        return None
 
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best candidates for a basket of known items, `excluded` left out.
@@ -380,18 +396,8 @@ class Recommender:
         n_baskets = len(basket_ids)
         customers = baskets.customers
         basket = baskets.matrix()
-        if self.dense_scores:
-            scores = self._dense_topk_candidates(basket, k, customers)
-        else:  # the model marks basket items -inf (or leaves them out); topk_rows drops them
-            scores = self._score_matrix(basket, k).tocsr()
-            no_item = np.diff(basket.indptr) == 0
-            if no_item.any() and scores.nnz:  # as recommend: a basket with no known item gets the fallback
-                keep = ~np.repeat(no_item, np.diff(scores.indptr))
-                if not keep.all():
-                    indptr = np.zeros(n_baskets + 1, dtype=np.int64)
-                    np.cumsum(np.diff(scores.indptr) * ~no_item, out=indptr[1:])
-                    scores = sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
-        indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
+        indptr, items, values = self._topk_batch(basket, k) if not self.dense_scores else \
+            self._topk_scores(self._dense_topk_candidates(basket, k, customers), k)
         lengths = np.diff(indptr)
         empty = np.flatnonzero(lengths == 0)  # no known item, or no neighbours: popular items
         out_rows = np.repeat(np.arange(n_baskets), lengths)
@@ -402,6 +408,25 @@ class Recommender:
                                                          (fb_rows, ranks_within(fb_rows), fb_items, fb_scores))
         return RankedBaskets(basket_ids, out_rows.astype(np.int64), items.astype(np.int64),
                              rank.astype(np.int64), values.astype(np.float64), int(len(empty)))
+
+    def _topk_batch(self, basket: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, items, scores) of each basket's top k, best first; a basket with no known item gets
+        none (the fallback). Default: the model's `_score_matrix`, cut by topk_rows; a model may
+        override it with a faster pass that ranks identically."""
+        scores = self._score_matrix(basket, k).tocsr()
+        no_item = np.diff(basket.indptr) == 0
+        if no_item.any() and scores.nnz:  # as recommend: a basket with no known item gets the fallback
+            keep = ~np.repeat(no_item, np.diff(scores.indptr))
+            if not keep.all():
+                indptr = np.zeros(basket.shape[0] + 1, dtype=np.int64)
+                np.cumsum(np.diff(scores.indptr) * ~no_item, out=indptr[1:])
+                scores = sp.csr_matrix((scores.data[keep], scores.indices[keep], indptr), shape=scores.shape)
+        return self._topk_scores(scores, k)
+
+    @staticmethod
+    def _topk_scores(scores: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        indptr, items, values, _ = topk_rows(scores.indptr, scores.indices, scores.data, k)
+        return indptr, items, values
 
     def _dense_topk_candidates(self, basket: sp.csr_matrix, k: int, customers: np.ndarray | None = None,
                                chunk_cells: int = 16_000_000) -> sp.csr_matrix:

@@ -37,7 +37,7 @@ from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pa
 from xsell.errors import InputError
 from xsell.models.params import Int, Number
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
-from xsell.models.base import Recommender, drop_below
+from xsell.models.base import Recommendations, Recommender, drop_below
 from xsell.models.schema import Array, Csr, Schema, SortedRows, Values
 
 
@@ -147,33 +147,42 @@ class CoOccurrence(Recommender):
         s, e = self.neighbor_indptr_[item], self.neighbor_indptr_[item + 1]
         return self.neighbor_indices_[s:e], self._scores64[s:e]
 
-    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        # Scatter-add into a per-thread dense scratch vector: np.add.at adds in
-        # basket-item order, as the sparse product of recommend_batch does, so
-        # both give the same floats; ties are settled among the few top entries.
-        acc = getattr(self._local, "acc", None)
+    def _single(self, item: int, k: int) -> Recommendations | None:
+        # one item, nothing else excluded: its neighbour row is the answer (rows run best first with
+        # ties to the lower index and never hold the item itself: the schema's SortedRows check)
+        indptr = self.neighbor_indptr_
+        start, end = int(indptr[item]), int(indptr[item + 1])
+        if end == start:
+            return None
+        end = min(end, start + k)
+        return Recommendations(self, self.neighbor_indices_[start:end],
+                               self.neighbor_scores_[start:end].astype(np.float64), False, [item])
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's zero scratch vectors over the items (the kernels leave them zero again)."""
+        local = self._local
+        acc = getattr(local, "acc", None)
         if acc is None:
-            acc = self._local.acc = np.zeros(len(self.items_), dtype=np.float64)
-        ip, ind, sc = self._indptr_list, self.neighbor_indices_, self._scores64
-        rows = query.tolist()
-        cand = np.concatenate([ind[ip[b]:ip[b + 1]] for b in rows])
-        np.add.at(acc, cand, np.concatenate([sc[ip[b]:ip[b + 1]] for b in rows]))
-        acc[excluded] = -np.inf
-        values = acc[cand]
-        acc[cand] = 0.0
-        acc[excluded] = 0.0
-        # cand repeats an item at most len(rows) times: k * len(rows) entries hold k distinct items
-        head = min(len(values), k * len(rows))
-        if head < len(values):
-            sel = values >= np.partition(values, len(values) - head)[len(values) - head]
-            cand, values = cand[sel], values[sel]
-        order = np.lexsort((cand, -values))  # best first, ties to the lower index
-        cand, values = cand[order], values[order]
-        distinct = np.empty(len(cand), dtype=bool)
-        distinct[:1] = True
-        np.not_equal(cand[1:], cand[:-1], out=distinct[1:])  # repeats are adjacent: same value, same index
-        distinct &= values > -np.inf
-        return cand[distinct][:k], values[distinct][:k]
+            acc = local.acc = np.zeros(len(self.items_), dtype=np.float64)
+            local.mark = np.zeros(len(self.items_), dtype=np.uint8)
+        return acc, local.mark
+
+    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # one compiled pass: add each basket item's neighbour row in basket-item order (as the sparse
+        # product of the batch path does, so both give the same floats), then keep the k best
+        from xsell.kernels.requests import basket_topk
+
+        acc, mark = self._scratch()
+        items, scores = basket_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
+                                    query, excluded, min(k, len(acc)), acc, mark)
+        return items, scores
+
+    def _topk_batch(self, baskets: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from xsell.kernels.requests import baskets_topk
+
+        return baskets_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
+                            baskets.indptr.astype(np.int64), baskets.indices.astype(np.int32),
+                            min(k, len(self.items_)), len(self.items_))
 
     def score_matrix(self) -> sp.csr_matrix:
         """items x items neighbour scores with a -inf diagonal (built once): in a basket product it

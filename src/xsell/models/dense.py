@@ -21,6 +21,10 @@ from xsell.models.base import Recommender, mark_basket_items
 from xsell.models.schema import Array, Schema, Values
 
 
+_NO_ITEMS = np.empty(0, dtype=np.int32)
+_NO_VALUES = np.empty(0, dtype=np.float64)
+
+
 def row_neighbours(weights: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:
     """An item's neighbours in a dense items x items weight matrix: its row, best first, itself left out."""
     scores = weights[item].astype(np.float64)
@@ -43,6 +47,14 @@ class DenseItemModel(Recommender):
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         return row_neighbours(self.weights_, item)
+
+    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # basket @ weights and its top k in two compiled passes (the same floats as the sparse product)
+        from xsell.kernels.requests import dense_rows, dense_topk
+
+        scores = dense_rows(self.weights_, query, np.ones(len(query)), False, _NO_ITEMS, _NO_VALUES, 0.0)
+        items, values = dense_topk(scores, excluded, min(k, len(scores)), False, False)
+        return items, values
 
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
         return np.asarray(baskets @ self.weights_)

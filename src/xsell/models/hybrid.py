@@ -28,7 +28,7 @@ from xsell.models.cf import _CFModel
 from xsell.models.history import HISTORY_ARRAYS, HISTORY_CHECKS, CustomerHistory
 from xsell.models.schema import Array, Schema, Values
 from xsell.models.params import Int, Number
-from xsell.models.dense import EASE, row_neighbours
+from xsell.models.dense import _NO_ITEMS, _NO_VALUES, EASE, row_neighbours
 
 _DAY_NS = 86_400e9
 
@@ -108,6 +108,20 @@ class Hybrid(_CFModel):
             h.data = np.log1p(h.data)
             scores += self.history_weight * _rownorm(h.toarray())
         return scores
+
+    def _score_one(self, query: np.ndarray, customer: int) -> np.ndarray | None:
+        # _score_dense of one request in one compiled pass (the same floats in the same order)
+        from xsell.kernels.requests import dense_rows
+
+        ones = np.ones(len(query))
+        if customer < 0:
+            return dense_rows(self.weights_, query, ones, True, _NO_ITEMS, _NO_VALUES, 0.0)
+        if len(query) == 0:  # the history is the query: the general path sums it in scipy's order
+            return None
+        d = self.decayed_
+        lo, hi = d.indptr[customer], d.indptr[customer + 1]
+        return dense_rows(self.weights_, query, ones, True, d.indices[lo:hi], np.log1p(d.data[lo:hi]),
+                          max(self.history_weight, 0.0))
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         return row_neighbours(self.weights_, item)  # the EASE matrix's row

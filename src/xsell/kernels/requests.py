@@ -1,0 +1,175 @@
+"""Request kernels over a neighbour table (CSR rows of (item, score), each row sorted best first):
+a basket's score for a candidate j is the sum of score(i -> j) over the basket's items i, added in
+basket-item order (ascending index), exactly as the sparse product `baskets @ table` adds them; the
+top k are ranked by score, highest first, ties to the lower index (models/_topk.py's one rule).
+
+`basket_topk` answers one request; `baskets_topk` runs the same code per basket of a CSR batch, so
+a basket gets the same floats and the same order alone or in a batch.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _push(best_i: np.ndarray, best_v: np.ndarray, size: int, k: int, j: int, v: float) -> int:
+    """Insert (j, v) into the first `size` entries of a buffer kept best first; return the new size."""
+    if size == k:
+        if v < best_v[k - 1] or (v == best_v[k - 1] and j > best_i[k - 1]):
+            return size
+        pos = k - 1
+    else:
+        pos = size
+        size += 1
+    while pos > 0 and (best_v[pos - 1] < v or (best_v[pos - 1] == v and best_i[pos - 1] > j)):
+        best_v[pos] = best_v[pos - 1]
+        best_i[pos] = best_i[pos - 1]
+        pos -= 1
+    best_v[pos] = v
+    best_i[pos] = j
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.ndarray, q0: int, q1: int,
+         excluded: np.ndarray, e0: int, e1: int, k: int, acc: np.ndarray, mark: np.ndarray,
+         cand: np.ndarray, best_i: np.ndarray, best_v: np.ndarray) -> int:
+    """Top k of query[q0:q1] with excluded[e0:e1] left out, into best_i/best_v; returns how many.
+    acc (float64) and mark (uint8) are zero scratch vectors over the items, left zero again."""
+    for t in range(e0, e1):
+        mark[excluded[t]] = 2
+    m = 0
+    for t in range(q0, q1):
+        b = query[t]
+        for p in range(indptr[b], indptr[b + 1]):
+            j = indices[p]
+            if mark[j] == 0:
+                mark[j] = 1
+                cand[m] = j
+                m += 1
+            acc[j] += scores[p]
+    size = 0
+    for t in range(m):
+        j = cand[t]
+        size = _push(best_i, best_v, size, k, j, acc[j])
+        acc[j] = 0.0
+        mark[j] = 0
+    for t in range(e0, e1):
+        acc[excluded[t]] = 0.0
+        mark[excluded[t]] = 0
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def basket_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.ndarray,
+                excluded: np.ndarray, k: int, acc: np.ndarray, mark: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(items int32, scores float64) of one basket's top k, best first."""
+    total = 0
+    for t in range(len(query)):
+        total += indptr[query[t] + 1] - indptr[query[t]]
+    cand = np.empty(total, dtype=np.int32)
+    width = min(k, total)
+    best_i = np.empty(max(width, 1), dtype=np.int32)
+    best_v = np.empty(max(width, 1), dtype=np.float64)
+    size = _one(indptr, indices, scores, query, 0, len(query), excluded, 0, len(excluded), width, acc, mark,
+                cand, best_i, best_v) if width > 0 else 0
+    return best_i[:size], best_v[:size]
+
+
+@numba.njit(cache=True, nogil=True)
+def baskets_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, b_indptr: np.ndarray,
+                 b_indices: np.ndarray, k: int, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top k of every basket of a CSR batch (rows sorted ascending, each basket's own items left out):
+    (indptr over baskets, items int32, scores float64), best first within each basket."""
+    n = len(b_indptr) - 1
+    acc = np.zeros(n_items, dtype=np.float64)
+    mark = np.zeros(n_items, dtype=np.uint8)
+    longest = 0
+    for r in range(n):
+        total = 0
+        for t in range(b_indptr[r], b_indptr[r + 1]):
+            total += indptr[b_indices[t] + 1] - indptr[b_indices[t]]
+        longest = max(longest, total)
+    cand = np.empty(longest, dtype=np.int32)
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_i = np.empty(n * k, dtype=np.int32) if n * k <= 1 << 26 else np.empty(0, dtype=np.int32)
+    grow = len(out_i) == 0
+    if grow:
+        out_i = np.empty(1 << 20, dtype=np.int32)
+    out_v = np.empty(len(out_i), dtype=np.float64)
+    best_i = np.empty(k, dtype=np.int32)
+    best_v = np.empty(k, dtype=np.float64)
+    at = 0
+    for r in range(n):
+        size = _one(indptr, indices, scores, b_indices, b_indptr[r], b_indptr[r + 1], b_indices, b_indptr[r],
+                    b_indptr[r + 1], k, acc, mark, cand, best_i, best_v)
+        if at + size > len(out_i):
+            bigger = max(2 * len(out_i), at + size)
+            new_i = np.empty(bigger, dtype=np.int32)
+            new_v = np.empty(bigger, dtype=np.float64)
+            new_i[:at] = out_i[:at]
+            new_v[:at] = out_v[:at]
+            out_i, out_v = new_i, new_v
+        out_i[at:at + size] = best_i[:size]
+        out_v[at:at + size] = best_v[:size]
+        at += size
+        out_ptr[r + 1] = at
+    return out_ptr, out_i[:at], out_v[:at]
+
+
+@numba.njit(cache=True, nogil=True)
+def dense_topk(scores: np.ndarray, excluded: np.ndarray, k: int, positive: bool, finite: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(items int32, scores float64) of the k best of a dense score vector, best first, ties to the lower
+    index; `excluded` items left out, and scores <= 0 when `positive`; non-finite scores left out when
+    `finite` (-inf always: it marks what is excluded)."""
+    n = len(scores)
+    skip = np.zeros(n, dtype=np.bool_)
+    for t in range(len(excluded)):
+        skip[excluded[t]] = True
+    width = max(min(k, n), 1)
+    best_i = np.empty(width, dtype=np.int32)
+    best_v = np.empty(width, dtype=np.float64)
+    size = 0
+    for c in range(n):
+        v = scores[c]
+        if skip[c] or v == -np.inf or (positive and v <= 0) or (finite and not np.isfinite(v)):
+            continue
+        size = _push(best_i, best_v, size, width, c, v)
+    return best_i[:size], best_v[:size]
+
+
+@numba.njit(cache=True, nogil=True)
+def dense_rows(weights: np.ndarray, rows: np.ndarray, values: np.ndarray, norm: bool, h_items: np.ndarray,
+               h_values: np.ndarray, h_weight: float) -> np.ndarray:
+    """A request's dense scores over an items x items weight matrix, with the float operations of the
+    numpy/scipy expressions they replace, in their order (so the same bits):
+      s = sum_t values[t] * weights[rows[t]]       (scipy's csr @ dense: y += a * x, rows in order)
+      if norm: s = s / max(max|s|, 1e-12)          (models.hybrid._rownorm)
+      if h_weight > 0: s = s + h_weight * (h / max(max|h|, 1e-12))  with h dense, h[h_items] = h_values."""
+    n = weights.shape[1]
+    s = np.zeros(n, dtype=np.float64)
+    for t in range(len(rows)):
+        a = values[t]
+        r = rows[t]
+        for c in range(n):
+            s[c] += a * weights[r, c]
+    if norm and n:
+        peak = 0.0
+        for c in range(n):
+            peak = max(peak, abs(s[c]))
+        peak = max(peak, 1e-12)
+        for c in range(n):
+            s[c] = s[c] / peak
+    if h_weight > 0 and n:
+        h = np.zeros(n, dtype=np.float64)
+        peak = 0.0
+        for t in range(len(h_items)):
+            h[h_items[t]] = h_values[t]
+            peak = max(peak, abs(h_values[t]))
+        peak = max(peak, 1e-12)
+        for c in range(n):
+            s[c] = s[c] + h_weight * (h[c] / peak)
+    return s
