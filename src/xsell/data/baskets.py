@@ -194,6 +194,12 @@ def _plain_ids(basket_ids: np.ndarray) -> np.ndarray:
 def _column_to_internal(idmap: IdMap, column: pd.Series) -> np.ndarray:
     """Internal indices of a baskets frame column (-1 unknown or null); a container in a cell
     raises InputError naming the column and the row."""
+    if len(column) > 1000 and (pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_string_dtype(column)):
+        # strings or integers only (no True beside 1, no 1.0): each distinct id is matched once
+        codes, uniques = pd.factorize(column, sort=False)
+        found = idmap.to_internal(np.asarray(uniques))
+        out: np.ndarray = np.where(codes >= 0, found[np.maximum(codes, 0)], -1).astype(np.int32)
+        return out
     try:
         return idmap.to_internal(column.to_numpy())
     except NotAnIdError as exc:

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _push(best_i: np.ndarray, best_v: np.ndarray, size: int, k: int, j: int, v: float) -> int:
     """Insert (j, v) into the first `size` entries of a buffer kept best first; return the new size."""
     if size == k:
@@ -53,9 +53,11 @@ def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.
     size = 0
     for t in range(m):
         j = cand[t]
-        size = _push(best_i, best_v, size, k, j, acc[j])
+        v = acc[j]
         acc[j] = 0.0
         mark[j] = 0
+        if size < k or v >= best_v[k - 1]:  # most candidates stop here
+            size = _push(best_i, best_v, size, k, j, v)
     for t in range(e0, e1):
         acc[excluded[t]] = 0.0
         mark[excluded[t]] = 0
@@ -123,19 +125,20 @@ def baskets_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, b_
 def dense_topk(scores: np.ndarray, excluded: np.ndarray, k: int, positive: bool, finite: bool
                ) -> tuple[np.ndarray, np.ndarray]:
     """(items int32, scores float64) of the k best of a dense score vector, best first, ties to the lower
-    index; `excluded` items left out, and scores <= 0 when `positive`; non-finite scores left out when
-    `finite` (-inf always: it marks what is excluded)."""
+    index; `excluded` items left out (their scores are overwritten with -inf), and scores <= 0 when
+    `positive`; -inf and NaN scores always left out, +inf too when `finite`."""
     n = len(scores)
-    skip = np.zeros(n, dtype=np.bool_)
     for t in range(len(excluded)):
-        skip[excluded[t]] = True
+        scores[excluded[t]] = -np.inf
     width = max(min(k, n), 1)
     best_i = np.empty(width, dtype=np.int32)
     best_v = np.empty(width, dtype=np.float64)
     size = 0
     for c in range(n):
         v = scores[c]
-        if skip[c] or v == -np.inf or (positive and v <= 0) or (finite and not np.isfinite(v)):
+        if size == width and v < best_v[width - 1]:  # most entries stop here
+            continue
+        if v == -np.inf or v != v or (positive and v <= 0) or (finite and v == np.inf):
             continue
         size = _push(best_i, best_v, size, width, c, v)
     return best_i[:size], best_v[:size]
