@@ -176,3 +176,28 @@ def dense_rows(weights: np.ndarray, rows: np.ndarray, values: np.ndarray, norm: 
         for c in range(n):
             s[c] = s[c] + h_weight * (h[c] / peak)
     return s
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of a model table (memory-mapped tables are read-only already): the kernels are
+    compiled for read-only tables, so fitted and loaded models share one compiled version."""
+    view = array.view()
+    view.setflags(write=False)
+    return view
+
+
+def _warm_up() -> None:
+    """Call every kernel once with the argument types the models pass, at import: a process's first
+    call of a compiled kernel costs about 0.8 s even from numba's on-disk cache, and that must not be
+    the first request after a model is loaded."""
+    indptr = read_only(np.array([0, 1, 2], dtype=np.int64))
+    indices = read_only(np.array([1, 0], dtype=np.int32))
+    scores = read_only(np.ones(2, dtype=np.float32))
+    query = np.array([0], dtype=np.int32)
+    basket_topk(indptr, indices, scores, query, query, 1, np.zeros(2), np.zeros(2, dtype=np.uint8))
+    baskets_topk(indptr, indices, scores, np.array([0, 1], dtype=np.int64), query, 1, 2)
+    dense = dense_rows(read_only(np.ones((2, 2))), query, np.ones(1), True, query, np.ones(1), 0.5)
+    dense_topk(dense, query, 1, False, True)
+
+
+_warm_up()

@@ -44,6 +44,7 @@ from xsell.data.baskets import Baskets, known_indices, parse_baskets, query_indi
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.checks import check_int
+from xsell.kernels import requests as kernels
 from xsell.errors import InputError, NotFittedError
 from xsell.models._topk import topk_dense, topk_rows
 from xsell.models.params import Constraint
@@ -171,7 +172,13 @@ class Recommender:
         raise NotImplementedError
 
     def _set_popular(self, counts: np.ndarray) -> None:
-        order = np.lexsort((np.arange(len(counts)), -counts))[:_POPULAR_KEPT]
+        """popular_: the _POPULAR_KEPT most counted items, most first, ties to the lower index (one
+        partition over the items, then a sort of the few at or above the cut: no sort of every item)."""
+        cand = np.arange(len(counts))
+        if len(counts) > 2 * _POPULAR_KEPT:
+            cut = np.partition(counts, len(counts) - _POPULAR_KEPT)[len(counts) - _POPULAR_KEPT]
+            cand = np.flatnonzero(counts >= cut)
+        order = cand[np.lexsort((cand, -counts[cand]))][:_POPULAR_KEPT]
         self.popular_ = order.astype(np.int32)
         self.popular_scores_ = counts[order].astype(np.float64)
 
@@ -203,13 +210,13 @@ class Recommender:
         `fallback=True`.
         """
         self._check_fitted()
-        k = _check_k(k)
+        if type(k) is not int or k < 1:
+            k = _check_k(k)
         idx = self.items_.index_of(item, "item")
         if idx < 0:
             return self._popular(k, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
         cand, scores = self._neighbours(idx)
-        query = np.array([idx], dtype=np.int32)
-        return Recommendations(self, cand[:k], scores[:k], False, query)
+        return Recommendations(self, cand[:k], scores[:k].astype(np.float64), False, [idx])
 
     def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] | None = (),
                   customer: Any = None) -> Recommendations:
@@ -324,13 +331,11 @@ class Recommender:
                     ) -> tuple[np.ndarray, np.ndarray]:
         """Top k from the dense scores of one basket (possibly empty) for a customer (-1: none): excluded
         items, non-finite scores (and scores <= 0 for `positive_scores` models) left out."""
-        from xsell.kernels.requests import dense_topk
-
         scores = self._score_one(query, customer)
         if scores is None:
             row = sp.csr_matrix((np.ones(len(query)), query, [0, len(query)]), shape=(1, self.n_items))
             scores = self._score_dense(row, np.array([customer], dtype=np.int64))[0].astype(np.float64)
-        items, values = dense_topk(scores, excluded, min(k, len(scores)), self.positive_scores, True)
+        items, values = kernels.dense_topk(scores, excluded, min(k, len(scores)), self.positive_scores, True)
         return items, values
 
     def _score_one(self, query: np.ndarray, customer: int) -> np.ndarray | None:

@@ -35,6 +35,7 @@ from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pairs  # counted in mining
 from xsell.errors import InputError
+from xsell.kernels import requests as kernels
 from xsell.models.params import Int, Number
 from xsell.models._topk import floor_from_sorted_rows, topk_rows
 from xsell.models.base import Recommendations, Recommender, drop_below
@@ -132,12 +133,12 @@ class CoOccurrence(Recommender):
         self.items_ = items
         self.n_orders_ = int(n_orders)
         self.item_counts_ = item_counts
-        self.neighbor_indptr_ = nb_indptr
-        self.neighbor_indices_ = nb_indices
-        self.neighbor_scores_ = nb_scores
+        # read-only views: the model's tables are never written after this (and the kernels see one type
+        # whether the arrays were fitted or memory-mapped from a file)
+        self.neighbor_indptr_ = kernels.read_only(nb_indptr)
+        self.neighbor_indices_ = kernels.read_only(nb_indices)
+        self.neighbor_scores_ = kernels.read_only(nb_scores)
         self.neighbor_counts_ = nb_counts
-        self._scores64 = nb_scores.astype(np.float64)
-        self._indptr_list: list[int] = nb_indptr.tolist()
         self._local = threading.local()
         self._matrix: sp.csr_matrix | None = None
         self._set_popular(item_counts)
@@ -145,7 +146,7 @@ class CoOccurrence(Recommender):
     # -- scoring hooks -----------------------------------------------------------------
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         s, e = self.neighbor_indptr_[item], self.neighbor_indptr_[item + 1]
-        return self.neighbor_indices_[s:e], self._scores64[s:e]
+        return self.neighbor_indices_[s:e], self.neighbor_scores_[s:e]
 
     def _single(self, item: int, k: int) -> Recommendations | None:
         # one item, nothing else excluded: its neighbour row is the answer (rows run best first with
@@ -170,17 +171,13 @@ class CoOccurrence(Recommender):
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # one compiled pass: add each basket item's neighbour row in basket-item order (as the sparse
         # product of the batch path does, so both give the same floats), then keep the k best
-        from xsell.kernels.requests import basket_topk
-
         acc, mark = self._scratch()
-        items, scores = basket_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
+        items, scores = kernels.basket_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
                                     query, excluded, min(k, len(acc)), acc, mark)
         return items, scores
 
     def _topk_batch(self, baskets: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from xsell.kernels.requests import baskets_topk
-
-        return baskets_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
+        return kernels.baskets_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
                             baskets.indptr.astype(np.int64), baskets.indices.astype(np.int32),
                             min(k, len(self.items_)), len(self.items_))
 
@@ -189,14 +186,14 @@ class CoOccurrence(Recommender):
         marks each basket's own items -inf while every other entry keeps exactly the same sum."""
         if self._matrix is None:
             n = len(self.items_)
-            neighbours = sp.csr_matrix((self._scores64, self.neighbor_indices_, self.neighbor_indptr_),
+            neighbours = sp.csr_matrix((self.neighbor_scores_.astype(np.float64), self.neighbor_indices_, self.neighbor_indptr_),
                                        shape=(n, n))
             self._matrix = (neighbours + sp.diags(np.full(n, -np.inf), format="csr")).tocsr()
         return self._matrix
 
     def basket_floor(self, baskets: sp.csr_matrix, k: int) -> np.ndarray:
         """Per basket, an exact lower bound on its k-th best score (scores are >= 0 and add up)."""
-        return floor_from_sorted_rows(self.neighbor_indptr_, self._scores64, baskets, k)
+        return floor_from_sorted_rows(self.neighbor_indptr_, self.neighbor_scores_, baskets, k)
 
     def _score_matrix(self, baskets: sp.csr_matrix, k: int) -> sp.csr_matrix:
         return drop_below((baskets @ self.score_matrix()).tocsr(), self.basket_floor(baskets, k))
@@ -215,7 +212,7 @@ class CoOccurrence(Recommender):
         at = sorter[pos]
         found = row[at] == items
         counts[found] = self.neighbor_counts_[s:e][at[found]]
-        scores[found] = self._scores64[s:e][at[found]]
+        scores[found] = self.neighbor_scores_[s:e][at[found]]
         return counts, scores
 
     def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
@@ -257,7 +254,7 @@ class CoOccurrence(Recommender):
         stats = _pair_stats(self.neighbor_counts_[sel], self.item_counts_[row], self.item_counts_[col],
                             self.n_orders_)
         frame = pd.DataFrame({"item_id": self.items_.ids[row], "other_id": self.items_.ids[col], **stats})
-        frame["score"] = self._scores64[sel]
+        frame["score"] = self.neighbor_scores_[sel].astype(np.float64)
         return frame
 
     # -- model files (the arrays: `schema`) -----------------------------------------------

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.errors import InputError
+from xsell.kernels import requests as kernels
 from xsell.models.params import Int, Number
 from xsell.models.base import Recommender, mark_basket_items
 from xsell.models.schema import Array, Schema, Values
@@ -50,10 +51,8 @@ class DenseItemModel(Recommender):
 
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # basket @ weights and its top k in two compiled passes (the same floats as the sparse product)
-        from xsell.kernels.requests import dense_rows, dense_topk
-
-        scores = dense_rows(self.weights_, query, np.ones(len(query)), False, _NO_ITEMS, _NO_VALUES, 0.0)
-        items, values = dense_topk(scores, excluded, min(k, len(scores)), False, False)
+        scores = kernels.dense_rows(self.weights_, query, np.ones(len(query)), False, _NO_ITEMS, _NO_VALUES, 0.0)
+        items, values = kernels.dense_topk(scores, excluded, min(k, len(scores)), False, False)
         return items, values
 
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
@@ -94,7 +93,7 @@ class EASE(DenseItemModel):
         weights = inverse / (-np.diag(inverse))
         weights[np.diag_indices(n)] = 0.0
         self.items_ = orders.items
-        self.weights_ = weights
+        self.weights_ = kernels.read_only(weights)
         counts = orders.item_counts()
         self.item_counts_ = counts
         self._set_popular(counts.astype(np.float64))
@@ -104,7 +103,7 @@ class EASE(DenseItemModel):
 
     def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         self.items_ = items
-        self.weights_ = arrays["weights"]
+        self.weights_ = kernels.read_only(arrays["weights"])
         self.item_counts_ = arrays["item_counts"]
         self._set_popular(self.item_counts_.astype(np.float64))
 

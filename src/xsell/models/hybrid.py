@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
+from xsell.kernels import requests as kernels
 from xsell.models.cf import _CFModel
 from xsell.models.history import HISTORY_ARRAYS, HISTORY_CHECKS, CustomerHistory
 from xsell.models.schema import Array, Schema, Values
@@ -65,7 +66,7 @@ class Hybrid(_CFModel):
         ease = EASE(l2=self.l2, max_items=self.max_items)
         ease._fit(orders)
         self._fit_common(orders)
-        self.weights_ = ease.weights_
+        self.weights_ = ease.weights_  # read-only already (EASE)
         self.fitted_on_ = "customers" if self.customers_ is not None else "orders"
         self.set_decay(orders)
 
@@ -111,16 +112,14 @@ class Hybrid(_CFModel):
 
     def _score_one(self, query: np.ndarray, customer: int) -> np.ndarray | None:
         # _score_dense of one request in one compiled pass (the same floats in the same order)
-        from xsell.kernels.requests import dense_rows
-
         ones = np.ones(len(query))
         if customer < 0:
-            return dense_rows(self.weights_, query, ones, True, _NO_ITEMS, _NO_VALUES, 0.0)
+            return kernels.dense_rows(self.weights_, query, ones, True, _NO_ITEMS, _NO_VALUES, 0.0)
         if len(query) == 0:  # the history is the query: the general path sums it in scipy's order
             return None
         d = self.decayed_
         lo, hi = d.indptr[customer], d.indptr[customer + 1]
-        return dense_rows(self.weights_, query, ones, True, d.indices[lo:hi], np.log1p(d.data[lo:hi]),
+        return kernels.dense_rows(self.weights_, query, ones, True, d.indices[lo:hi].copy(), np.log1p(d.data[lo:hi]),
                           max(self.history_weight, 0.0))
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,6 +130,6 @@ class Hybrid(_CFModel):
 
     def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         self._restore_history(state, arrays, items)
-        self.weights_ = arrays["weights"]
+        self.weights_ = kernels.read_only(arrays["weights"])
         h = self.history_
         self.decayed_ = sp.csr_matrix((arrays["decayed_data"], h.indices, h.indptr), shape=h.shape)
