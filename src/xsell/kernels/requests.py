@@ -35,9 +35,10 @@ def _push(best_i: np.ndarray, best_v: np.ndarray, size: int, k: int, j: int, v: 
 @numba.njit(cache=True, nogil=True)
 def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.ndarray, q0: int, q1: int,
          excluded: np.ndarray, e0: int, e1: int, k: int, acc: np.ndarray, mark: np.ndarray,
-         cand: np.ndarray, best_i: np.ndarray, best_v: np.ndarray) -> int:
-    """Top k of query[q0:q1] with excluded[e0:e1] left out, into best_i/best_v; returns how many.
-    acc (float64) and mark (uint8) are zero scratch vectors over the items, left zero again."""
+         cand: np.ndarray, best_i: np.ndarray, best_v: np.ndarray, positive: bool) -> int:
+    """Top k of query[q0:q1] with excluded[e0:e1] left out (and sums <= 0 when `positive`), into
+    best_i/best_v; returns how many. acc (float64) and mark (uint8) are zero scratch vectors over the
+    items, left zero again."""
     for t in range(e0, e1):
         mark[excluded[t]] = 2
     m = 0
@@ -56,7 +57,7 @@ def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.
         v = acc[j]
         acc[j] = 0.0
         mark[j] = 0
-        if size < k or v >= best_v[k - 1]:  # most candidates stop here
+        if (size < k or v >= best_v[k - 1]) and not (positive and v <= 0):  # most candidates stop here
             size = _push(best_i, best_v, size, k, j, v)
     for t in range(e0, e1):
         acc[excluded[t]] = 0.0
@@ -66,8 +67,10 @@ def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.
 
 @numba.njit(cache=True, nogil=True)
 def basket_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.ndarray,
-                excluded: np.ndarray, k: int, acc: np.ndarray, mark: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(items int32, scores float64) of one basket's top k, best first."""
+                excluded: np.ndarray, k: int, acc: np.ndarray, mark: np.ndarray, positive: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(items int32, scores float64) of one basket's top k, best first (sums <= 0 left out when
+    `positive`: a score of 0 means no evidence)."""
     total = 0
     for t in range(len(query)):
         total += indptr[query[t] + 1] - indptr[query[t]]
@@ -76,13 +79,14 @@ def basket_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, que
     best_i = np.empty(max(width, 1), dtype=np.int32)
     best_v = np.empty(max(width, 1), dtype=np.float64)
     size = _one(indptr, indices, scores, query, 0, len(query), excluded, 0, len(excluded), width, acc, mark,
-                cand, best_i, best_v) if width > 0 else 0
+                cand, best_i, best_v, positive) if width > 0 else 0
     return best_i[:size], best_v[:size]
 
 
 @numba.njit(cache=True, nogil=True)
 def baskets_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, b_indptr: np.ndarray,
-                 b_indices: np.ndarray, k: int, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 b_indices: np.ndarray, k: int, n_items: int, positive: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top k of every basket of a CSR batch (rows sorted ascending, each basket's own items left out):
     (indptr over baskets, items int32, scores float64), best first within each basket."""
     n = len(b_indptr) - 1
@@ -106,7 +110,7 @@ def baskets_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, b_
     at = 0
     for r in range(n):
         size = _one(indptr, indices, scores, b_indices, b_indptr[r], b_indptr[r + 1], b_indices, b_indptr[r],
-                    b_indptr[r + 1], k, acc, mark, cand, best_i, best_v)
+                    b_indptr[r + 1], k, acc, mark, cand, best_i, best_v, positive)
         if at + size > len(out_i):
             bigger = max(2 * len(out_i), at + size)
             new_i = np.empty(bigger, dtype=np.int32)
@@ -194,8 +198,9 @@ def _warm_up() -> None:
     indices = read_only(np.array([1, 0], dtype=np.int32))
     scores = read_only(np.ones(2, dtype=np.float32))
     query = np.array([0], dtype=np.int32)
-    basket_topk(indptr, indices, scores, query, query, 1, np.zeros(2), np.zeros(2, dtype=np.uint8))
-    baskets_topk(indptr, indices, scores, np.array([0, 1], dtype=np.int64), query, 1, 2)
+    for values in (scores, read_only(np.ones(2))):  # co-occurrence (float32) and item-KNN (float64) tables
+        basket_topk(indptr, indices, values, query, query, 1, np.zeros(2), np.zeros(2, dtype=np.uint8), False)
+        baskets_topk(indptr, indices, values, np.array([0, 1], dtype=np.int64), query, 1, 2, False)
     dense = dense_rows(read_only(np.ones((2, 2))), query, np.ones(1), True, query, np.ones(1), 0.5)
     dense_topk(dense, query, 1, False, True)
 

@@ -33,6 +33,7 @@ Code working over a model's arrays (the engine) uses the public request protocol
 from __future__ import annotations
 
 import inspect
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
@@ -337,6 +338,18 @@ class Recommender:
             scores = self._score_dense(row, np.array([customer], dtype=np.int64))[0].astype(np.float64)
         items, values = kernels.dense_topk(scores, excluded, min(k, len(scores)), self.positive_scores, True)
         return items, values
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's zero scratch vectors over the items, float64 and uint8, for the request kernels
+        (which leave them zero again)."""
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self._local = threading.local()
+        acc = getattr(local, "acc", None)
+        if acc is None or len(acc) != len(self.items_):
+            acc = local.acc = np.zeros(len(self.items_), dtype=np.float64)
+            local.mark = np.zeros(len(self.items_), dtype=np.uint8)
+        return acc, local.mark
 
     def _score_one(self, query: np.ndarray, customer: int) -> np.ndarray | None:
         """Dense float64 scores of one request, the same bits as `_score_dense` of its row, when the

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
+from xsell.kernels import requests as kernels
 from xsell.errors import InputError, NotFittedError
 from xsell.models.params import SEED, Choice, Int, Number
 from xsell.models.base import Recommender
@@ -385,6 +386,20 @@ class ItemKNN(_CFModel):
         rows = self._rows(baskets, customers).astype(np.float64)
         scores: np.ndarray = (rows @ self.similarity_).toarray()
         return scores
+
+    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # a basket without a customer: the sparse product's row and its top k in one compiled pass
+        # (the same sums in the same order as rows @ similarity_)
+        sim = self.similarity_
+        cached = self.__dict__.get("_table")
+        if cached is None or cached[0] is not sim:
+            cached = self._table = (sim, kernels.read_only(sim.indptr.astype(np.int64)),
+                                    kernels.read_only(sim.indices.astype(np.int32)),
+                                    kernels.read_only(sim.data.astype(np.float64)))
+        acc, mark = self._scratch()
+        items, scores = kernels.basket_topk(cached[1], cached[2], cached[3], query, excluded,
+                                            min(k, len(acc)), acc, mark, True)
+        return items, scores
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         s = self.similarity_

@@ -24,7 +24,6 @@ A basket's score for a candidate j is the sum of score(i -> j) over its items i.
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -139,7 +138,6 @@ class CoOccurrence(Recommender):
         self.neighbor_indices_ = kernels.read_only(nb_indices)
         self.neighbor_scores_ = kernels.read_only(nb_scores)
         self.neighbor_counts_ = nb_counts
-        self._local = threading.local()
         self._matrix: sp.csr_matrix | None = None
         self._set_popular(item_counts)
 
@@ -159,27 +157,18 @@ class CoOccurrence(Recommender):
         return Recommendations(self, self.neighbor_indices_[start:end],
                                self.neighbor_scores_[start:end].astype(np.float64), False, [item])
 
-    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's zero scratch vectors over the items (the kernels leave them zero again)."""
-        local = self._local
-        acc = getattr(local, "acc", None)
-        if acc is None:
-            acc = local.acc = np.zeros(len(self.items_), dtype=np.float64)
-            local.mark = np.zeros(len(self.items_), dtype=np.uint8)
-        return acc, local.mark
-
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # one compiled pass: add each basket item's neighbour row in basket-item order (as the sparse
         # product of the batch path does, so both give the same floats), then keep the k best
         acc, mark = self._scratch()
         items, scores = kernels.basket_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
-                                    query, excluded, min(k, len(acc)), acc, mark)
+                                    query, excluded, min(k, len(acc)), acc, mark, False)
         return items, scores
 
     def _topk_batch(self, baskets: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return kernels.baskets_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
                             baskets.indptr.astype(np.int64), baskets.indices.astype(np.int32),
-                            min(k, len(self.items_)), len(self.items_))
+                            min(k, len(self.items_)), len(self.items_), False)
 
     def score_matrix(self) -> sp.csr_matrix:
         """items x items neighbour scores with a -inf diagonal (built once): in a basket product it
