@@ -60,3 +60,17 @@ def test_popular_over_a_recent_window():
     assert xsell.Popular().fit(orders).recommend([], k=3).items == ["old", "x", "new"]
     # the last 30 days hold only order 4: "old" has no count there, "new" and "x" one each
     assert xsell.Popular(days=30).fit(orders).recommend([], k=2).items == ["x", "new"]
+
+
+def test_ease_refusal_states_the_measured_memory_of_a_fit() -> None:
+    # about 35 bytes per items^2 at fit (measured: the Gram matrix plus numpy's inverse's identity,
+    # working copy and result); 25,000 items: 25,000^2 x 35 B = 21.9 GB
+    from xsell.datasets import synthetic_log
+
+    orders = synthetic_log(60_000, 25_000, zipf=0.5, seed=0)
+    n = orders.n_items
+    assert n > 20_000
+    message = (f"EASE needs a dense items x items matrix: {n:,} items would take about {n * n * 35 / 1e9:,.1f} GB "
+               f"(limit max_items=20,000); use CoOccurrence or ItemKNN, or fit on the most frequent items")
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        xsell.EASE().fit(orders)
