@@ -11,7 +11,9 @@ Uses only xsell's public API, so the same script measures an older checkout too
 
 Data: the synthetic shop (`synthetic_shop(0)`: 12,000 orders, 360 items, 1,500 customers, a
 catalog with prices, categories and families). Baskets are real orders of the shop (their first
-1 or 5 distinct items). Each path runs `--calls` calls after 10% warm-up; a repeat gives the median
+1, 5 or 20 distinct items), as lists of Python str ids (what a web request delivers). With
+../shared/data/online_retail present, EASE and Hybrid are also measured on Online Retail (3,900
+items, real customers): their cost grows with the catalog. Each path runs `--calls` calls after 10% warm-up; a repeat gives the median
 CPU time per call (time.process_time_ns, which does not count time the machine spends on other
 work) and the median wall time; the table shows the median of `--repeats` repeats and, as the
 spread, the lowest and highest repeat median. Batch rows: baskets (or items) per CPU second over
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 import xsell
-from xsell.datasets import synthetic_shop
+from xsell.datasets import load_online_retail, shared_online_retail, synthetic_shop
 
 MODELS: dict[str, Callable[[], Any]] = {
     "cooccurrence": lambda: xsell.CoOccurrence(),
@@ -85,9 +87,11 @@ def measure(calls: int, repeats: int) -> list[dict[str, Any]]:
     orders = shop.orders
     ids = orders.items.ids
     order_items = pd.Series(ids[orders.item_index]).groupby(orders.order_index).unique()
-    big = [list(v) for v in order_items if len(v) >= 5][:calls]
-    ones = [list(v[:1]) for v in order_items][:calls]
+    # ids as a web request delivers them: Python str (not numpy scalars)
+    big = [v.tolist() for v in order_items if len(v) >= 5][:calls]
+    ones = [v[:1].tolist() for v in order_items][:calls]
     fives = [v[:5] for v in big]
+    twenties = [v.tolist()[:20] for v in order_items if len(v) >= 20][:calls]
     customers = orders.customers.ids[orders.customer_index[np.searchsorted(orders.order_index, order_items.index)]]
     with_customer = list(zip(fives, customers[: len(fives)].tolist()))
     frame = pd.DataFrame([(i, item) for i, basket in enumerate(fives * (20_000 // max(len(fives), 1) + 1))
@@ -106,6 +110,8 @@ def measure(calls: int, repeats: int) -> list[dict[str, Any]]:
         fitted[name] = model
         add(f"{name} recommend, 1 item", "µs", per_call(lambda b: model.recommend(b, k=10), ones, repeats))
         add(f"{name} recommend, 5 items", "µs", per_call(lambda b: model.recommend(b, k=10), fives, repeats))
+        if twenties:
+            add(f"{name} recommend, 20 items", "µs", per_call(lambda b: model.recommend(b, k=10), twenties, repeats))
         if getattr(model, "uses_customers", False):
             add(f"{name} recommend, 5 items + customer", "µs",
                 per_call(lambda bc: model.recommend(bc[0], k=10, customer=bc[1]), with_customer, repeats))
@@ -121,6 +127,21 @@ def measure(calls: int, repeats: int) -> list[dict[str, Any]]:
             rate(lambda: engine.score_batch(frame, k=5), n_batch, repeats))
     engine = xsell.Engine(cooc, catalog, orders=orders)
     add("Engine up_sell", "µs", per_call(lambda b: engine.up_sell(b[0], k=5), ones, repeats))
+    path = shared_online_retail()
+    if path is not None:  # a real catalog of 3,900 items: the dense models' cost grows with it
+        retail = load_online_retail(path)
+        groups = pd.Series(retail.items.ids[retail.item_index]).groupby(retail.order_index).unique()
+        orders_of = retail.customer_index[np.searchsorted(retail.order_index, groups.index)]
+        pairs = [(v.tolist()[:5], retail.customers.ids[c].item()) for v, c in zip(groups, orders_of)
+                 if len(v) >= 5 and c >= 0][:calls]
+        for name in ("ease", "hybrid"):
+            log(f"fitting {name} on Online Retail")
+            model = MODELS[name]().fit(retail)
+            add(f"{name} recommend, 5 items (Online Retail)", "µs",
+                per_call(lambda bc: model.recommend(bc[0], k=10), pairs, repeats))
+            if model.uses_customers:
+                add(f"{name} recommend, 5 items + customer (Online Retail)", "µs",
+                    per_call(lambda bc: model.recommend(bc[0], k=10, customer=bc[1]), pairs, repeats))
     return rows
 
 

@@ -1,0 +1,96 @@
+"""The compiled request kernels (xsell/kernels) answer exactly what the scipy/numpy expressions they
+replace compute: the same items in the same order and the same float64 scores, bit for bit, on
+thousands of real baskets of the synthetic shop. The references here are those expressions, kept in
+the models for the paths the kernels do not take (a batch of dense scores, an empty basket with a
+customer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import xsell
+
+
+def _baskets(shop, n: int = 1500) -> tuple[list[list[str]], list]:
+    """Real orders of the shop cut to 1-20 distinct items, with the order's customer id."""
+    orders = shop.orders
+    rng = np.random.default_rng(7)
+    lists = pd.Series(orders.item_index).groupby(orders.order_index).unique()
+    customer_of = orders.customer_index[np.searchsorted(orders.order_index, lists.index)]
+    out, customers = [], []
+    for pos in rng.choice(len(lists), n, replace=False):
+        size = int(rng.choice([1, 2, 3, 5, 8, 20]))
+        out.append(orders.items.ids[lists.iloc[pos][:size]].tolist())
+        customers.append(orders.customers.ids[customer_of[pos]].item())
+    return out, customers
+
+
+def _ranked(scores: np.ndarray, candidates: np.ndarray, k: int) -> tuple[list[int], np.ndarray]:
+    """The k best candidates, highest score first, ties to the lower index: the library's one rule."""
+    order = np.lexsort((candidates, -scores))[:k]
+    return candidates[order].tolist(), scores[order]
+
+
+def _row(model, basket: list[str]) -> sp.csr_matrix:
+    idx = np.unique(model.items_.indices_of(basket))
+    return sp.csr_matrix((np.ones(len(idx)), idx, [0, len(idx)]), shape=(1, model.n_items))
+
+
+@pytest.mark.parametrize("params", [{}, {"neighbors": 5, "alpha": 0.2, "shrinkage": 0.0}, {"neighbors": None}])
+def test_cooccurrence_kernel_equals_the_sparse_product(shop, params) -> None:
+    model = xsell.CoOccurrence(**params).fit(shop.orders)
+    table = model.score_matrix()  # float64 neighbour scores, -inf on the diagonal: the batch path of 0.1
+    for basket in _baskets(shop)[0]:
+        product = (_row(model, basket) @ table).tocsr()
+        keep = product.data > -np.inf
+        items, scores = _ranked(product.data[keep], product.indices[keep], 10)
+        got = model.recommend(basket, k=10)
+        if not items:
+            assert got.fallback
+            continue
+        assert got.indices.tolist() == items
+        np.testing.assert_array_equal(got.scores, scores)
+        assert got.scores.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["ease", "hybrid", "itemknn"])
+def test_dense_request_kernels_equal_the_matrix_expressions(shop, name) -> None:
+    make = {"ease": lambda: xsell.EASE(), "hybrid": lambda: xsell.Hybrid(history_weight=0.4),
+            "itemknn": lambda: xsell.ItemKNN(num_threads=1)}[name]
+    model = make().fit(shop.orders)
+    baskets, customers = _baskets(shop, 800)
+    for basket, customer in zip(baskets, customers):
+        for who in ([None, customer] if model.uses_customers else [None]):
+            cidx = model._customer_of(who)
+            row = _row(model, basket)
+            dense = model._score_dense(row, np.array([cidx], dtype=np.int64))[0].astype(np.float64)
+            dense[row.indices] = -np.inf
+            ok = np.isfinite(dense) & ((dense > 0) if model.positive_scores else True)
+            candidates = np.flatnonzero(ok)
+            items, scores = _ranked(dense[candidates], candidates, 10)
+            got = model.recommend(basket, k=10, customer=who)
+            if not items:
+                assert got.fallback
+                continue
+            assert got.indices.tolist() == items, (basket, who)
+            np.testing.assert_array_equal(got.scores, scores)
+
+
+def test_a_one_item_basket_is_the_items_neighbour_row(shop, shop_model) -> None:
+    for basket in _baskets(shop, 300)[0]:
+        got = shop_model.recommend(basket[:1], k=7)
+        row = shop_model.also_bought(basket[0], k=7)
+        assert got.items == row.items and got.fallback == row.fallback
+        np.testing.assert_array_equal(got.scores, row.scores)
+
+
+def test_kernels_leave_their_scratch_vectors_zero(shop, shop_model) -> None:
+    """The per-thread scratch vectors are reused by the next request: a request must leave them as it
+    found them, also when it excluded items or found nothing."""
+    for basket in _baskets(shop, 200)[0]:
+        shop_model.recommend(basket, k=3, exclude=[basket[0]])
+    acc, mark = shop_model._scratch()
+    assert not acc.any() and not mark.any()
