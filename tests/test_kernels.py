@@ -94,3 +94,26 @@ def test_kernels_leave_their_scratch_vectors_zero(shop, shop_model) -> None:
         shop_model.recommend(basket, k=3, exclude=[basket[0]])
     acc, mark = shop_model._scratch()
     assert not acc.any() and not mark.any()
+
+
+@pytest.mark.parametrize("aggregate", ["max", "sum"])
+def test_rules_kernel_equals_the_matched_rules_reduction(shop, aggregate) -> None:
+    """Rules with one antecedent: the kernel's best (or summed) entry per candidate equals the numpy
+    reduction over every matching rule (AssociationRules._candidates), one basket and a batch alike."""
+    model = xsell.AssociationRules(min_support=0.002, aggregate=aggregate).fit(shop.orders)
+    baskets = _baskets(shop, 1000)[0]
+    for basket in baskets:
+        query = np.unique(model.items_.indices_of(basket)).astype(np.int32)
+        candidates, scores = model._candidates(query)
+        keep = ~np.isin(candidates, query)
+        items, values = _ranked(scores[keep], candidates[keep].astype(np.int64), 10)
+        got = model.recommend(basket, k=10)
+        if not items:
+            assert got.fallback
+            continue
+        assert got.indices.tolist() == items
+        np.testing.assert_array_equal(got.scores, values)
+    frame = pd.DataFrame([(i, item) for i, b in enumerate(baskets) for item in b], columns=["basket_id", "item_id"])
+    batch = model.recommend_batch(frame, k=10)
+    one = [(i, r + 1, item, s) for i, b in enumerate(baskets) for r, (item, s) in enumerate(model.recommend(b, k=10))]
+    assert list(zip(batch["basket_id"].astype(int), batch["rank"], batch["item_id"].astype(str), batch["score"])) == one

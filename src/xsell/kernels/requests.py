@@ -35,10 +35,11 @@ def _push(best_i: np.ndarray, best_v: np.ndarray, size: int, k: int, j: int, v: 
 @numba.njit(cache=True, nogil=True)
 def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.ndarray, q0: int, q1: int,
          excluded: np.ndarray, e0: int, e1: int, k: int, acc: np.ndarray, mark: np.ndarray,
-         cand: np.ndarray, best_i: np.ndarray, best_v: np.ndarray, positive: bool) -> int:
-    """Top k of query[q0:q1] with excluded[e0:e1] left out (and sums <= 0 when `positive`), into
-    best_i/best_v; returns how many. acc (float64) and mark (uint8) are zero scratch vectors over the
-    items, left zero again."""
+         cand: np.ndarray, best_i: np.ndarray, best_v: np.ndarray, positive: bool, best: bool) -> int:
+    """Top k of query[q0:q1] with excluded[e0:e1] left out (and scores <= 0 when `positive`), into
+    best_i/best_v; returns how many. A candidate's score is the sum of its entries in the query's rows
+    (`best`: their maximum). acc (float64) and mark (uint8) are zero scratch vectors over the items,
+    left zero again."""
     for t in range(e0, e1):
         mark[excluded[t]] = 2
     m = 0
@@ -50,7 +51,13 @@ def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.
                 mark[j] = 1
                 cand[m] = j
                 m += 1
-            acc[j] += scores[p]
+                if best:
+                    acc[j] = scores[p]
+                    continue
+            if best:
+                acc[j] = max(acc[j], scores[p])
+            else:
+                acc[j] += scores[p]
     size = 0
     for t in range(m):
         j = cand[t]
@@ -67,10 +74,10 @@ def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.
 
 @numba.njit(cache=True, nogil=True)
 def basket_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.ndarray,
-                excluded: np.ndarray, k: int, acc: np.ndarray, mark: np.ndarray, positive: bool
+                excluded: np.ndarray, k: int, acc: np.ndarray, mark: np.ndarray, positive: bool, best: bool
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(items int32, scores float64) of one basket's top k, best first (sums <= 0 left out when
-    `positive`: a score of 0 means no evidence)."""
+    """(items int32, scores float64) of one basket's top k, best first (scores <= 0 left out when
+    `positive`: a score of 0 means no evidence; `best`: a candidate's best entry, not the sum)."""
     total = 0
     for t in range(len(query)):
         total += indptr[query[t] + 1] - indptr[query[t]]
@@ -79,13 +86,13 @@ def basket_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, que
     best_i = np.empty(max(width, 1), dtype=np.int32)
     best_v = np.empty(max(width, 1), dtype=np.float64)
     size = _one(indptr, indices, scores, query, 0, len(query), excluded, 0, len(excluded), width, acc, mark,
-                cand, best_i, best_v, positive) if width > 0 else 0
+                cand, best_i, best_v, positive, best) if width > 0 else 0
     return best_i[:size], best_v[:size]
 
 
 @numba.njit(cache=True, nogil=True)
 def baskets_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, b_indptr: np.ndarray,
-                 b_indices: np.ndarray, k: int, n_items: int, positive: bool
+                 b_indices: np.ndarray, k: int, n_items: int, positive: bool, best: bool
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top k of every basket of a CSR batch (rows sorted ascending, each basket's own items left out):
     (indptr over baskets, items int32, scores float64), best first within each basket."""
@@ -110,7 +117,7 @@ def baskets_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, b_
     at = 0
     for r in range(n):
         size = _one(indptr, indices, scores, b_indices, b_indptr[r], b_indptr[r + 1], b_indices, b_indptr[r],
-                    b_indptr[r + 1], k, acc, mark, cand, best_i, best_v, positive)
+                    b_indptr[r + 1], k, acc, mark, cand, best_i, best_v, positive, best)
         if at + size > len(out_i):
             bigger = max(2 * len(out_i), at + size)
             new_i = np.empty(bigger, dtype=np.int32)
@@ -198,9 +205,10 @@ def _warm_up() -> None:
     indices = read_only(np.array([1, 0], dtype=np.int32))
     scores = read_only(np.ones(2, dtype=np.float32))
     query = np.array([0], dtype=np.int32)
-    for values in (scores, read_only(np.ones(2))):  # co-occurrence (float32) and item-KNN (float64) tables
-        basket_topk(indptr, indices, values, query, query, 1, np.zeros(2), np.zeros(2, dtype=np.uint8), False)
-        baskets_topk(indptr, indices, values, np.array([0, 1], dtype=np.int64), query, 1, 2, False)
+    for values in (scores, read_only(np.ones(2))):  # co-occurrence (float32), item-KNN and rules (float64)
+        basket_topk(indptr, indices, values, query, query, 1, np.zeros(2), np.zeros(2, dtype=np.uint8), False,
+                    False)
+        baskets_topk(indptr, indices, values, np.array([0, 1], dtype=np.int64), query, 1, 2, False, False)
     dense = dense_rows(read_only(np.ones((2, 2))), query, np.ones(1), True, query, np.ones(1), 0.5)
     dense_topk(dense, query, 1, False, True)
 

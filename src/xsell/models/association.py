@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
+from xsell.kernels import requests as kernels
 from xsell.errors import InputError
 from xsell.mining.rules import (METRICS, check_basket_cap, check_confidence, check_lift, frequent_itemsets,
                                 rule_arrays, within_row_pairs)
@@ -200,6 +201,34 @@ class AssociationRules(Recommender):
         a = self.arrays_
         s, e = a["r1_indptr"][item], a["r1_indptr"][item + 1]
         return a["r1_items"][s:e], a["r1_scores"][s:e]
+
+    def _single_antecedents(self) -> bool:
+        """True when every rule has one antecedent: a basket's score for an item is then the sum (or
+        the best) of its items' rows of the item -> item table, what the compiled kernels compute."""
+        return self.max_len < 3 or len(self._pair_keys) == 0
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a = self.arrays_
+        cached: tuple[np.ndarray, ...] | None = self.__dict__.get("_r1")
+        if cached is None or cached[0] is not a["r1_items"]:
+            cached = self._r1 = (a["r1_items"], kernels.read_only(a["r1_indptr"].astype(np.int64)),
+                                 kernels.read_only(a["r1_items"].astype(np.int32)),
+                                 kernels.read_only(a["r1_scores"].astype(np.float64)))
+        return cached[1], cached[2], cached[3]
+
+    def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self._single_antecedents():
+            return super()._rank(query, excluded, k)
+        acc, mark = self._scratch()
+        items, scores = kernels.basket_topk(*self._table(), query, excluded, min(k, len(acc)), acc, mark, False,
+                                            self.aggregate == "max")
+        return items, scores
+
+    def _topk_batch(self, basket: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self._single_antecedents():
+            return super()._topk_batch(basket, k)
+        return kernels.baskets_topk(*self._table(), basket.indptr.astype(np.int64), basket.indices.astype(np.int32),
+                                    min(k, len(self.items_)), len(self.items_), False, self.aggregate == "max")
 
     def _candidates(self, basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows, pos, table = self._matches(np.zeros(len(basket), dtype=np.int64), basket)

@@ -398,7 +398,7 @@ class ItemKNN(_CFModel):
                                     kernels.read_only(sim.data.astype(np.float64)))
         acc, mark = self._scratch()
         items, scores = kernels.basket_topk(cached[1], cached[2], cached[3], query, excluded,
-                                            min(k, len(acc)), acc, mark, True)
+                                            min(k, len(acc)), acc, mark, True, False)
         return items, scores
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:

@@ -162,13 +162,13 @@ class CoOccurrence(Recommender):
         # product of the batch path does, so both give the same floats), then keep the k best
         acc, mark = self._scratch()
         items, scores = kernels.basket_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
-                                    query, excluded, min(k, len(acc)), acc, mark, False)
+                                    query, excluded, min(k, len(acc)), acc, mark, False, False)
         return items, scores
 
     def _topk_batch(self, baskets: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return kernels.baskets_topk(self.neighbor_indptr_, self.neighbor_indices_, self.neighbor_scores_,
                             baskets.indptr.astype(np.int64), baskets.indices.astype(np.int32),
-                            min(k, len(self.items_)), len(self.items_), False)
+                            min(k, len(self.items_)), len(self.items_), False, False)
 
     def score_matrix(self) -> sp.csr_matrix:
         """items x items neighbour scores with a -inf diagonal (built once): in a basket product it
