@@ -58,6 +58,15 @@ def _check_fixed_width(arr: np.ndarray) -> None:
         raise InputError("ids must not contain the NUL character ('\\x00')")
 
 
+class _Checked:
+    """Ids a model file's loader has already validated (`IdMap.from_checked`): taken as they are."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+
+
 def _as_id_array(values: Any) -> np.ndarray:
     """External ids as a plain numpy array: int64 for integers, unicode otherwise.
 
@@ -66,6 +75,9 @@ def _as_id_array(values: Any) -> np.ndarray:
     integers outside int64, ids longer than MAX_ID_LENGTH characters and ids
     holding a NUL character.
     """
+    if type(values) is _Checked:  # validated by the loader of a model file: no second pass, no copy
+        checked: np.ndarray = values.ids
+        return checked
     if isinstance(values, (list, tuple)):
         _check_strings(v for v in values if isinstance(v, str))
         if any(isinstance(v, (bool, np.bool_)) for v in values):  # np.asarray([True, 1]) would give [1, 1]
@@ -115,7 +127,7 @@ class IdMap:
     (`order()`), then a dict of the ids found so far.
     """
 
-    __slots__ = ("ids", "_index", "_order", "_seen")
+    __slots__ = ("ids", "_index", "_order", "_seen", "_chars")
 
     def __init__(self, ids: Any) -> None:
         arr = _as_id_array(ids)
@@ -124,6 +136,17 @@ class IdMap:
         self._index: pd.Index | None = None
         self._order: np.ndarray | None = None  # ids' ascending order (order(), set_order)
         self._seen: dict[Any, int] = {}  # ids found by index_of, for the next request
+        self._chars: np.ndarray | None = None  # _rows()
+
+    @classmethod
+    def from_checked(cls, ids: np.ndarray) -> "IdMap":
+        """A map over ids read from a model file and validated there (`xsell.io`: int64, or
+        little-endian unicode ids of at most MAX_ID_LENGTH characters without NUL; distinct), kept
+        as given: not checked or copied again, so a read-only view on a memory-mapped file stays
+        one (shared between the processes that map the file)."""
+        if ids.dtype.str != "<i8" and not (ids.dtype.kind == "U" and ids.dtype.str.startswith("<")):
+            raise TypeError(f"from_checked takes int64 or unicode ids, not {ids.dtype}")
+        return cls(_Checked(ids))
 
     @classmethod
     def from_values(cls, values: Any) -> tuple["IdMap", np.ndarray]:
@@ -176,10 +199,8 @@ class IdMap:
     def set_order(self, order: np.ndarray) -> None:
         """Use `order` (e.g. read from a model file) as `order()`, after checking that it lists every
         internal index once, in strictly ascending order of the ids; InputError otherwise."""
-        from xsell.kernels.ids import sorts_strictly
-
         arr = np.asarray(order)
-        if arr.dtype != np.int32 or arr.ndim != 1 or not sorts_strictly(self._rows(), arr):
+        if arr.dtype != np.int32 or arr.ndim != 1 or not _kernels().sorts_strictly(self._rows(), arr):
             raise InputError("the id order must list every id once, in ascending order of the ids")
         arr = arr.view()
         arr.setflags(write=False)
@@ -187,22 +208,26 @@ class IdMap:
 
     def _rows(self) -> np.ndarray:
         """The ids as a 2-D array the kernels compare row by row: int64 (n, 1), or the unicode ids'
-        UTF-32 code points (n, width), NUL-padded."""
-        if self.ids.dtype.kind == "i":
-            return self.ids.reshape(-1, 1)
-        width = self.ids.dtype.itemsize // 4
-        return np.ascontiguousarray(self.ids).view(np.uint32).reshape(len(self.ids), width)
+        UTF-32 code points (n, width), NUL-padded (a view, built once)."""
+        if self._chars is None:
+            if self.ids.dtype.kind == "i":
+                self._chars = self.ids.reshape(-1, 1)
+            else:
+                width = self.ids.dtype.itemsize // 4
+                self._chars = np.ascontiguousarray(self.ids).view(np.uint32).reshape(len(self.ids), width)
+        return self._chars
 
     def _find(self, key: Any) -> int:
         """Internal index of a key (as `match_key` gives it), or -1: a binary search over `order()`,
         no table of every id to build; hits are remembered for the next request."""
-        from xsell.kernels import ids as kernels
-
         order = self._order if self._order is not None else self.order()
         if type(key) is int:
-            return int(kernels.find_int(self.ids, order, key))
-        code_points = np.frombuffer(key.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        return int(kernels.find_str(self._rows(), order, code_points))
+            return int(_kernels().find_int(self.ids, order, key))
+        try:
+            encoded = key.encode("utf-32-le")
+        except UnicodeEncodeError:  # a lone surrogate: no id holds one (check_ids), but look it up alike
+            encoded = key.encode("utf-32-le", "surrogatepass")
+        return int(_kernels().find_str(self._rows(), order, encoded))
 
     def _get(self, value: Any, what: str, position: int | None) -> int:
         """`index_of` of one value; `position` (in a list) goes into the message for a container."""
@@ -254,6 +279,19 @@ class IdMap:
 
     def __repr__(self) -> str:
         return f"IdMap({len(self)} {self.kind} ids)"
+
+
+def _kernels() -> Any:
+    """xsell.kernels.ids, imported on the first look-up (numba is not needed to build or use maps in bulk)."""
+    global _KERNELS
+    if _KERNELS is None:
+        from xsell.kernels import ids
+
+        _KERNELS = ids
+    return _KERNELS
+
+
+_KERNELS: Any = None
 
 
 # -- matching a given id against the ids of a map (one rule, single and vectorised) ----------------------

@@ -9,6 +9,8 @@ a basket gets the same floats and the same order alone or in a batch.
 
 from __future__ import annotations
 
+import importlib
+
 import numba
 import numpy as np
 
@@ -211,6 +213,7 @@ def _warm_up() -> None:
         baskets_topk(indptr, indices, values, np.array([0, 1], dtype=np.int64), query, 1, 2, False, False)
     dense = dense_rows(read_only(np.ones((2, 2))), query, np.ones(1), True, query, np.ones(1), 0.5)
     dense_topk(dense, query, 1, False, True)
+    importlib.import_module("xsell.kernels.ids")  # IdMap's look-ups: it warms its own kernels at import
 
 
 _warm_up()
