@@ -367,7 +367,8 @@ def test_inspect_model_shows_the_rules_model(tmp_path, tiny_orders):
     for table, n in (("r1", 10), ("r2", 6)):
         for stat in ("scores", "support", "confidence", "lift"):
             assert arrays[f"{table}_{stat}"] == {"dtype": "<f8", "shape": [n]}
-    assert len(arrays) == 14
+    assert arrays["items_order"] == {"dtype": "<i4", "shape": [4]}  # the ids' sorted order (look-ups)
+    assert len(arrays) == 15
 
 
 def _crafted(tmp_path: Path, tiny_orders, name: str, value: np.ndarray) -> Path:

@@ -48,8 +48,8 @@ FACTORIES: dict[str, Callable[[], Any]] = {
     "itemknn": lambda: xsell.ItemKNN(),
     "hybrid": lambda: xsell.Hybrid(),
 }
-TINY = ["item_counts.npy", "items.npy", "manifest.json", "neighbor_counts.npy", "neighbor_indices.npy",
-        "neighbor_indptr.npy", "neighbor_scores.npy"]
+TINY = ["item_counts.npy", "items.npy", "items_order.npy", "manifest.json", "neighbor_counts.npy",
+        "neighbor_indices.npy", "neighbor_indptr.npy", "neighbor_scores.npy"]
 HOLDS = f"a cooccurrence model file holds exactly {TINY}"
 
 
@@ -79,13 +79,27 @@ def _entry(name: str, content: bytes, *, deflate: bool = False, **lies: int) -> 
     return entry
 
 
+ALIGNED = False  # True (the `aligned` fixture): _raw_zip lays members out as save_model does, to be mapped
+
+
+def _padding(offset: int, name: bytes, data: bytes) -> bytes:
+    """The local extra field that puts the array data of a stored .npy member on a multiple of 64 in
+    the file, as save_model's zipalign-style padding does (none for data that is not a .npy)."""
+    head = 0
+    if data[:6] == b"\x93NUMPY" and len(data) >= 10:
+        head = (10 + int.from_bytes(data[8:10], "little")) if data[6] == 1 else (12 + int.from_bytes(data[8:12], "little"))
+    pad = -(offset + 30 + len(name) + 6 + head) % 64
+    return struct.pack("<HHH", 0xD935, 2 + pad, 64) + bytes(pad)
+
+
 def _raw_zip(path: Path, entries: list[dict[str, Any]]) -> Path:
     out, central = bytearray(), bytearray()
     for e in entries:
         name = e["name"].encode()
         offset = len(out)
         fields = (e["flags"], e["method"], 0, 0x21, e["crc"], e["compress_size"], e["file_size"], len(name))
-        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, *fields, 0) + name + e["data"]
+        extra = _padding(offset, name, e["data"]) if ALIGNED and e["method"] == 0 else b""
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, *fields, len(extra)) + name + extra + e["data"]
         central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, *fields, 0, 0, 0, 0,
                                e["mode"] << 16, offset) + name
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0)
@@ -360,6 +374,26 @@ def _add(name: str, data: bytes = b"x") -> Craft:
     return entries(lambda listed, found: listed.append(_entry(name, data)))
 
 
+def _overlap(name: str, onto: str) -> Craft:
+    """The central directory entry of `name` points at the local header of `onto` (same sizes): two
+    members sharing bytes."""
+    def craft(src: Path, out: Path) -> Path:
+        found = _members(src)
+        _raw_zip(out, [_entry(n, d) for n, d in found.items()])
+        raw = bytearray(out.read_bytes())
+        offsets = {}
+        at = raw.find(b"PK\x01\x02")
+        while at >= 0:
+            name_len = struct.unpack_from("<H", raw, at + 28)[0]
+            offsets[bytes(raw[at + 46:at + 46 + name_len]).decode()] = at
+            at = raw.find(b"PK\x01\x02", at + 46)
+        target = struct.unpack_from("<I", raw, offsets[onto] + 42)[0]
+        struct.pack_into("<I", raw, offsets[name] + 42, target)
+        out.write_bytes(bytes(raw))
+        return out
+    return craft
+
+
 def _cut(src: Path) -> bytes:
     data = src.read_bytes()
     return data[: len(data) // 2]
@@ -454,6 +488,32 @@ CASES: list[tuple[str, str, Craft, str]] = [
      "{p}: items.npy holds 16 data bytes, expected 4,398,046,511,104 (truncated or padded)"),
     ("factors-2**40-wide", "als", members(_huge_factors),
      "{p}: item_factors.npy holds 1,920 data bytes, expected 263,882,790,666,240 (truncated or padded)"),
+    ("overlapping-members", "tiny", _overlap("neighbor_counts.npy", onto="neighbor_scores.npy"),
+     "{p}: neighbor_counts.npy and neighbor_scores.npy overlap in the archive; refused"),
+    # the stored sorted orders of the ids
+    ("items-order-unsorted", "tiny", array("items_order", lambda a: a[::-1].copy()),
+     "{p}: items_order.npy is not the sorted order of items.npy"),
+    ("items-order-out-of-range", "tiny", array("items_order", _set(0, 99)),
+     "{p}: items_order.npy is not the sorted order of items.npy"),
+    ("items-order-negative", "tiny", array("items_order", _set(2, -1)),
+     "{p}: items_order.npy is not the sorted order of items.npy"),
+    ("items-order-repeats", "tiny", array("items_order", _set(1, 0)),
+     "{p}: items_order.npy is not the sorted order of items.npy"),
+    ("items-order-int64", "tiny", array("items_order", lambda a: a.astype(np.int64)),
+     "{p}: items_order.npy has dtype <i8 and shape (4,), expected <i4 and (4,)"),
+    ("items-order-short", "tiny", array("items_order", lambda a: a[:3].copy()),
+     "{p}: items_order.npy has dtype <i4 and shape (3,), expected <i4 and (4,)"),
+    ("items-order-undeclared", "tiny", members(lambda found, manifest: manifest["arrays"].pop("items_order")),
+     f"{{p}}: unexpected contents ['items_order.npy']; a cooccurrence model file holds exactly "
+     f"{[m for m in TINY if m != 'items_order.npy']}"),
+    ("duplicate-ids-sorted-order", "tiny", members(lambda found, manifest: found.update(
+        {"items.npy": _npy(np.array(["a", "b", "b", "d"]))})), "{p}: items.npy holds duplicate ids"),
+    ("customers-order-unsorted", "als", array("customers_order", lambda a: a[::-1].copy()),
+     "{p}: customers_order.npy is not the sorted order of customers.npy"),
+    ("customers-order-of-a-model-without-customers", "tiny", members(lambda found, manifest: (
+        found.update({"customers_order.npy": _npy(np.arange(3, dtype=np.int32))}),
+        manifest["arrays"].update(customers_order={"dtype": "<i4", "shape": [3]}))),
+     f"{{p}}: unexpected contents ['customers_order.npy']; {HOLDS}"),
     # the manifest declares exactly the arrays the model type holds
     ("declared-shape-unused", "popular", _declared_shape("item_counts", "<f8", [2**40, 2**40]),
      "{p}: manifest entry for array 'item_counts' declares dtype '<f8' and shape (1099511627776, 1099511627776), "
@@ -596,6 +656,47 @@ def test_a_crafted_file_is_refused_with_its_exact_message(case_id, valid, tmp_pa
     with pytest.raises(ModelFileError, match="^" + re.escape(message) + "$"):
         xsell.load_model(path)
     assert not (tmp_path / "never-created-marker").exists()
+
+
+@pytest.fixture
+def mapped(monkeypatch):
+    """Crafted files laid out as save_model lays them out, every file memory-mapped however small, and
+    every content check run by the compiled kernels however small its arrays: the path a large model
+    file takes."""
+    import xsell.models.schema
+
+    monkeypatch.setattr(sys.modules[__name__], "ALIGNED", True)
+    monkeypatch.setattr(xsell.io, "_MAP_MIN", 0)
+    monkeypatch.setattr(xsell.models.schema, "KERNEL_MIN_SIZE", 0)
+    maps: list[bool] = []  # one entry per file whose arrays were read as views: True when mapped
+    whole = xsell.io._Archive._whole
+
+    def spy(self):
+        buffer = whole(self)
+        maps.append(self.mapped)
+        return buffer
+
+    monkeypatch.setattr(xsell.io._Archive, "_whole", spy)
+    return maps
+
+
+# no CRC pass over a mapped member (it would read every byte); the content checks guard the process
+LOADS_WHEN_MAPPED = {"bad-crc"}
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_a_crafted_file_is_refused_with_its_exact_message_when_mapped(case_id, valid, tmp_path, monkeypatch, mapped):
+    monkeypatch.chdir(tmp_path)
+    path, message = _craft(case_id, valid, tmp_path)
+    if case_id in LOADS_WHEN_MAPPED:
+        assert xsell.load_model(path).n_items == 4
+        assert mapped and all(mapped)
+        return
+    with pytest.raises(ModelFileError, match="^" + re.escape(message) + "$"):
+        xsell.load_model(path)
+    assert not (tmp_path / "never-created-marker").exists()
+    if "invalid model content" in message or "ids" in message:  # the arrays were read: as views on a mapping
+        assert mapped and all(mapped)
 
 
 def test_the_payloads_do_run_when_unpickled(tmp_path, monkeypatch):
@@ -851,3 +952,86 @@ def test_every_model_type_round_trips_with_identical_answers(name, fitted, valid
             np.testing.assert_array_equal(b.scores, a.scores)
             assert loaded.recommend(popular[:2], k=5, customer=customer).items == \
                 model.recommend(popular[:2], k=5, customer=customer).items
+
+
+# -- the compiled checks decide exactly as the numpy ones -----------------------------------------------------
+def _outcome(check: Callable[[], None]) -> str | None:
+    try:
+        check()
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def _both_ways(monkeypatch, check: Callable[[], None]) -> str | None:
+    """The check's outcome by numpy (small arrays) and by the compiled kernels (large ones): the same."""
+    import xsell.models.schema as schema
+
+    monkeypatch.setattr(schema, "KERNEL_MIN_SIZE", 1 << 62)
+    by_numpy = _outcome(check)
+    monkeypatch.setattr(schema, "KERNEL_MIN_SIZE", 0)
+    compiled = _outcome(check)
+    assert compiled == by_numpy
+    return compiled
+
+
+def _sprinkle(rng: np.random.Generator, values: np.ndarray, specials: list[float]) -> np.ndarray:
+    for special in specials:
+        if len(values) and rng.random() < 0.3:
+            values[rng.integers(len(values))] = special
+    return values
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_compiled_checks_decide_as_the_numpy_checks(seed, monkeypatch):
+    from xsell.models.schema import check_csr, check_ids, check_sorted_rows, check_values
+
+    rng = np.random.default_rng(seed)
+    outcomes = set()
+    # numbers: NaN, infinities, values below the floor, in each dtype a file holds
+    for dtype in ("<f4", "<f8", "<i4", "<i8"):
+        n = int(rng.integers(0, 40))
+        if dtype[1] == "f":
+            values = _sprinkle(rng, rng.normal(1.0, 1.0, n).astype(dtype), [np.nan, np.inf, -np.inf, -0.0, -1e-30])
+        else:
+            values = rng.integers(-1 if rng.random() < 0.3 else 0, 1000, n).astype(dtype)
+        for low in (None, 0, 0.5):
+            for nan in (False, True):
+                for posinf in (False, True):
+                    outcomes.add(_both_ways(monkeypatch, lambda: check_values(
+                        "x", values, low=low, nan=nan, posinf=posinf)))
+    # row pointers and column indices
+    n_rows, n_cols = int(rng.integers(1, 8)), int(rng.integers(1, 6))
+    indptr = np.concatenate([[0], np.cumsum(rng.integers(0, 4, n_rows))]).astype(np.int64)
+    indices = rng.integers(0, n_cols, int(indptr[-1])).astype(np.int32)
+    if rng.random() < 0.3 and n_rows > 1:
+        indptr[1] = indptr[-1] + 1  # a pointer that drops (or ends beyond the indices)
+    if rng.random() < 0.2:
+        indptr[0] = 1
+    if rng.random() < 0.3 and len(indices):
+        indices[rng.integers(len(indices))] = rng.choice([-1, n_cols, n_cols + 5])
+    outcomes.add(_both_ways(monkeypatch, lambda: check_csr("t", indptr, indices, n_cols)))
+    # rows sorted best first (for a valid row pointer, as the schemas check it first)
+    lengths = rng.integers(0, 5, int(rng.integers(1, 8)))
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    scores = np.concatenate([np.sort(rng.random(k))[::-1] for k in lengths] + [np.empty(0)]).astype(np.float32)
+    _sprinkle(rng, scores, [np.nan, 2.0])
+    if rng.random() < 0.3 and len(scores) > 1:
+        scores[rng.integers(1, len(scores))] = 5.0
+    outcomes.add(_both_ways(monkeypatch, lambda: check_sorted_rows("s", indptr, scores)))
+    # text ids: NUL inside, surrogates, code points beyond Unicode (not the duplicate check: the same sort)
+    width = int(rng.integers(1, 5))
+    codes = rng.integers(0x41, 0x5B, (int(rng.integers(1, 6)), width)).astype(np.uint32)
+    for row in codes:
+        row[int(rng.integers(0, width + 1)):] = 0  # shorter ids, NUL-padded
+    if rng.random() < 0.5:
+        codes[rng.integers(len(codes)), rng.integers(width)] = rng.choice([0, 0xD800, 0xDFFF, 0x110000, 0x10FFFF])
+    ids = codes.view(f"<U{width}").reshape(-1)
+    outcomes.add(_both_ways(monkeypatch, lambda: check_ids("ids", ids, distinct=False)))
+    # duplicates (hashes of the text ids sorted, or the ids themselves), among few letters: often repeated
+    letters = rng.integers(0x61, 0x61 + int(rng.integers(1, 4)), (int(rng.integers(1, 9)), 2)).astype(np.uint32)
+    text = letters.view("<U2").reshape(-1)
+    outcomes.add(_both_ways(monkeypatch, lambda: check_ids("ids", text)))
+    numbers = rng.integers(-3, 3, int(rng.integers(0, 6))).astype(np.int64)
+    outcomes.add(_both_ways(monkeypatch, lambda: check_ids("ids", numbers)))
+    assert len(outcomes) > 1  # some checks passed and some failed

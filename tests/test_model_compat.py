@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import xsell
+import xsell.io
 
 FIXTURES = sorted(Path(__file__).parent.joinpath("fixtures").glob("models-*"))
 # ALS and BPR score a request in float64 since 0.2 (rounded to float32) so that a request alone and in a
@@ -36,8 +37,30 @@ def test_every_model_type_of_each_release_has_a_fixture_file():
 
 @pytest.mark.parametrize("folder, name", CASES, ids=[f"{f.name}/{n}" for f, n in CASES])
 def test_old_model_file_loads_and_answers_as_when_saved(folder, name):
+    _answers_as_when_saved(xsell.load_model(folder / f"{name}.xsell"), folder, name)
+
+
+@pytest.mark.parametrize("folder, name", CASES, ids=[f"{f.name}/{n}" for f, n in CASES])
+def test_old_model_file_saved_again_is_mapped_and_answers_as_when_saved(folder, name, tmp_path, monkeypatch):
+    # an old file is read through the copying reader (its members are not aligned); saved again it gets
+    # today's layout (aligned members, the stored id orders), is mapped, and answers the same
+    monkeypatch.setattr(xsell.io, "_MAP_MIN", 0)
+    old = xsell.load_model(folder / f"{name}.xsell")
+    assert not old.items_.ids.flags.writeable  # loaded arrays are read-only whichever way they were read
+    path = xsell.save_model(old, tmp_path / f"{name}.xsell")
+    again = xsell.load_model(path)
+    assert type(_base(again.items_.ids)).__name__ == "mmap"
+    _answers_as_when_saved(again, folder, name)
+
+
+def _base(array: np.ndarray) -> object:
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    return array.obj if isinstance(array, memoryview) else array
+
+
+def _answers_as_when_saved(model, folder: Path, name: str) -> None:
     expected = json.loads((folder / "answers.json").read_text())[name]
-    model = xsell.load_model(folder / f"{name}.xsell")
     assert model.model_type == name
     ids = model.items_.ids.tolist()
     baskets = [ids[:1], ids[3:5], ids[7:10], ["NOT-AN-ITEM"], []]

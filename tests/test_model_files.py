@@ -21,8 +21,8 @@ import xsell.io
 from xsell import InputError, ModelFileError
 from xsell.datasets import synthetic_shop
 
-MEMBERS = ["item_counts.npy", "items.npy", "manifest.json", "neighbor_counts.npy", "neighbor_indices.npy",
-           "neighbor_indptr.npy", "neighbor_scores.npy"]
+MEMBERS = ["item_counts.npy", "items.npy", "items_order.npy", "manifest.json", "neighbor_counts.npy",
+           "neighbor_indices.npy", "neighbor_indptr.npy", "neighbor_scores.npy"]
 HOLDS_EXACTLY = f"a cooccurrence model file holds exactly {MEMBERS}"
 
 
@@ -155,6 +155,7 @@ def test_inspect_model_returns_the_manifest(tmp_path: Path) -> None:
         "neighbor_indices": {"dtype": "<i4", "shape": [nnz]},
         "neighbor_scores": {"dtype": "<f4", "shape": [nnz]},
         "neighbor_counts": {"dtype": "<i4", "shape": [nnz]},
+        "items_order": {"dtype": "<i4", "shape": [4]},
     }
     # pairs ab, ac, bc (2 each), ad, cd (1 each): 5 pairs, both directions
     assert nnz == 10
@@ -211,7 +212,7 @@ def test_a_failed_save_leaves_the_previous_file_and_no_temp_file(tmp_path: Path,
                                                                  shop_orders: xsell.Orders) -> None:
     path = _saved(tmp_path)
     before = path.read_bytes()
-    real = xsell.io._npy_bytes
+    real = xsell.io._npy_header
     calls = []
 
     def failing(array: np.ndarray) -> bytes:
@@ -220,7 +221,7 @@ def test_a_failed_save_leaves_the_previous_file_and_no_temp_file(tmp_path: Path,
             raise OSError("disk full")
         return real(array)
 
-    monkeypatch.setattr(xsell.io, "_npy_bytes", failing)
+    monkeypatch.setattr(xsell.io, "_npy_header", failing)
     with pytest.raises(OSError, match="^disk full$"):
         xsell.save_model(xsell.CoOccurrence(min_count=1).fit(shop_orders), path)
     assert len(calls) == 2
@@ -233,7 +234,7 @@ def test_a_failed_first_save_leaves_nothing(tmp_path: Path, monkeypatch) -> None
     def failing(array: np.ndarray) -> bytes:
         raise OSError("disk full")
 
-    monkeypatch.setattr(xsell.io, "_npy_bytes", failing)
+    monkeypatch.setattr(xsell.io, "_npy_header", failing)
     with pytest.raises(OSError, match="^disk full$"):
         xsell.save_model(_model(), tmp_path / "model.xsell")
     assert list(tmp_path.iterdir()) == []
@@ -437,3 +438,235 @@ def test_a_missing_path_is_refused(tmp_path: Path) -> None:
 
 def test_a_folder_is_refused(tmp_path: Path) -> None:
     _refused(tmp_path, f"model path is a folder, not a file: {tmp_path}")
+
+
+# -- layout: aligned members, mapped or read once, the stored id order ---------------------------------
+def _data_offsets(path: Path) -> dict[str, int]:
+    """Where each .npy member's array data starts in the file (local header, then .npy header)."""
+    import struct
+
+    raw = path.read_bytes()
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name_len, extra_len = struct.unpack_from("<HH", raw, info.header_offset + 26)
+            start = info.header_offset + 30 + name_len + extra_len
+            assert raw[start:start + 6] == b"\x93NUMPY"
+            head = 10 + int.from_bytes(raw[start + 8:start + 10], "little")
+            out[info.filename] = start + head
+    return out
+
+
+def _backing(array: np.ndarray) -> object:
+    """The object at the end of an array's base chain (an mmap, a bytearray, or the array itself)."""
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    return array.obj if isinstance(array, memoryview) else array
+
+
+def _model_arrays(model: xsell.CoOccurrence) -> dict[str, np.ndarray]:
+    return {"items": model.items_.ids, "item_counts": model.item_counts_, "neighbor_indptr": model.neighbor_indptr_,
+            "neighbor_indices": model.neighbor_indices_, "neighbor_scores": model.neighbor_scores_,
+            "neighbor_counts": model.neighbor_counts_, "items_order": model.items_.order()}
+
+
+@pytest.fixture
+def map_small_files(monkeypatch):
+    """Map every model file, however small (the tests' files are a few KB; real ones are MBs)."""
+    monkeypatch.setattr(xsell.io, "_MAP_MIN", 0)
+
+
+def test_every_array_starts_at_a_64_byte_aligned_offset(tmp_path: Path, shop_orders: xsell.Orders) -> None:
+    path = _saved(tmp_path, xsell.CoOccurrence(min_count=1).fit(shop_orders))
+    offsets = _data_offsets(path)
+    assert sorted(offsets) == sorted([m for m in MEMBERS if m.endswith(".npy")] + ["item_prices.npy"])
+    assert all(offset % 64 == 0 for offset in offsets.values()), offsets
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None  # a plain zip: the CRCs are right, any unzip reads it
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+
+
+def test_a_large_file_is_memory_mapped_read_only(tmp_path: Path, shop_orders: xsell.Orders, map_small_files) -> None:
+    import mmap
+
+    model = xsell.CoOccurrence(min_count=1).fit(shop_orders)
+    path = _saved(tmp_path, model)
+    loaded = xsell.load_model(path)
+    offsets = _data_offsets(path)
+    for name, array in _model_arrays(loaded).items():
+        assert not array.flags.writeable, name
+        backing = _backing(array)
+        assert isinstance(backing, mmap.mmap), name
+        start = np.frombuffer(backing, np.uint8).ctypes.data
+        assert array.ctypes.data - start == offsets[f"{name}.npy"], name  # a view on the member's data: no copy
+    with pytest.raises(ValueError, match="read-only"):
+        loaded.neighbor_scores_[0] = 1.0
+    np.testing.assert_array_equal(loaded.items_.order(), model.items_.order())
+    assert_same_answers(model, loaded, model.items_.ids[:10].tolist(), {"b": model.items_.ids[:3].tolist()})
+
+
+def test_a_small_file_is_read_into_memory_once(tmp_path: Path) -> None:
+    loaded = xsell.load_model(_saved(tmp_path))  # a few KB: below the 4 MiB from which files are mapped
+    backings = {id(_backing(a)) for a in _model_arrays(loaded).values()}
+    assert len(backings) == 1  # one read of the whole file, the arrays views on it
+    assert isinstance(_backing(loaded.neighbor_scores_), bytearray)
+    assert not any(a.flags.writeable for a in _model_arrays(loaded).values())
+
+
+def test_mmap_false_reads_a_large_file_into_memory(tmp_path: Path, shop_orders: xsell.Orders, map_small_files) -> None:
+    model = xsell.CoOccurrence(min_count=1).fit(shop_orders)
+    path = _saved(tmp_path, model)
+    loaded = xsell.load_model(path, mmap=False)
+    assert isinstance(_backing(loaded.neighbor_scores_), bytearray)
+    assert_same_answers(model, loaded, model.items_.ids[:10].tolist(), {"b": model.items_.ids[:3].tolist()})
+
+
+def test_the_stored_id_order_is_handed_to_the_id_map(tmp_path: Path, monkeypatch, map_small_files) -> None:
+    from xsell.data.idmap import IdMap
+
+    given = []
+    real = IdMap.set_order
+
+    def spy(self, order):
+        given.append(order)
+        return real(self, order)
+
+    monkeypatch.setattr(IdMap, "set_order", spy)
+    path = _saved(tmp_path)
+    given.clear()  # save_model checks what it writes by building the model too
+    loaded = xsell.load_model(path)
+    assert len(given) == 1
+    assert given[0].tolist() == [0, 1, 2, 3] and given[0].dtype == np.int32
+    assert loaded.items_.order() is not None and np.shares_memory(loaded.items_.order(), given[0])
+
+
+def test_a_file_without_the_stored_order_still_loads(tmp_path: Path) -> None:
+    # files of xsell 0.1.0 have none: the ids are then checked for duplicates by a sort
+    def drop(members: dict[str, bytes], manifest: dict) -> None:
+        del members["items_order.npy"], manifest["arrays"]["items_order"]
+    loaded = xsell.load_model(_crafted(tmp_path, drop))
+    assert loaded.recommend(["a"]).items == _model().recommend(["a"]).items
+    assert loaded.items_.order().tolist() == [0, 1, 2, 3]
+    dup = _crafted(tmp_path, lambda members, manifest: (drop(members, manifest), members.update(
+        {"items.npy": _npy(np.array(["a", "b", "a", "d"]))})))
+    _refused(dup, f"{dup}: items.npy holds duplicate ids")
+
+
+def test_a_customer_model_stores_the_order_of_its_customers(tmp_path: Path, shop_orders: xsell.Orders,
+                                                            map_small_files) -> None:
+    model = xsell.ALS(factors=4, iterations=2).fit(shop_orders)
+    path = xsell.save_model(model, tmp_path / "als.xsell")
+    with zipfile.ZipFile(path) as zf:
+        assert "customers_order.npy" in zf.namelist()
+    loaded = xsell.load_model(path)
+    assert loaded.customers_ is not None
+    np.testing.assert_array_equal(loaded.customers_.order(), np.argsort(model.customers_.ids, kind="stable"))
+    customer = model.customers_.ids[3]
+    assert loaded.recommend_for_customer(customer, k=5).items == model.recommend_for_customer(customer, k=5).items
+
+
+def test_ids_checked_by_the_loader_are_not_checked_or_copied_again(tmp_path: Path) -> None:
+    from xsell.data.idmap import IdMap
+
+    ids = np.array(["a", "b"])
+    ids.flags.writeable = False
+    mapped = IdMap.from_checked(ids)
+    assert mapped.ids is ids and mapped.kind == "str" and mapped.index_of("b") == 1
+    assert IdMap.from_checked(np.array([7, 3], dtype=np.int64)).index_of(3) == 1
+    with pytest.raises(TypeError, match="^from_checked takes int64 or unicode ids, not float64$"):
+        IdMap.from_checked(np.array([1.0]))
+
+
+# -- a file changed while a process maps it ------------------------------------------------------------------
+def test_replacing_a_mapped_file_by_rename_leaves_the_loaded_model_as_it_was(tmp_path: Path, shop_orders: xsell.Orders,
+                                                                           map_small_files) -> None:
+    path = _saved(tmp_path)
+    loaded = xsell.load_model(path)
+    before = loaded.recommend(["a", "b"]).items, loaded.also_bought("d").items
+    bigger = xsell.CoOccurrence(min_count=1).fit(shop_orders)
+    xsell.save_model(bigger, path)  # a new file renamed over the old one: the mapped inode is untouched
+    assert (loaded.recommend(["a", "b"]).items, loaded.also_bought("d").items) == before
+    assert loaded.items_.ids.tolist() == ["a", "b", "c", "d"]
+    assert xsell.load_model(path).n_items == bigger.n_items
+
+
+@pytest.mark.parametrize("change", ["append", "touch"])
+def test_a_file_changed_while_it_is_mapped_and_loaded_is_refused(change, tmp_path: Path, monkeypatch,
+                                                                 map_small_files) -> None:
+    path = _saved(tmp_path)
+    real = xsell.io._build_model
+
+    def build_then_change(*args, **kwargs):
+        model = real(*args, **kwargs)
+        if change == "append":
+            with open(path, "ab") as f:
+                f.write(b"x")
+        else:
+            stat = path.stat()
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        return model
+
+    monkeypatch.setattr(xsell.io, "_build_model", build_then_change)
+    _refused(path, f"{path} changed while it was being loaded; refused (replace a model file by renaming a new "
+                   f"file over it, as save_model does)")
+    assert xsell.load_model(path, mmap=False).n_items == 4  # read into memory first: what was read was checked
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_a_file_that_grows_between_its_directory_and_its_arrays_is_refused(mmap, tmp_path: Path, monkeypatch,
+                                                                          map_small_files) -> None:
+    path = _saved(tmp_path)
+    real = xsell.io._Archive.check_layout
+
+    def layout_then_grow(self, entries):
+        real(self, entries)
+        with open(path, "ab") as f:
+            f.write(b"x")
+
+    monkeypatch.setattr(xsell.io._Archive, "check_layout", layout_then_grow)
+    with pytest.raises(ModelFileError, match="^" + re.escape(
+            f"{path} changed while it was being loaded; refused (replace a model file by renaming a new file over "
+            f"it, as save_model does)") + "$"):
+        xsell.load_model(path, mmap=mmap)
+
+
+def test_a_file_truncated_after_a_load_into_memory_leaves_the_model_as_it_was(tmp_path: Path) -> None:
+    path = _saved(tmp_path)
+    loaded = xsell.load_model(path)  # a small file: read into memory
+    before = loaded.recommend(["a", "b"]).items
+    with open(path, "r+b") as f:
+        f.truncate(0)
+    assert loaded.recommend(["a", "b"]).items == before
+    assert float(loaded.neighbor_scores_.sum()) > 0
+
+
+_TRUNCATE = """
+import sys
+import xsell, xsell.io
+xsell.io._MAP_MIN = 0
+model = xsell.load_model(sys.argv[1], mmap=sys.argv[2] == "map")
+with open(sys.argv[1], "r+b") as f:
+    f.truncate(0)  # in place, as `cp other.xsell model.xsell` over a file in use does
+print(float(model.neighbor_scores_.sum()), flush=True)
+"""
+
+
+def test_a_mapped_file_truncated_in_place_is_the_documented_limit(tmp_path: Path) -> None:
+    # the kernel answers a read of a mapped page the file no longer holds with SIGBUS, which no process
+    # survives: load_model's documentation says so and offers mmap=False, which this shows is immune
+    import signal
+    import subprocess
+    import sys
+
+    expected = float(_model().neighbor_scores_.sum())
+    for mode in ("map", "copy"):
+        path = _saved(tmp_path, name=f"{mode}.xsell")
+        result = subprocess.run([sys.executable, "-c", _TRUNCATE, str(path), mode], capture_output=True, text=True,
+                                timeout=120)
+        if mode == "map":
+            assert result.returncode == -signal.SIGBUS, result.stderr
+        else:
+            assert result.returncode == 0, result.stderr
+            assert float(result.stdout) == pytest.approx(expected)

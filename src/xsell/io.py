@@ -1,25 +1,52 @@
 """Model files: one zip holding a JSON manifest and .npy arrays. No pickle, ever.
 
-Layout of a model file (zip, stored uncompressed so loading is a copy):
-  manifest.json   format, format_version, model_type, params, state, items
-                  (kind, count), arrays (name -> dtype, shape), training summary
-  items.npy       the external item ids (int64 or fixed-width unicode)
-  <name>.npy      one per array the model declares
+Layout of a model file (zip, members stored uncompressed):
+  manifest.json        format, format_version, model_type, params, state, items (kind, count),
+                       arrays (name -> dtype, shape), training summary
+  items.npy            the external item ids (int64 or fixed-width unicode)
+  items_order.npy      the internal item indices in ascending order of their ids (int32; optional,
+                       declared in the manifest's arrays): what single look-ups binary-search, so a
+                       load needs no sort of the ids (`IdMap.order`, `IdMap.set_order`)
+  customers_order.npy  the same for the customer ids of a customer-aware model (optional)
+  <name>.npy           one per array the model declares
 
-Loading trusts nothing: each name once and exactly the declared members; no
-links, encryption or compression other than stored/deflated; the manifest read
-to at most 1 MiB and 20 levels of nesting; each .npy header (at most 10,000
-bytes) parsed and its dtype, shape and order checked against what the model
-type requires before any data is read; object dtypes refused; then exactly
-the data bytes that dtype and shape imply are copied into a plain array (no
-unpickling is possible), never inflating past them whatever the zip entry
-declares, nor a deflated member past 100x its compressed size + 1 MiB, nor
-all members together past 100x the file's size + 1 MiB (a file of a few MB
-never costs GBs, whatever shapes its manifest declares); then the content is checked (ids, prices, index ranges, row
-pointers, finite and non-negative values: the model's schema and `Recommender.from_file`).
-`save_model` runs the same checks on the state in memory before writing, so
-whatever it writes loads. Files are written to a temporary file in the same
-folder and renamed into place, so a crash never leaves half a model.
+`save_model` aligns every .npy member so that its array data starts at a 64-byte aligned offset of
+the file (zip extra-field padding in the member's local header, as Android's zipalign does, plus
+numpy's own header padding to 64 bytes). `load_model` then maps the file and makes each such array
+a read-only view on its pages: no copy and no CRC pass, and every process that loads the same file
+shares the same pages of the page cache. Files smaller than 4 MiB, and any file with
+`load_model(path, mmap=False)`, are read into memory once instead (immune to later changes of the
+file). Members not laid out that way (files of xsell 0.1.0, deflated members, foreign zips) are read
+as before: copied through zipfile, with its CRC check.
+
+Loading trusts nothing. Structure, before any array data is touched: each name once and exactly the
+declared members; no links, encryption or compression other than stored/deflated; entries and local
+headers inside the file and no two members overlapping; the manifest read to at most 1 MiB and 20
+levels of nesting; each .npy header (at most 10,000 bytes) parsed and its dtype, shape and order
+checked against what the model type requires; object dtypes refused; the data bytes that dtype and
+shape imply must be exactly what the entry holds. A copied member is never inflated past them
+whatever the zip entry declares, nor a deflated member past 100x its compressed size + 1 MiB, nor
+all members together past 100x the file's size + 1 MiB (a file of a few MB never costs GBs,
+whatever shapes its manifest declares); a mapped member costs no memory but the file's pages.
+Content, completely, before `load_model` returns (mapped or not): ids valid text, distinct (one
+pass over the stored sorted order when there is one, else a sort) and at most 256 characters;
+prices; every index in range, every row pointer from 0 to its end without decreasing, every number
+finite (or as the model declares) and non-negative where it must be, every score row sorted best
+first (the model's schema, xsell/models/schema.py, large arrays checked by one-pass compiled
+kernels, xsell/kernels/validate.py, and `Recommender.from_file`). Nothing a model serves from was
+left unchecked.
+
+A mapped file must not change in place while a process serves from it: replace a model file by
+writing a new file and renaming it over the old one (what `save_model` does: processes that mapped
+the old file keep its pages; the next `load_model` maps the new one). A file changed while it is
+being loaded is refused. A file truncated in place (e.g. `cp new.xsell model.xsell` over a file in
+use) makes a process that mapped it fail with SIGBUS at its next read of a lost page, as for any
+memory-mapped file, and one overwritten in place changes the arrays under it after they were
+checked: load with `mmap=False` where files may be rewritten in place.
+
+`save_model` runs the same checks on the state in memory before writing, so whatever it writes
+loads. Files are written to a temporary file in the same folder and renamed into place, so a crash
+never leaves half a model.
 """
 
 from __future__ import annotations
@@ -29,12 +56,15 @@ import datetime as _dt
 import io as _io
 import json
 import math
+import mmap as _mmap
 import os
 import stat
+import struct
+import threading
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -60,11 +90,54 @@ _DEFLATE_MAX_RATIO = 1100  # deflate gives at most about 1032 bytes per compress
 _INFLATE_MAX_RATIO = 100
 _INFLATE_SLACK = 1 << 20
 _METHODS = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 98: "ppmd", 99: "aes"}  # for messages
+_ALIGN = 64  # array data of a stored member starts at a multiple of this in the file
+_ALIGN_EXTRA = 0xD935  # zip extra-field id of the padding (Android zipalign's: alignment, then zeros)
+_MAP_MIN = 4 << 20  # files at least this large are memory-mapped; smaller ones are read once
+_LOCAL = struct.Struct("<4s5H3I2H")  # a zip local file header: signature .. extra length (30 bytes)
+_ORDERS = {"items_order": "items", "customers_order": "customers"}  # optional: order member -> ids
+_BESIDE_MIN = 100_000  # ids from which the check of their stored order runs in a thread beside the others
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+
+def _npy_header(array: np.ndarray) -> bytes:
+    """The .npy header of a C-contiguous array, as numpy writes it (padded to a multiple of 64 bytes)."""
+    header = np.lib.format.header_data_from_array_1_0(array)
     buf = _io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+    try:
+        np.lib.format.write_array_header_1_0(buf, header)
+    except ValueError:  # a header too long for version 1.0 (a very long shape or dtype)
+        buf = _io.BytesIO()
+        np.lib.format.write_array_header_2_0(buf, header)
     return buf.getvalue()
+
+
+def _padding(offset: int, name: str, zip64: bool, head: int) -> bytes:
+    """The extra field that puts the array data of a member whose local header starts at `offset`
+    (zipfile appends its 20-byte zip64 field after it when zip64) on a multiple of _ALIGN."""
+    fixed = 30 + len(name.encode("utf-8")) + 6 + (20 if zip64 else 0) + head  # 6: the field's id, size, alignment
+    pad = -(offset + fixed) % _ALIGN
+    return struct.pack("<HHH", _ALIGN_EXTRA, 2 + pad, _ALIGN) + bytes(pad)
+
+
+def _write_archive(fh: IO[bytes], manifest: bytes, arrays: list[tuple[str, np.ndarray]]) -> None:
+    """The zip: the manifest first (inspect_model reads only it), then each array as a stored .npy
+    member whose data starts at a multiple of _ALIGN in the file, streamed from the array (no copy)."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(_MANIFEST, manifest)
+        for name, array in arrays:
+            data = np.ascontiguousarray(array)
+            head = _npy_header(data)
+            size = len(head) + data.nbytes
+            zip64 = size * 1.05 > zipfile.ZIP64_LIMIT  # zipfile's own rule for a member of known size
+            info = zipfile.ZipInfo(name, date_time=_dt.datetime.now().timetuple()[:6])
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o600 << 16  # as zipfile's writestr
+            info.file_size = size
+            info.extra = _padding(fh.tell(), name, zip64, len(head))
+            flat = data.reshape(-1).view(np.uint8).data  # a memoryview: slices without copies
+            with zf.open(info, "w", force_zip64=zip64) as out:
+                out.write(head)
+                for at in range(0, len(flat), _CHUNK):
+                    out.write(flat[at:at + _CHUNK])
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
@@ -72,7 +145,8 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
 
     Before anything is written the state in memory goes through the checks `load_model` makes
     (manifest, array dtypes and shapes, ids, prices, the model's content checks): a model that
-    would be refused when loaded raises InputError here instead, naming what is wrong."""
+    would be refused when loaded raises InputError here instead, naming what is wrong. Each
+    array's data starts at a 64-byte aligned offset of the file, so `load_model` can map it."""
     from xsell import __version__
     from xsell.models.base import Recommender
 
@@ -84,6 +158,10 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
     if prices is not None:  # every model type may carry the items' median prices (for xsell.Engine)
         arrays["item_prices"] = np.asarray(prices, dtype=np.float64)
     items = model.items_.ids
+    arrays["items_order"] = _order_of(model.items_)  # loading then needs no sort of the ids
+    customers = model.customers_
+    if customers is not None and "customers" in arrays:
+        arrays["customers_order"] = _order_of(customers)
     label = f"cannot save {type(model).__name__} to {path}"
     manifest = {
         "format": FORMAT,
@@ -118,14 +196,19 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
         raise InputError(str(exc)) from None
 
     def write(tmp: str) -> None:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr(_MANIFEST, text)
-            zf.writestr("items.npy", _npy_bytes(items))
-            for name, array in arrays.items():
-                zf.writestr(f"{name}.npy", _npy_bytes(array))
+        with open(tmp, "wb") as fh:
+            _write_archive(fh, text, [("items.npy", items)] + [(f"{name}.npy", a) for name, a in arrays.items()])
 
     atomic_write(path, write)
     return Path(path)
+
+
+def _order_of(ids: IdMap) -> np.ndarray:
+    """The map's internal indices in ascending order of the ids (int32), as the file stores it."""
+    order = np.asarray(ids.order())
+    if order.dtype != np.int32:  # IdMap.order() is int32; a map of 2**31 ids or more cannot be stored
+        raise InputError(f"cannot store the order of {len(ids):,} ids as int32")
+    return order
 
 
 def _json_default(value: Any) -> Any:
@@ -285,6 +368,9 @@ def _required_arrays(manifest: dict[str, Any], label: str) -> tuple[Any, dict[st
                              f"({exc})") from None
     if "item_prices" in shapes:
         required = {**required, "item_prices": ("<f8", (n_items,))}
+    for order, ids in _ORDERS.items():  # optional: the stored sorted order of the items' (customers') ids
+        if order in shapes and (ids == "items" or ids in required):
+            required = {**required, order: ("<i4", (n_items,) if ids == "items" else required[ids][1])}
     return cls, required
 
 
@@ -339,46 +425,54 @@ class _Budget:
         self.used += info.file_size
 
 
-def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: str | None, shape: tuple[int, ...],
-              label: str, budget: _Budget | None = None) -> np.ndarray:
-    """Read one .npy member: header first (at most _NPY_HEADER_MAX bytes), checked against the required
-    dtype and shape; then exactly the data bytes they imply, which the entry's declared size must match.
-    Never reads or allocates more than the checked sizes allow, whatever the archive claims."""
-    member = info.filename
-
+def _npy_head(read: Callable[[int], bytes], member: str, dtype: str | None, shape: tuple[int, ...], label: str,
+              declared: int) -> tuple[np.dtype, int, int]:
+    """Parse the .npy header of a member (read(n): its next n bytes at most), at most _NPY_HEADER_MAX
+    bytes of it, and check it against the required dtype and shape and the entry's declared size.
+    Returns (dtype, header length, data bytes)."""
     def invalid(why: str) -> ModelFileError:
         return ModelFileError(f"{label}: {member} is not a valid .npy array ({why})")
 
+    prefix = read(10)
+    if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
+        raise invalid("no .npy magic string")
+    version = (prefix[6], prefix[7])
+    if version not in ((1, 0), (2, 0)):
+        raise invalid(f"unsupported .npy version {version[0]}.{version[1]}")
+    if version == (2, 0):
+        prefix += read(2)
+    header_len = int.from_bytes(prefix[8:], "little")
+    if header_len > _NPY_HEADER_MAX:
+        raise invalid(f"a header of {header_len:,} bytes; at most {_NPY_HEADER_MAX:,} are read")
+    header = read(header_len)
+    if len(header) != header_len:
+        raise invalid("its header is cut short")
+    try:
+        buf = _io.BytesIO(prefix + header)
+        np.lib.format.read_magic(buf)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        hdr_shape, fortran, hdr_dtype = read_header(buf)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError, OverflowError) as exc:
+        raise invalid(str(exc)) from None
+    _check_header(member, hdr_dtype, hdr_shape, fortran, dtype, shape, label)
+    expected = math.prod(shape) * hdr_dtype.itemsize  # Python ints: no overflow, checked before any allocation
+    head = len(prefix) + header_len
+    if declared != head + expected:
+        raise ModelFileError(f"{label}: {member} holds {max(declared - head, 0):,} data bytes, "
+                             f"expected {expected:,} (truncated or padded)")
+    return hdr_dtype, head, expected
+
+
+def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: str | None, shape: tuple[int, ...],
+              label: str, budget: _Budget | None = None) -> np.ndarray:
+    """Copy one .npy member through zipfile (a member that cannot be mapped): header first, checked
+    (`_npy_head`); then exactly the data bytes it implies, which the entry's declared size must match,
+    with zipfile's CRC check. Never reads or allocates more than the checked sizes allow, whatever
+    the archive claims."""
+    member = info.filename
     with _open_bounded(zf, info, info.file_size) as fh:
-        prefix = fh.read(10)
-        if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
-            raise invalid("no .npy magic string")
-        version = (prefix[6], prefix[7])
-        if version not in ((1, 0), (2, 0)):
-            raise invalid(f"unsupported .npy version {version[0]}.{version[1]}")
-        if version == (2, 0):
-            prefix += fh.read(2)
-        header_len = int.from_bytes(prefix[8:], "little")
-        if header_len > _NPY_HEADER_MAX:
-            raise invalid(f"a header of {header_len:,} bytes; at most {_NPY_HEADER_MAX:,} are read")
-        header = fh.read(header_len)
-        if len(header) != header_len:
-            raise invalid("its header is cut short")
-        try:
-            buf = _io.BytesIO(prefix + header)
-            np.lib.format.read_magic(buf)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            hdr_shape, fortran, hdr_dtype = read_header(buf)
-        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError, OverflowError) as exc:
-            raise invalid(str(exc)) from None
-        _check_header(member, hdr_dtype, hdr_shape, fortran, dtype, shape, label)
-        count = math.prod(shape)  # Python ints: no overflow, checked against the entry before any allocation
-        expected = count * hdr_dtype.itemsize
-        head = len(prefix) + header_len
-        if info.file_size != head + expected:
-            raise ModelFileError(f"{label}: {member} holds {max(info.file_size - head, 0):,} data bytes, "
-                                 f"expected {expected:,} (truncated or padded)")
+        hdr_dtype, _, expected = _npy_head(fh.read, member, dtype, shape, label, info.file_size)
         if budget is not None:
             budget.take(info, label)
         array = np.empty(shape, dtype=hdr_dtype)
@@ -396,7 +490,144 @@ def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: str | None, sha
         if fh.read(1):
             raise ModelFileError(f"{label}: {member} inflates to more than the {info.file_size:,} bytes its "
                                  f"zip entry declares; refused (a zip bomb?)")
+    array.flags.writeable = False  # as the views on a mapped file: a loaded model's arrays are read-only
     return array
+
+
+class _Archive:
+    """An open model file: its zip directory (zipfile), and, for members stored with their array data
+    at an aligned offset, read-only views on the whole file held once, mapped (large files) or read
+    into memory (small files, or mmap=False)."""
+
+    def __init__(self, path: str | os.PathLike[str], label: str, allow_map: bool) -> None:
+        p = Path(path)
+        if not p.exists():
+            raise ModelFileError(f"model file not found: {p}")
+        if p.is_dir():
+            raise ModelFileError(f"model path is a folder, not a file: {p}")
+        self.label = label
+        self.allow_map = allow_map
+        try:
+            self.fh: _io.BufferedReader = open(p, "rb")
+        except OSError as exc:
+            raise ModelFileError(f"{p} is not an xsell model file ({exc})") from None
+        try:
+            st = os.fstat(self.fh.fileno())
+            self.size = st.st_size
+            self.identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if not zipfile.is_zipfile(self.fh):
+                raise ModelFileError(f"{p} is not an xsell model file (not a zip archive)")
+            try:
+                self.zf = zipfile.ZipFile(self.fh)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                raise ModelFileError(f"{p} is not an xsell model file ({exc})") from None
+        except BaseException:
+            self.fh.close()
+            raise
+        self.starts: dict[str, int] = {}  # member -> offset of its data, for stored members with a sound local header
+        self.buffer: Any = None  # the whole file: an mmap, or bytes
+        self.mapped = False
+
+    def close(self) -> None:
+        """Close the file (views on a mapping keep it alive until the last of them is gone)."""
+        self.zf.close()
+        self.fh.close()
+
+    def _pread(self, size: int, offset: int) -> bytes:
+        """Up to `size` bytes at `offset` (zipfile seeks before each of its own reads of this handle)."""
+        self.fh.seek(offset)
+        return self.fh.read(size)
+
+    def check_layout(self, entries: dict[str, zipfile.ZipInfo]) -> None:
+        """Read each member's local header: where its data starts, for stored members whose local header
+        agrees with the directory (the others are read through zipfile, which reports what is wrong);
+        refuse members that overlap."""
+        spans = []
+        for name, info in entries.items():
+            raw = self._pread(_LOCAL.size, info.header_offset)
+            if len(raw) < _LOCAL.size:
+                continue
+            signature, _, flags, method, _, _, _, _, _, name_len, extra_len = _LOCAL.unpack(raw)
+            if signature != b"PK\x03\x04":
+                continue
+            start = info.header_offset + _LOCAL.size + name_len + extra_len
+            end = start + info.compress_size
+            if end > self.size:
+                continue
+            spans.append((info.header_offset, end, name))
+            if method == info.compress_type == zipfile.ZIP_STORED and not flags & 0x1 and \
+                    self._pread(name_len, info.header_offset + _LOCAL.size) == name.encode("utf-8"):
+                self.starts[name] = start
+        spans.sort()
+        for (_, end, first), (begin, _, second) in zip(spans, spans[1:]):
+            if begin < end:
+                raise ModelFileError(f"{self.label}: {first} and {second} overlap in the archive; refused")
+
+    def _whole(self) -> Any:
+        """The whole file, once: mapped read-only and shared when it is large enough (and allowed),
+        else read into memory."""
+        if self.buffer is None:
+            if self.allow_map and self.size >= _MAP_MIN:
+                try:
+                    mapping = _mmap.mmap(self.fh.fileno(), 0, access=_mmap.ACCESS_READ)
+                except (OSError, ValueError):  # a file system that cannot map: read it
+                    mapping = None
+                if mapping is not None:
+                    if len(mapping) != self.size:  # cut or grown since it was opened
+                        mapping.close()
+                        raise self._changed()
+                    self.buffer, self.mapped = mapping, True
+            if self.buffer is None:
+                buffer = bytearray(self.size)
+                view, done = memoryview(buffer), 0
+                self.fh.seek(0)
+                while done < self.size:
+                    got = self.fh.readinto(view[done:])
+                    if not got:
+                        break
+                    done += got
+                if done != self.size or self.fh.read(1):
+                    raise self._changed()
+                self.buffer = buffer
+        return self.buffer
+
+    def _changed(self) -> ModelFileError:
+        return ModelFileError(f"{self.label} changed while it was being loaded; refused (replace a model file by "
+                              f"renaming a new file over it, as save_model does)")
+
+    def check_unchanged(self) -> None:
+        """Refuse a mapped file that changed (size, times, inode) while it was being loaded."""
+        if self.mapped:
+            st = os.fstat(self.fh.fileno())
+            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != self.identity:
+                raise self._changed()
+
+    def read(self, info: zipfile.ZipInfo, dtype: str | None, shape: tuple[int, ...], budget: _Budget) -> np.ndarray:
+        """One .npy member: a read-only view on the file when it is stored with its array data at an
+        aligned offset, else a copy through zipfile."""
+        start = self.starts.get(info.filename)
+        if start is None:
+            return _read_npy(self.zf, info, dtype, shape, self.label, budget)
+        whole = memoryview(self._whole())
+        end = start + info.compress_size
+        at = start
+
+        def read(n: int) -> bytes:
+            nonlocal at
+            chunk = bytes(whole[at:min(at + n, end)])
+            at += len(chunk)
+            return chunk
+
+        hdr_dtype, head, expected = _npy_head(read, info.filename, dtype, shape, self.label, info.file_size)
+        if (start + head) % _ALIGN:  # not laid out for views (an older file): copied, with the CRC check
+            return _read_npy(self.zf, info, dtype, shape, self.label, budget)
+        budget.take(info, self.label)
+        if expected == 0:
+            array = np.empty(shape, dtype=hdr_dtype)
+        else:
+            array = np.frombuffer(whole, dtype=hdr_dtype, count=math.prod(shape), offset=start + head).reshape(shape)
+        array.flags.writeable = False
+        return array
 
 
 def _check_members(zf: zipfile.ZipFile, manifest: dict[str, Any], required: dict[str, Any], label: str,
@@ -416,49 +647,123 @@ def _check_members(zf: zipfile.ZipFile, manifest: dict[str, Any], required: dict
     return entries
 
 
+def _set_order(ids: IdMap, order: np.ndarray, what: str, label: str) -> None:
+    """Give a map the sorted order stored beside its ids: `IdMap.set_order` checks that it lists every
+    id once in strictly ascending order, which also proves the ids distinct (one pass, no sort)."""
+    from xsell.models.schema import has_duplicates
+
+    try:
+        ids.set_order(order)
+    except InputError:
+        if has_duplicates(ids.ids):
+            raise ModelFileError(f"{label}: {what}.npy holds duplicate ids") from None
+        raise ModelFileError(f"{label}: {what}_order.npy is not the sorted order of {what}.npy") from None
+
+
+class _Beside:
+    """`work` run in a thread beside the caller's: the compiled checks release the GIL, so on a machine
+    with a free core the two run at once. `join` waits and re-raises what `work` raised."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(work,), name="xsell-load-check", daemon=True)
+        self.thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to join(), in the caller's thread
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def _build_model(cls: type[Recommender], manifest: dict[str, Any], ids: np.ndarray, arrays: dict[str, np.ndarray],
                  label: str) -> Recommender:
     """The model from checked arrays, after the content checks (ids, prices, the model's own):
     the same for a file being loaded and a model being saved."""
-    from xsell.models.schema import check_ids, check_values
+    from xsell.models.schema import check_id_length, check_ids, check_values
 
     if (manifest["items"]["kind"] == "int") != (ids.dtype.kind == "i"):
         raise ModelFileError(f"{label}: items.npy does not match the manifest's item kind")
-    try:
-        check_ids("items.npy", ids)
-    except InputError as exc:
-        raise ModelFileError(f"{label}: {exc}") from None
     arrays = dict(arrays)
     prices = arrays.pop("item_prices", None)
+    items_order = arrays.pop("items_order", None)
+    customers_order = arrays.pop("customers_order", None)
+    try:
+        check_ids("items.npy", ids, distinct=items_order is None)  # with an order, set_order proves it
+    except InputError as exc:
+        raise ModelFileError(f"{label}: {exc}") from None
+    try:
+        check_id_length(ids)
+        items = IdMap.from_checked(ids)
+    except InputError as exc:
+        raise ModelFileError(f"{label}: invalid model content ({exc})") from None
+    ordering = None
+    if items_order is not None:
+        # one pass over the ids in their sorted order: for a large catalog whose internal order is unrelated
+        # to its ids (most real ones) it jumps across all of them, so it runs beside the model's checks
+        def order() -> None:
+            _set_order(items, items_order, "items", label)
+
+        if len(ids) >= _BESIDE_MIN:
+            ordering = _Beside(order)
+        else:
+            order()
+    failure: ModelFileError | None = None
     try:
         if prices is not None:
             check_values("item_prices", prices, low=0, nan=True)  # NaN: price unknown
-        model = cls.from_file(manifest["params"], manifest["state"], arrays, IdMap(ids))
+        model = cls.from_file(manifest["params"], manifest["state"], arrays, items)
     except (InputError, TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
-        raise ModelFileError(f"{label}: invalid model content ({exc})") from None
+        failure = ModelFileError(f"{label}: invalid model content ({exc})")
+    finally:
+        if ordering is not None:
+            ordering.join()  # what is wrong with the ids is reported first, as when run in turn
+    if failure is not None:
+        raise failure
+    if customers_order is not None:
+        customers = model.customers_
+        if customers is not None:
+            _set_order(customers, customers_order, "customers", label)
+        elif len(customers_order):
+            raise ModelFileError(f"{label}: customers_order.npy orders customers the model does not keep")
     model.training_summary_ = manifest["training"]
     model.item_prices_ = prices
     return model
 
 
-def load_model(path: str | os.PathLike[str]) -> Recommender:
+def load_model(path: str | os.PathLike[str], *, mmap: bool = True) -> Recommender:
     """Load a model saved with `save_model`, validating everything; never runs code from the file.
+
+    The arrays of a file laid out by `save_model` are read-only views on the file, memory-mapped
+    (shared by every process that loads the same file) when it is 4 MiB or larger; `mmap=False`
+    reads the file into this process's memory instead, for a file that may be rewritten in place
+    while the model serves (see the module docstring). Every array is checked before this returns.
 
     Memory is bounded by what the manifest's shapes imply: no entry is inflated past its checked size; and
     by the file's own size: a deflated member may declare at most 100x its compressed size + 1 MiB, all
     members together at most 100x the archive's size + 1 MiB (save_model stores members uncompressed)."""
     label = str(path)
-    zf, archive_size = _open(path)
+    archive = _Archive(path, label, mmap)
     try:
-        with zf:
-            manifest = _read_manifest(zf, label, archive_size)
+        try:
+            manifest = _read_manifest(archive.zf, label, archive.size)
             cls, required = _required_arrays(manifest, label)
-            entries = _check_members(zf, manifest, required, label, archive_size)
-            budget = _Budget(archive_size)
-            ids = _read_npy(zf, entries["items.npy"], None, (manifest["items"]["count"],), label, budget)
-            arrays = {name: _read_npy(zf, entries[f"{name}.npy"], dtype, shape, label, budget)
+            entries = _check_members(archive.zf, manifest, required, label, archive.size)
+            archive.check_layout(entries)
+            budget = _Budget(archive.size)
+            ids = archive.read(entries["items.npy"], None, (manifest["items"]["count"],), budget)
+            arrays = {name: archive.read(entries[f"{name}.npy"], dtype, shape, budget)
                       for name, (dtype, shape) in required.items()}
             _check_declared(manifest, arrays, label)
-    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
-        raise ModelFileError(f"{label} is damaged ({exc})") from None
-    return _build_model(cls, manifest, ids, arrays, label)
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+            raise ModelFileError(f"{label} is damaged ({exc})") from None
+        model = _build_model(cls, manifest, ids, arrays, label)
+        archive.check_unchanged()
+    finally:
+        archive.close()
+    return model

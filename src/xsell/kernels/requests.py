@@ -35,6 +35,15 @@ def _push(best_i: np.ndarray, best_v: np.ndarray, size: int, k: int, j: int, v: 
 
 
 @numba.njit(cache=True, nogil=True)
+def _span(indptr: np.ndarray, row: int, nnz: int) -> tuple[int, int]:
+    """Row `row`'s entries, clamped to the table: the tables were validated when the model was built or
+    loaded, but a memory-mapped file rewritten in place afterwards must still not make a kernel read or
+    write outside its arrays (one predictable compare per row and per entry)."""
+    start = min(max(indptr[row], 0), nnz)
+    return start, min(max(indptr[row + 1], start), nnz)
+
+
+@numba.njit(cache=True, nogil=True)
 def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.ndarray, q0: int, q1: int,
          excluded: np.ndarray, e0: int, e1: int, k: int, acc: np.ndarray, mark: np.ndarray,
          cand: np.ndarray, best_i: np.ndarray, best_v: np.ndarray, positive: bool, best: bool) -> int:
@@ -45,10 +54,13 @@ def _one(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, query: np.
     for t in range(e0, e1):
         mark[excluded[t]] = 2
     m = 0
+    n = len(acc)
     for t in range(q0, q1):
-        b = query[t]
-        for p in range(indptr[b], indptr[b + 1]):
+        start, end = _span(indptr, query[t], len(indices))
+        for p in range(start, end):
             j = indices[p]
+            if j < 0 or j >= n:
+                continue
             if mark[j] == 0:
                 mark[j] = 1
                 cand[m] = j
@@ -82,7 +94,8 @@ def basket_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, que
     `positive`: a score of 0 means no evidence; `best`: a candidate's best entry, not the sum)."""
     total = 0
     for t in range(len(query)):
-        total += indptr[query[t] + 1] - indptr[query[t]]
+        start, end = _span(indptr, query[t], len(indices))
+        total += end - start
     cand = np.empty(total, dtype=np.int32)
     width = min(k, total)
     best_i = np.empty(max(width, 1), dtype=np.int32)
@@ -105,7 +118,8 @@ def baskets_topk(indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, b_
     for r in range(n):
         total = 0
         for t in range(b_indptr[r], b_indptr[r + 1]):
-            total += indptr[b_indices[t] + 1] - indptr[b_indices[t]]
+            start, end = _span(indptr, b_indices[t], len(indices))
+            total += end - start
         longest = max(longest, total)
     cand = np.empty(longest, dtype=np.int32)
     out_ptr = np.zeros(n + 1, dtype=np.int64)
@@ -183,6 +197,8 @@ def dense_rows(weights: np.ndarray, rows: np.ndarray, values: np.ndarray, norm: 
         h = np.zeros(n, dtype=np.float64)
         peak = 0.0
         for t in range(len(h_items)):
+            if h_items[t] < 0 or h_items[t] >= n:  # (see _span)
+                continue
             h[h_items[t]] = h_values[t]
             peak = max(peak, abs(h_values[t]))
         peak = max(peak, 1e-12)

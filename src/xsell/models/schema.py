@@ -17,8 +17,9 @@ customers) sets them in `Recommender._dims`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 
@@ -119,40 +120,92 @@ def _size(dim: Dim, dims: Mapping[str, int]) -> int:
 
 
 # -- the content checks themselves (also used by models for their state-dependent checks) ----------
+# Arrays of at least this many elements are checked by the compiled one-pass kernels
+# (xsell/kernels/validate.py: no temporaries, one read of each array); smaller ones by numpy, so that
+# small models, tests and one-shot CLI calls never import numba for checks that take microseconds.
+KERNEL_MIN_SIZE = 1 << 16
+
+
+def _kernels(*arrays: np.ndarray) -> Any:
+    """The validation kernels when the arrays are large enough to be worth them, else None."""
+    if max(a.size for a in arrays) < KERNEL_MIN_SIZE:
+        return None
+    from xsell.kernels import validate
+
+    return validate
+
+
+def _flat(values: np.ndarray) -> np.ndarray:
+    """A read-only 1-D view (a copy only for an array that is not C-contiguous): arrays mapped from
+    a file and arrays in memory then share one compiled specialisation of a kernel."""
+    flat = np.ascontiguousarray(values).reshape(-1).view()
+    flat.flags.writeable = False
+    return flat
+
+
+def _values_message(name: str, low: float | None, nan: bool, posinf: bool) -> str:
+    if nan:
+        rule = f"be >= {low:g} or NaN" if low is not None else "not be infinite"
+    else:
+        rule = "not be NaN or -inf" if posinf else "be finite"
+        rule += f" and >= {low:g}" if low is not None else ""
+    return f"{name} must {rule}"
+
+
 def check_values(name: str, values: np.ndarray, *, low: float | None = None, nan: bool = False,
                  posinf: bool = False) -> None:
     """Refuse loaded numbers a model cannot serve: NaN (unless it means 'unknown': nan=True),
     infinities (unless +inf is a real value of the metric: posinf=True) and values below `low`."""
+    kernels = _kernels(values)
     if values.dtype.kind == "f":
+        if kernels is not None:
+            ok = kernels.floats(_flat(values), -np.inf if low is None else float(low), low is not None, nan, posinf)
+            if not ok:
+                raise InputError(_values_message(name, low, nan, posinf))
+            return
         if values.size == 0 or (np.isfinite(values).all() and (low is None or values.min() >= low)):
-            return  # the usual case, with one temporary array (EASE weights can be gigabytes)
+            return  # the usual case, with one temporary array
         bad = np.isnan(values) if not nan else np.zeros(values.shape, dtype=bool)
         bad |= np.isneginf(values) if posinf else np.isinf(values)
         if low is not None:
             bad |= values < low
         if bad.any():
-            if nan:
-                rule = f"be >= {low:g} or NaN" if low is not None else "not be infinite"
-            else:
-                rule = "not be NaN or -inf" if posinf else "be finite"
-                rule += f" and >= {low:g}" if low is not None else ""
-            raise InputError(f"{name} must {rule}")
-    elif low is not None and values.size and values.min() < low:
-        raise InputError(f"{name} must be >= {low:g}")
+            raise InputError(_values_message(name, low, nan, posinf))
+    elif low is not None and values.size:
+        if kernels is not None and values.dtype.kind == "i":
+            if not kernels.at_least(_flat(values), math.ceil(low)):
+                raise InputError(f"{name} must be >= {low:g}")
+        elif values.min() < low:
+            raise InputError(f"{name} must be >= {low:g}")
 
 
 def check_csr(name: str, indptr: np.ndarray, indices: np.ndarray, n_cols: int, indices_name: str | None = None
               ) -> None:
     """Validate loaded CSR arrays: a row pointer from 0 to len(indices), never decreasing; columns in range."""
-    if indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
-        raise InputError(f"{name}_indptr is not a valid row pointer")
+    bad_pointer = f"{name}_indptr is not a valid row pointer"
+    bad_index = f"{indices_name or name + '_indices'} out of range 0..{n_cols - 1}"
+    kernels = _kernels(indptr, indices)
+    if kernels is not None and indptr.dtype.kind == indices.dtype.kind == "i":
+        code = kernels.csr(_flat(indptr), _flat(indices), int(n_cols))
+        if code == kernels.CSR_BAD_POINTER:
+            raise InputError(bad_pointer)
+        if code == kernels.CSR_BAD_INDEX:
+            raise InputError(bad_index)
+        return
+    if len(indptr) == 0 or indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
+        raise InputError(bad_pointer)
     if len(indices) and (indices.min() < 0 or indices.max() >= n_cols):
-        raise InputError(f"{indices_name or name + '_indices'} out of range 0..{n_cols - 1}")
+        raise InputError(bad_index)
 
 
 def check_sorted_rows(name: str, indptr: np.ndarray, scores: np.ndarray) -> None:
     """Each row of a (validated) CSR score table must run best first: the top-k floors rely on it."""
     if len(scores) < 2:
+        return
+    kernels = _kernels(indptr, scores)
+    if kernels is not None:
+        if not kernels.rows_sorted(_flat(indptr), _flat(scores)):
+            raise InputError(f"rows of {name} must be sorted best first")
         return
     starts = np.zeros(len(scores), dtype=bool)
     starts[indptr[:-1][indptr[:-1] < len(scores)]] = True
@@ -160,18 +213,57 @@ def check_sorted_rows(name: str, indptr: np.ndarray, scores: np.ndarray) -> None
         raise InputError(f"rows of {name} must be sorted best first")
 
 
-def check_ids(name: str, ids: np.ndarray) -> None:
-    """External ids from a file: distinct, and text ids valid Unicode without NUL characters."""
+def check_ids(name: str, ids: np.ndarray, *, distinct: bool = True) -> None:
+    """External ids from a file: text ids valid Unicode without NUL characters; distinct
+    (distinct=False leaves that to the caller, e.g. to `IdMap.set_order` of a stored sorted order,
+    which proves it in one pass instead of a sort)."""
     if ids.dtype.kind == "U" and ids.size and ids.dtype.itemsize:
-        codes = ids.view(np.uint32).reshape(len(ids), -1)
-        zero = codes == 0
-        inner_nul = (np.maximum.accumulate(zero, axis=1) & ~zero).any()  # NUL before another character
-        if inner_nul or (codes > 0x10FFFF).any() or ((codes >= 0xD800) & (codes <= 0xDFFF)).any():
+        flat = _flat(ids).view(np.uint32)
+        kernels = _kernels(flat)
+        if kernels is not None:
+            bad = not kernels.text_ids(flat, ids.dtype.itemsize // 4)
+        else:
+            codes = flat.reshape(len(ids), -1)
+            zero = codes == 0
+            inner_nul = (np.maximum.accumulate(zero, axis=1) & ~zero).any()  # NUL before another character
+            bad = bool(inner_nul or (codes > 0x10FFFF).any() or ((codes >= 0xD800) & (codes <= 0xDFFF)).any())
+        if bad:
             raise InputError(f"{name} holds an id that is not valid text (NUL, surrogate or out-of-range "
                              f"character)")
-    if len(np.unique(ids)) != len(ids):
+    if distinct and has_duplicates(ids):
         raise InputError(f"{name} holds duplicate ids")
 
 
-__all__ = ["Array", "Check", "Csr", "Schema", "SortedRows", "Values", "check_csr", "check_ids",
-           "check_sorted_rows", "check_values"]
+def check_id_length(ids: np.ndarray) -> None:
+    """Text ids at most MAX_ID_LENGTH characters long (as `IdMap` requires); cheap unless the ids'
+    fixed width is above that."""
+    from xsell.data.idmap import MAX_ID_LENGTH
+
+    if ids.dtype.kind == "U" and ids.size and ids.dtype.itemsize // 4 > MAX_ID_LENGTH:
+        longest = int(np.char.str_len(ids).max())
+        if longest > MAX_ID_LENGTH:
+            raise InputError(f"ids must be at most {MAX_ID_LENGTH} characters long; got one of {longest} characters")
+
+
+def has_duplicates(ids: np.ndarray) -> bool:
+    """Whether two ids are equal: a sort of the int ids, or of 64-bit hashes of the text ids (sorting
+    strings is about 40x slower), the text ids themselves compared only when two hashes are equal."""
+    if len(ids) < 2:
+        return False
+    if ids.dtype.kind == "U" and ids.dtype.itemsize:
+        kernels = _kernels(ids)
+        if kernels is None:
+            return len(np.unique(ids)) != len(ids)
+        keys = kernels.text_hashes(_flat(ids).view(np.uint32), ids.dtype.itemsize // 4)
+    elif ids.dtype.kind in "iu":
+        keys = ids
+    else:
+        return len(np.unique(ids)) != len(ids)
+    ranked = np.sort(keys)
+    if not (ranked[1:] == ranked[:-1]).any():
+        return False
+    return keys is ids or len(np.unique(ids)) != len(ids)  # a repeated hash: a duplicate, or (rarely) a collision
+
+
+__all__ = ["KERNEL_MIN_SIZE", "Array", "Check", "Csr", "Schema", "SortedRows", "Values", "check_csr",
+           "check_id_length", "check_ids", "check_sorted_rows", "check_values", "has_duplicates"]
