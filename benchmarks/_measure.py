@@ -9,7 +9,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def log(message: str) -> None:
@@ -63,6 +65,38 @@ def settle_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def timed(call: Callable[[], Any], baseline_mb: float) -> tuple[Any, dict[str, float]]:
+    """Run call() once from a trimmed heap: (result, {"wall", "cpu", "peak_mb"}). cpu is the
+    process CPU time (every thread's); peak_mb is the RSS peak during the call above
+    `baseline_mb`, the result included (it is still alive when the peak is read)."""
+    settle_memory()
+    meter = PeakMeter()
+    c0, t0 = time.process_time(), time.perf_counter()
+    result = call()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return result, {"wall": wall, "cpu": cpu, "peak_mb": meter.peak_mb() - baseline_mb}
+
+
+def spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
+    """Median with [min-max] over the repeats ("x" alone for one value)."""
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(median(values))} [{fmt(min(values))}-{fmt(max(values))}]"
+
+
+def median(values: Sequence[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
 def fmt_s(seconds: float) -> str:

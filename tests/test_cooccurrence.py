@@ -237,3 +237,56 @@ def test_basket_and_exclude_accept_arrays_sets_and_single_ids(tiny_orders):
     assert model.recommend(np.array(["a", "b"]), exclude=np.array(["c"])).items == expected
     assert model.recommend({"a", "b"}, exclude={"c"}).items == expected
     assert model.recommend("a").items == model.recommend(["a"]).items
+
+
+# -- the neighbour table straight from the counts (mining.pairs.neighbour_table) --------------------------
+def _numpy_neighbour_table(counts: PairCounts, floor: int, alpha: float, shrinkage: float,
+                           k: int | None) -> tuple[np.ndarray, ...]:
+    """The reference: every pair scored with numpy, ranked by models/_topk.topk_rows."""
+    from xsell.models._topk import topk_rows
+
+    n = counts.n_items
+    row = np.repeat(np.arange(n, dtype=np.int32), np.diff(counts.indptr))
+    keep = np.flatnonzero(counts.counts >= floor) if floor > counts.min_count else np.arange(len(row))
+    c64 = counts.counts[keep].astype(np.float64)
+    row, col = row[keep], counts.indices[keep]
+    n_i = counts.item_counts.astype(np.float64)
+    damp = c64 / (c64 + shrinkage) if shrinkage > 0 else 1.0
+    score = (damp * c64 / ((n_i ** (1.0 - alpha))[row] * (n_i ** alpha)[col])).astype(np.float32)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n), out=indptr[1:])
+    nb_indptr, nb_indices, nb_scores, src = topk_rows(indptr, col, score, k)
+    return nb_indptr, nb_indices.astype(np.int32), nb_scores, counts.counts[keep][src].astype(np.int32)
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"min_count": 1, "neighbors": None}, {"min_count": 3, "neighbors": 5},
+    {"min_count": 1, "min_support": 0.002, "alpha": 0.0, "shrinkage": 0.0, "neighbors": 1},
+    {"alpha": 1.0, "shrinkage": 2.5, "neighbors": 40},
+])
+def test_neighbour_table_equals_numpy_scores_and_topk_bit_for_bit(shop, params):
+    from xsell.datasets import synthetic_log
+    from xsell.mining.pairs import neighbour_table
+
+    for orders in (shop.orders, synthetic_log(20_000, 800, seed=3, mean_basket=9.0)):
+        model = CoOccurrence(**params)
+        floor = model._count_floor(orders.n_orders)
+        for counts in (count_pairs(orders, floor), count_pairs(orders, 1)):  # floored already, or not yet
+            ref = _numpy_neighbour_table(counts, floor, model.alpha, model.shrinkage, model.neighbors)
+            for threads in (1, 2):
+                got = neighbour_table(counts, floor, model.alpha, model.shrinkage, model.neighbors, threads=threads)
+                for a, b in zip(got, ref, strict=True):
+                    assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+        fitted = model.fit(orders)
+        for a, b in zip(ref, (fitted.neighbor_indptr_, fitted.neighbor_indices_, fitted.neighbor_scores_,
+                              fitted.neighbor_counts_), strict=True):
+            assert a.tobytes() == b.tobytes()  # and the fitted model holds exactly that table
+
+
+def test_pair_counts_rows_come_sorted_and_give_the_same_pair_list(shop):
+    counts = count_pairs(shop.orders, 2)
+    row = np.repeat(np.arange(counts.n_items), np.diff(counts.indptr))
+    same = row[1:] == row[:-1]
+    assert (counts.indices[1:][same] > counts.indices[:-1][same]).all()
+    pairs = counts.to_pairs()
+    assert len(pairs) == counts.n_pairs and (pairs["count"] >= 2).all()

@@ -1,4 +1,5 @@
-"""Rule mining: metrics by hand, equality with mlxtend, constraints, validation, big baskets."""
+"""Rule mining: metrics by hand, equality with mlxtend, constraints, validation, big baskets; pair counting
+against a dense X^T X."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import xsell
 from xsell import InputError, frequent_itemsets, mine_rules
+from tests._fuzz import scaled
 from tests.conftest import GROCERIES
 
 METRICS = ["antecedent_support", "consequent_support", "support", "confidence", "lift", "leverage",
@@ -454,3 +457,126 @@ def test_pair_product_without_scipys_private_kernel_gives_the_same_rules(monkeyp
     public = mine_rules(orders, min_support=0.002)
     assert len(fast) > 100
     pd.testing.assert_frame_equal(fast, public)
+
+
+# -- pair counting (mining/pairs.py): the blocked lower triangle against a dense X^T X ------------------
+def _dense_pairs(orders: xsell.Orders, floor: int) -> tuple[np.ndarray, np.ndarray]:
+    """The plain reference: the dense X^T X without its diagonal, entries below the floor zeroed."""
+    x = np.zeros((orders.n_orders, orders.n_items))
+    x[orders.order_index, orders.item_index] = 1
+    co = (x.T @ x).astype(np.int64)  # float64 (BLAS) counts are exact far beyond these sizes
+    np.fill_diagonal(co, 0)
+    co[co < floor] = 0
+    return co, x.sum(axis=0).astype(np.int64)
+
+
+def _assert_counts_equal_dense(counts: xsell.PairCounts, orders: xsell.Orders, floor: int) -> None:
+    ref, item_counts = _dense_pairs(orders, floor)
+    n = orders.n_items
+    assert (counts.indptr.dtype, counts.indices.dtype, counts.counts.dtype, counts.item_counts.dtype) == (
+        np.int64, np.int32, np.int32, np.int64)
+    assert counts.indptr.shape == (n + 1,) and counts.indptr[0] == 0 and counts.indptr[-1] == len(counts.indices)
+    row = np.repeat(np.arange(n), np.diff(counts.indptr))
+    got = np.zeros((n, n), dtype=np.int64)
+    got[row, counts.indices] = counts.counts
+    assert np.array_equal(got, ref)
+    assert len(counts.counts) == np.count_nonzero(ref)  # nothing stored twice, no zeros kept
+    same_row = row[1:] == row[:-1]
+    assert (counts.indices[1:][same_row] > counts.indices[:-1][same_row]).all()  # each row ascending
+    assert np.array_equal(counts.item_counts, item_counts)
+    assert counts.n_orders == orders.n_orders
+
+
+def _orders_from_baskets(baskets: list[list[int]], n_items: int) -> xsell.Orders:
+    order_index = np.array([o for o, b in enumerate(baskets) for _ in b], dtype=np.int32)
+    item_index = np.array([i for b in baskets for i in b], dtype=np.int32)
+    return xsell.Orders.from_indices(order_index, item_index, items=[f"i{j}" for j in range(n_items)],
+                                     orders=np.arange(len(baskets)))
+
+
+@st.composite
+def _baskets(draw: st.DrawFn) -> tuple[list[list[int]], int]:
+    n_items = draw(st.integers(1, 40))
+    sizes = st.integers(0, min(n_items, draw(st.sampled_from([3, 8, 40]))))
+    baskets = draw(st.lists(sizes.flatmap(lambda k: st.lists(st.integers(0, n_items - 1), min_size=k, max_size=k)),
+                            min_size=1, max_size=30))
+    return baskets, n_items
+
+
+@settings(max_examples=scaled(150), deadline=None)
+@given(data=_baskets(), floor=st.integers(0, 4), threads=st.integers(1, 3),
+       scan=st.sampled_from([0, 32, 10**9]), arena=st.sampled_from([1, 64, 1 << 24]), wide=st.booleans())
+def test_blocked_pair_counts_equal_a_dense_product(data, floor, threads, scan, arena, wide):
+    # scan 0: every row sorts its kept columns; 10**9: every row scans; arena 1: an arena per row or
+    # so, every scratch array memory-mapped; wide: the int64 line numbers and offsets of huge logs
+    import xsell.mining.pairs as pairs
+
+    baskets, n_items = data
+    orders = _orders_from_baskets([b for b in baskets if b] or [[0]], n_items)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pairs, "_SCAN_RATIO", scan)
+        mp.setattr(pairs, "_ARENA_ENTRIES", arena)
+        mp.setattr(pairs, "_MAPPED_BYTES", 0 if arena == 1 else pairs._MAPPED_BYTES)
+        if wide:
+            mp.setattr(pairs, "_NARROW_STARTS", 0)
+            mp.setattr(pairs, "_NARROW_OFFSETS", 0)
+        counts = xsell.count_pairs(orders, floor, threads=threads)
+    assert counts.min_count == floor  # as given: the floor it was counted at
+    _assert_counts_equal_dense(counts, orders, floor)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_counts_of_heavy_logs_equal_a_dense_product_on_every_thread_count(seed):
+    from xsell.datasets import synthetic_log
+
+    orders = synthetic_log(3_000, 400, seed=seed, mean_basket=12.0 + 8 * seed)
+    for floor in (1, 2, 5):
+        for threads in (1, 2, 4):
+            _assert_counts_equal_dense(xsell.count_pairs(orders, floor, threads=threads), orders, floor)
+
+
+def test_pair_counts_of_one_huge_basket():
+    # one order of 1,500 items among small ones: 1.1 million pairs from one order, counted row by row
+    rng = np.random.default_rng(5)
+    baskets = [list(range(1_500))] + [rng.choice(1_500, 4, replace=False).tolist() for _ in range(400)]
+    orders = _orders_from_baskets(baskets, 1_500)
+    for floor in (1, 2):
+        _assert_counts_equal_dense(xsell.count_pairs(orders, floor, threads=2), orders, floor)
+
+
+def test_pair_counts_of_empty_and_single_item_logs():
+    empty = xsell.Orders.from_indices(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), items=["a", "b"])
+    counts = xsell.count_pairs(empty)
+    assert (counts.n_orders, counts.n_pairs, counts.indptr.tolist(), counts.item_counts.tolist()) == (
+        0, 0, [0, 0, 0], [0, 0])
+    singles = _orders_from_baskets([[0], [1], [0]], 2)
+    counts = xsell.count_pairs(singles, 1)
+    assert (counts.n_pairs, counts.indptr.tolist(), counts.item_counts.tolist()) == (0, [0, 0, 0], [2, 1])
+    _assert_counts_equal_dense(xsell.count_pairs(_orders_from_baskets([[0, 1]], 2), 5), _orders_from_baskets(
+        [[0, 1]], 2), 5)
+
+
+def test_pair_counts_sort_and_merge_lines_given_out_of_order():
+    # Orders keeps lines sorted by (order, item) without repeats; lines built by hand otherwise are
+    # counted as the binary order x item matrix sees them
+    ordered = _orders_from_baskets([[0, 2, 3], [1, 2], [0, 3]], 4)
+    shuffled = xsell.Orders(orders=ordered.orders, items=ordered.items,
+                            order_index=np.array([2, 0, 1, 0, 2, 1, 0, 0], dtype=np.int32),
+                            item_index=np.array([3, 3, 2, 0, 0, 1, 2, 3], dtype=np.int32))
+    counts = xsell.count_pairs(shuffled)
+    _assert_counts_equal_dense(counts, ordered, 1)
+    bad = xsell.Orders(orders=ordered.orders, items=ordered.items, order_index=np.array([0, 5], dtype=np.int32),
+                       item_index=np.array([0, 1], dtype=np.int32))
+    with pytest.raises(InputError, match=_exact("order lines hold an order or item index out of range")):
+        xsell.count_pairs(bad)
+
+
+def test_pair_counts_on_one_thread_and_many_are_the_same_arrays():
+    from xsell.datasets import synthetic_log
+
+    orders = synthetic_log(20_000, 2_000, seed=8, mean_basket=8.0)
+    one = xsell.count_pairs(orders, 2, threads=1)
+    for threads in (2, 3, None):
+        other = xsell.count_pairs(orders, 2, threads=threads)
+        for name in ("indptr", "indices", "counts", "item_counts"):
+            assert np.array_equal(getattr(one, name), getattr(other, name))

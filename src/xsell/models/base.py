@@ -240,7 +240,7 @@ class Recommender:
             if single is not None:
                 return single
         query = np.array(sorted(set(found)) if len(found) > 1 else found, dtype=np.int32)
-        excluded = query if no_exclude else np.union1d(query, self._known(exclude, "exclude"))
+        excluded = query if no_exclude or exclude is None else np.union1d(query, self._known(exclude, "exclude"))
         return self._recommend(query, excluded, k, customer)
 
     def _single(self, item: int, k: int) -> "Recommendations | None":

@@ -33,10 +33,11 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pairs  # counted in mining
+from xsell.mining.pairs import neighbour_table
 from xsell.errors import InputError
 from xsell.kernels import requests as kernels
 from xsell.models.params import Int, Number
-from xsell.models._topk import floor_from_sorted_rows, topk_rows
+from xsell.models._topk import floor_from_sorted_rows
 from xsell.models.base import Recommendations, Recommender, drop_below
 from xsell.models.schema import Array, Csr, Schema, SortedRows, Values
 
@@ -104,28 +105,13 @@ class CoOccurrence(Recommender):
         return model
 
     def _build(self, counts: PairCounts) -> None:
-        n_items = counts.n_items
-        lengths = np.diff(counts.indptr)
-        row = np.repeat(np.arange(n_items, dtype=np.int32), lengths)
-        floor = self._count_floor(counts.n_orders)
-        if floor > counts.min_count:
-            keep = np.flatnonzero(counts.counts >= floor)
-            pair_counts, row, col = counts.counts[keep], row[keep], counts.indices[keep]
-        else:  # counting already dropped the pairs below the floor
-            pair_counts, col = counts.counts, counts.indices
-        c = pair_counts.astype(np.float64)
-        # per-item powers once, gathered per pair: no pow() per pair
-        n_i = counts.item_counts.astype(np.float64)
-        denominator = (n_i ** (1.0 - self.alpha))[row] * (n_i ** self.alpha)[col]
-        damp = c / (c + self.shrinkage) if self.shrinkage > 0 else 1.0
-        score = (damp * c / denominator).astype(np.float32)
-        indptr = np.zeros(n_items + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row, minlength=n_items), out=indptr[1:])
-        del denominator, row
-        nb_indptr, nb_indices, nb_scores, src = topk_rows(indptr, col, score, self.neighbors)
-        self._set_arrays(counts.items, counts.n_orders, counts.item_counts, nb_indptr,
-                         nb_indices.astype(np.int32), nb_scores.astype(np.float32),
-                         pair_counts[src].astype(np.int32))
+        # one compiled pass per row (mining.pairs.neighbour_table): score the row's pairs, keep its k
+        # best; no score, sort key or row index per pair in memory (the numpy version peaked at about
+        # 5x the counts' size on top of them), the same arrays bit for bit
+        nb_indptr, nb_indices, nb_scores, nb_counts = neighbour_table(
+            counts, self._count_floor(counts.n_orders), self.alpha, self.shrinkage, self.neighbors)
+        self._set_arrays(counts.items, counts.n_orders, counts.item_counts, nb_indptr, nb_indices, nb_scores,
+                         nb_counts)
 
     def _set_arrays(self, items: IdMap, n_orders: int, item_counts: np.ndarray, nb_indptr: np.ndarray,
                     nb_indices: np.ndarray, nb_scores: np.ndarray, nb_counts: np.ndarray) -> None:
