@@ -350,3 +350,256 @@ def test_the_engine_reads_models_through_their_public_api_only():
                     and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
                 found.append(f"{path.name}:{node.lineno}: .{node.attr}")
     assert found == []
+
+
+# -- the compiled single-request paths against plain references -----------------------------------------------
+
+def _reference_cross_sell(engine, basket, k, rules=None, threshold=None):
+    """`cross_sell` step by step: the vectorised rule pipeline the batches use (`filters`, row 0), the evidence
+    read from dense rows of its matrices, the reasons written out; the frame built as the engine built it."""
+    from xsell.engine import filters
+    from xsell.engine.filters import Held
+    from xsell.engine.suggestions import parse_basket
+
+    st, compiled, ev = engine._state, engine._rules(rules), engine._evidence
+    threshold = engine.threshold if threshold is None else threshold
+    idx, _qty, value = parse_basket(st, basket, engine.model.items_)
+    held = Held.basket(np.sort(idx), engine.n)
+    cand = engine._source.one(held.items, max(engine.pool or 4 * k, k))
+    short = filters.shortlist(st, compiled, held, np.zeros(len(cand), dtype=np.int64), cand,
+                              np.arange(1, len(cand) + 1), engine._subs)
+    items = short.items
+    logq, conf, pair = (m[held.items][:, items].toarray() for m in (ev.logq, ev.conf, ev.pair))
+    total, best = np.zeros(len(items)), np.zeros(len(items))
+    because, together = np.full(len(items), -1), np.zeros(len(items))
+    for row, i in enumerate(held.items):  # basket items ascending; an absent pair adds 0.0
+        total = total + logq[row]
+        better = conf[row] > best
+        best[better], because[better], together[better] = conf[row][better], i, pair[row][better]
+    p = np.maximum(1.0 - np.exp(total), ev.base[items])
+    gap = max(threshold - value, 0.0) if threshold is not None else 0.0
+    order, _rank, revenue, margin, closes = filters.rank_and_cut(st, compiled, short, p, np.array([gap]), 1, k)
+    c, p, revenue, margin, because, together, closes = (a[order] for a in (items, p, revenue, margin, because,
+                                                                            together, closes))
+    pinned = short.pin_order[order] < compiled.n_pins
+    ids = engine.model.items_.ids
+    reasons = []
+    for j, b, n_ij, rv, cl, pin in zip(c, because, together, revenue, closes, pinned):
+        if pin:
+            text = "pinned by the merchandiser"
+        elif b >= 0:
+            share = int(n_ij) / max(float(ev.counts[b]), 1.0)
+            text = f"bought together in {int(n_ij):,} orders ({share:.0%} of orders with {ids[b]})"
+        else:
+            text = f"suggested by {type(engine.model).__name__}; in {ev.base[j]:.1%} of all orders"
+        text += f"; expected +{rv:,.2f}"
+        if cl and gap > 0 and threshold is not None:
+            text += f"; closes the {gap:,.2f} gap to {threshold:,.2f}"
+        reasons.append(text)
+    frame = pd.DataFrame({"item_id": ids[c], "probability": p, "price": st.price[c], "expected_revenue": revenue,
+                          "expected_margin": margin, "closes_gap": closes, "pinned": pinned, "reason": reasons})
+    return frame, value, gap, float(revenue.sum()), float(margin.sum()) if len(margin) else 0.0
+
+
+def _same_floats(a, b):
+    """Equal bit for bit (NaN where NaN)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.array_equal(a.view(np.int64), b.view(np.int64))
+
+
+@pytest.mark.parametrize("with_orders", [True, False])
+def test_cross_sell_equals_the_pipeline_computed_step_by_step(shop_model, catalog_frame, shop, with_orders):
+    frame = catalog_frame.copy()
+    frame.loc[frame.index % 17 == 3, "in_stock"] = False
+    frame.loc[frame.index % 23 == 5, "price"] = np.nan  # the order lines' price, or none
+    engine = xsell.Engine(shop_model, xsell.load_catalog(frame), orders=shop.orders if with_orders else None,
+                          threshold=40.0)
+    counts = np.bincount(shop.orders.item_index, minlength=len(shop.orders.items))
+    top = [str(i) for i in shop.orders.items.ids[np.argsort(-counts, kind="stable")[:20]]]
+    rule_sets = [None,
+                 xsell.BusinessRules(pin=[(top[0], top[9]), (top[1], top[12]), (top[0], top[12]), (top[2], top[2])],
+                                     block=[(top[0], top[1]), (top[3], top[4])], max_per_category=2),
+                 xsell.BusinessRules(exclude_categories=["kitchen"], exclude_items=[top[5]], min_price=4.0,
+                                     max_price=40.0, in_stock_only=False, objective="margin", max_per_category=1),
+                 xsell.BusinessRules(allow=top[:12], objective="probability")]
+    order_items = pd.Series(shop.orders.items.ids[shop.orders.item_index]).groupby(shop.orders.order_index).unique()
+    baskets = [list(v) for v in order_items.iloc[:250]]
+    baskets[:0] = [[], ["nope"], [top[0], top[1]], {top[0]: 2, top[3]: 1.5}]
+    checked = 0
+    for rules in rule_sets:
+        for basket, threshold in zip(baskets, [None, 25.0, 60.0, None] * len(baskets)):
+            got = engine.cross_sell(basket, k=6, rules=rules, threshold=threshold)
+            want, value, gap, revenue, margin = _reference_cross_sell(engine, basket, 6, rules, threshold)
+            pd.testing.assert_frame_equal(got.to_frame(), want, check_exact=True)
+            for column in ("probability", "price", "expected_revenue", "expected_margin"):
+                assert _same_floats(got.to_frame()[column], want[column]), column
+            assert (got.basket_value, got.gap) == (value, gap)
+            assert _same_floats([got.expected_uplift_revenue, got.expected_uplift_margin], [revenue, margin])
+            assert got.items == want["item_id"].tolist() and len(got) == len(want)
+            checked += len(want)
+    assert checked > 3000
+
+
+def _brute_up_sells(frame, model, base, item, k, band=1.5, objective="revenue"):
+    """Up-sells of `item` by sorting the whole catalog: the same category (else the same family), in stock,
+    priced above it (in whole cents) and at most band x its price, by share of orders x extra value, ties
+    to the lower model index."""
+    f = frame.assign(index=[model.items_.index_of(i) for i in frame["item_id"]]).set_index("item_id")
+    row = f.loc[item]
+    if pd.notna(row["category"]):
+        same = f["category"] == row["category"]
+    else:  # no category: its family, among the items without one
+        same = f["category"].isna() & (f["parent"] == row["parent"])
+    cents = np.round(f["price"] * 100)
+    upper = np.floor(band * row["price"] * 100 + 1e-6)
+    ok = (same & f["in_stock"] & (cents > np.round(row["price"] * 100)) & (cents <= upper)
+          & (f["price"] > row["price"]))
+    c = f[ok]
+    likely = base[c["index"].to_numpy()]
+    extra = c["price"].to_numpy() - row["price"]
+    extra_margin = (c["price"] - c["cost"]).to_numpy() - (row["price"] - row["cost"])
+    score = {"revenue": likely * extra, "probability": likely,
+             "margin": np.nan_to_num(likely * extra_margin, nan=-np.inf)}[objective]
+    order = np.lexsort((c["index"].to_numpy(), -score))[:k]
+    return pd.DataFrame({"item_id": c.index.to_numpy()[order], "probability": likely[order],
+                         "price": c["price"].to_numpy()[order], "extra_price": extra[order],
+                         "expected_revenue": (likely * extra)[order],
+                         "expected_margin": (likely * extra_margin)[order]})
+
+
+def test_up_sell_equals_a_brute_force_sort_of_the_catalog(shop_model, catalog_frame):
+    frame = catalog_frame.copy()
+    frame.loc[frame.index % 13 == 2, "in_stock"] = False
+    frame.loc[frame.index % 7 == 1, "category"] = None  # these go by family
+    frame.loc[frame.index % 11 == 4, "price"] = (frame["price"] * 1.003).round(4)  # sub-cent prices
+    engine = xsell.Engine(shop_model, xsell.load_catalog(frame))
+    base = shop_model.item_counts_ / shop_model.n_orders_
+    compared = 0
+    for objective in ("revenue", "probability", "margin"):
+        rules = xsell.BusinessRules(objective=objective)
+        for item in frame["item_id"][::1 if objective == "revenue" else 3]:
+            want = _brute_up_sells(frame, shop_model, base, item, 10, objective=objective)
+            for k in (2, 10):  # the top 2 are the top 10's first two (no category cap here)
+                got = engine.up_sell(item, k=k, rules=rules).to_frame()
+                assert got["item_id"].tolist() == want["item_id"].tolist()[:k], (item, objective)
+                for column in want.columns[1:]:
+                    assert _same_floats(got[column], want[column][:k]), (item, column)
+            compared += len(want)
+    assert compared > 500
+
+
+def test_up_sell_of_a_large_catalog_equals_a_brute_force_sort(tmp_path):
+    from xsell.datasets import synthetic_log
+
+    orders = synthetic_log(30_000, 4_000, seed=3)
+    model = xsell.CoOccurrence().fit(orders)
+    rng = np.random.default_rng(0)
+    ids = orders.items.ids
+    frame = pd.DataFrame({"item_id": ids, "price": np.round(rng.lognormal(2.5, 0.7, len(ids)), 2),
+                          "category": [f"c{i % 40}" for i in range(len(ids))],
+                          "parent": [f"f{i // 3}" for i in range(len(ids))],
+                          "in_stock": rng.random(len(ids)) > 0.05})
+    frame["cost"] = (frame["price"] * 0.6).round(2)
+    engine = xsell.Engine(model, xsell.load_catalog(frame.sample(frac=1.0, random_state=2)))  # any row order
+    base = model.item_counts_ / model.n_orders_
+    for item in ids[rng.choice(len(ids), 150, replace=False)]:
+        got = engine.up_sell(item, k=5).to_frame()
+        want = _brute_up_sells(frame, model, base, item, 5)
+        assert got["item_id"].tolist() == want["item_id"].tolist()
+        for column in want.columns[1:]:
+            assert _same_floats(got[column], want[column])
+
+
+def test_up_sell_alone_equals_up_sell_batch_bit_for_bit(shop_model, catalog, shop):
+    counts = np.bincount(shop.orders.item_index, minlength=len(shop.orders.items))
+    top = [str(i) for i in shop.orders.items.ids[np.argsort(-counts, kind="stable")[:10]]]
+    rules = xsell.BusinessRules(pin=[(top[0], top[5]), (top[1], "P000-P"), (top[0], top[0])], block=[(top[2], top[3])],
+                                max_per_category=1, objective="margin")
+    engine = xsell.Engine(shop_model, catalog, orders=shop.orders)
+    items = shop.orders.items.ids.tolist()
+    for r in (None, rules):
+        batch = engine.up_sell_batch(items, k=4, rules=r)
+        for item in items:
+            got = engine.up_sell(item, k=4, rules=r).to_frame()
+            mine = batch[batch["item_id"] == item]
+            assert got["item_id"].tolist() == mine["upsell_id"].astype(str).tolist()
+            for column in ("probability", "price", "extra_price", "expected_revenue", "expected_margin"):
+                assert _same_floats(got[column], mine[column])
+            assert got["pinned"].tolist() == mine["pinned"].tolist()
+
+
+def test_suggestions_build_their_frame_on_first_use(engine, shop):
+    import dataclasses
+
+    a, b = shop.truth.complements[2]
+    got = engine.cross_sell([a, b], k=5)
+    assert [f.name for f in dataclasses.fields(got)] == ["frame", "basket_value", "gap", "expected_uplift_revenue",
+                                                         "expected_uplift_margin"]
+    first = got.to_frame()
+    first.loc[0, "reason"] = "changed"  # a copy of its own
+    pd.testing.assert_frame_equal(got.frame, got.to_frame())
+    assert got.frame is got.frame and got.to_frame() is not got.frame
+    assert got.items == got.frame["item_id"].tolist() and len(got) == len(got.frame)
+    got.frame = got.frame.head(2)  # setting the frame works as it did
+    assert len(got) == 2 and got.items == got.to_frame()["item_id"].tolist()
+    plain = xsell.Suggestions(pd.DataFrame({"item_id": ["x"]}), basket_value=1.0)
+    assert plain.items == ["x"] and repr(plain) == "Suggestions(['x'], uplift=0.00)"
+    import copy
+    import pickle
+
+    fresh = engine.cross_sell([a, b], k=5)
+    for twin in (pickle.loads(pickle.dumps(fresh)), copy.deepcopy(fresh), copy.copy(fresh)):
+        pd.testing.assert_frame_equal(twin.to_frame(), fresh.to_frame())
+        assert (twin.basket_value, twin.gap, twin.expected_uplift_revenue) == \
+            (fresh.basket_value, fresh.gap, fresh.expected_uplift_revenue)
+
+
+def _reference_align(catalog, items):
+    """Catalog.align as pandas does it: reindex the frame over the model's items, factorize the names."""
+    model_index = items.to_internal(catalog.frame.index.to_numpy())
+    row = np.full(len(items), -1, dtype=np.int64)
+    hit = model_index >= 0
+    row[model_index[hit]] = np.flatnonzero(hit)
+    f = catalog.frame.reset_index(drop=True).reindex(row)
+    codes, names = pd.factorize(f["category"].astype(object).where(f["category"].notna(), None), use_na_sentinel=True)
+    parent, _ = pd.factorize(f["parent"].astype(object).where(f["parent"].notna(), None), use_na_sentinel=True)
+    return dict(known=row >= 0, price=f["price"].to_numpy(dtype=np.float64), cost=f["cost"].to_numpy(dtype=np.float64),
+                category=codes.astype(np.int64), category_names=np.asarray(names, dtype=object),
+                parent=parent.astype(np.int64),
+                in_stock=f["in_stock"].astype("boolean").fillna(True).to_numpy(dtype=bool))
+
+
+@pytest.mark.parametrize("kind", ["shop", "shuffled", "unicode", "int"])
+def test_catalog_alignment_equals_reindexing_the_frame(shop_model, catalog_frame, kind):
+    from xsell.data.idmap import IdMap
+
+    rng = np.random.default_rng(1)
+    frame = catalog_frame.copy()
+    items = shop_model.items_
+    if kind != "shop":
+        frame = frame.sample(frac=0.8, random_state=4)  # some model items not in the catalog
+        extra = pd.DataFrame({"item_id": ["X1", "X2"], "price": [1.0, 2.0], "category": ["new", None],
+                              "parent": [None, "p"]})
+        frame = pd.concat([frame, extra], ignore_index=True)
+        frame.loc[rng.random(len(frame)) < 0.1, "category"] = None
+        frame.loc[rng.random(len(frame)) < 0.1, "parent"] = None
+        frame.loc[rng.random(len(frame)) < 0.1, "in_stock"] = None
+    if kind == "unicode":
+        ids = ["é", "日本-", "🛒"]
+        items = IdMap(np.array([ids[j % 3] + str(j) for j in range(300)] + ["", "Z"]))
+        frame["item_id"] = [ids[j % 3] + str(j) if j % 5 else f"nope{j}" for j in range(len(frame))]
+        frame.loc[0, "item_id"], frame.loc[1, "item_id"] = "", "a\x00b"
+    if kind == "int":
+        items = IdMap(np.arange(100, 500, dtype=np.int64))
+        frame["item_id"] = [str(100 + j) if j % 4 else f"0{100 + j}" for j in range(len(frame))]
+    catalog = xsell.load_catalog(frame)
+    got = vars(catalog.align(items))
+    want = _reference_align(catalog, items)
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key].dtype == value.dtype, key
+        if value.dtype.kind == "f":
+            assert _same_floats(got[key], value), key
+        else:
+            assert got[key].tolist() == value.tolist(), key
+    assert got["known"].any() and (got["category"] >= 0).any()

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from xsell.data.baskets import Baskets
+from xsell.engine.evidence import Evidence
 from xsell.models._topk import topk_rows
 from xsell.models.base import Recommender, merge_ranked, ranks_within
 from xsell.models.cooccurrence import CoOccurrence
@@ -64,7 +65,7 @@ class ModelCandidates:
 
     def one(self, basket: np.ndarray, k: int, customer: Any = None) -> np.ndarray:
         indices: np.ndarray = self.model.recommend_indices(basket, k=k, customer=customer).indices
-        return indices.astype(np.int64)
+        return indices  # read-only, of the model's index type: the kernels take it as it is
 
     def many(self, baskets: Baskets, matrix: sp.csr_matrix, k: int) -> Pool:
         ranked = self.model.rank_baskets(baskets, k)
@@ -77,17 +78,18 @@ class ModelCandidates:
 class CoOccurrenceCandidates(ModelCandidates):
     """A CoOccurrence scored with its own counts: many baskets in one complex sparse product.
 
-    logq: items x items log(1 - p_ij) (`Evidence.logq`) over the model's items."""
+    evidence: the engine's `Evidence` over the model's items (its items x items log(1 - p_ij), `logq`, is
+    built on first use)."""
 
-    def __init__(self, model: CoOccurrence, logq: sp.csr_matrix) -> None:
+    def __init__(self, model: CoOccurrence, evidence: Evidence) -> None:
         super().__init__(model)
         self.cooc = model
-        self.logq = logq
+        self.evidence = evidence
         self._joint: sp.csr_matrix | None = None
 
     def prepare(self) -> None:
         if self._joint is None:
-            self._joint = (self.cooc.score_matrix().astype(np.complex128) + 1j * self.logq).tocsr()
+            self._joint = (self.cooc.score_matrix().astype(np.complex128) + 1j * self.evidence.logq).tocsr()
 
     def many(self, baskets: Baskets, matrix: sp.csr_matrix, k: int) -> Pool:
         """The model's top `k` per basket (exactly as recommend_batch ranks them) and their summed

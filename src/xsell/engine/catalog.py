@@ -54,22 +54,80 @@ class Catalog:
 
     def align(self, items: IdMap) -> "AlignedCatalog":
         """The catalog's values for a model's items (internal order); unknown items get NaN/None.
-        Catalog ids match the model's by the model's one id rule (`IdMap`: SKU '42' is item 42)."""
-        model_index = items.to_internal(self.frame.index.to_numpy())  # per catalog row; -1: not a model item
+        Catalog ids match the model's by the model's one id rule (`IdMap`: SKU '42' is item 42).
+        Categories and families are numbered in order of first appearance over the model's items."""
+        from xsell.kernels.engine import first_seen
+
+        model_index = self._model_index(items)  # per catalog row; -1: not a model item
         row = np.full(len(items), -1, dtype=np.int64)
         hit = model_index >= 0
         row[model_index[hit]] = np.flatnonzero(hit)
         known = row >= 0
-        f = self.frame.reset_index(drop=True).reindex(row)  # row -1: not in the catalog, all NaN/None
-        category = f["category"].astype(object).where(f["category"].notna(), None)
-        codes, names = pd.factorize(category, use_na_sentinel=True)
-        parent_codes, _ = pd.factorize(f["parent"].astype(object).where(f["parent"].notna(), None),
-                                       use_na_sentinel=True)
+        f = self.frame
+        at = np.where(known, row, 0) if len(f) else row  # gathered, then NaN/None where not in the catalog
+
+        def values(column: np.ndarray, missing: Any) -> np.ndarray:
+            if not len(f):
+                return np.full(len(row), missing, dtype=column.dtype)
+            gathered: np.ndarray = np.where(known, column[at], missing)
+            return gathered
+
+        def codes(column: str, named: bool) -> tuple[np.ndarray, np.ndarray | None]:
+            """pd.factorize of the column over the model's items (first appearance; -1: none), and the names:
+            factorized in catalog order, where the values are (Arrow strings: no Python string made), then
+            renumbered in the model's order."""
+            by_row, names = pd.factorize(f[column], use_na_sentinel=True)
+            code, first = first_seen(by_row.astype(np.int64), row, len(names))
+            return code, np.asarray(names, dtype=object)[first] if named else None
+
+        category, category_names = codes("category", True)
+        parent, _ = codes("parent", False)
+        assert category_names is not None
         stock = f["in_stock"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-        return AlignedCatalog(known=np.asarray(known), price=f["price"].to_numpy(dtype=np.float64),
-                              cost=f["cost"].to_numpy(dtype=np.float64), category=codes.astype(np.int64),
-                              category_names=np.asarray(names, dtype=object), parent=parent_codes.astype(np.int64),
-                              in_stock=stock)
+        return AlignedCatalog(known=known, price=values(f["price"].to_numpy(dtype=np.float64), np.nan),
+                              cost=values(f["cost"].to_numpy(dtype=np.float64), np.nan), category=category,
+                              category_names=category_names, parent=parent, in_stock=values(stock, True))
+
+    def _model_index(self, items: IdMap) -> np.ndarray:
+        """The model item of each catalog row (-1: none), by the model's id rule (`IdMap.to_internal`); for
+        string ids (exact equality) in one compiled hash join over the catalog's Arrow strings."""
+        index = self.frame.index
+        ids = items.ids
+        if ids.dtype.kind == "U" and len(ids) and len(index):
+            arrow = _arrow_strings(index)
+            if arrow is not None:
+                from xsell.kernels.engine import match_utf8
+
+                width = ids.dtype.itemsize // 4
+                points = np.ascontiguousarray(ids).view(np.uint32).reshape(len(ids), width)
+                found: np.ndarray = match_utf8(points, *arrow)
+                return found
+        matched: np.ndarray = items.to_internal(index.to_numpy())
+        return matched
+
+
+def _arrow_strings(values: pd.Index) -> tuple[np.ndarray, np.ndarray] | None:
+    """(offsets, UTF-8 bytes): the Arrow buffers of strings held as Arrow strings without nulls (pandas'
+    default for text since pandas 3); None for other values."""
+    array = values.array
+    if not isinstance(values.dtype, pd.StringDtype) or not hasattr(array, "__arrow_array__"):
+        return None
+    try:
+        import pyarrow as pa
+
+        arrow = pa.array(array)
+    except Exception:  # not convertible: the general path decides
+        return None
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    if arrow.null_count or not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+        return None
+    _, offsets, data = arrow.buffers()
+    dtype = np.int32 if pa.types.is_string(arrow.type) else np.int64
+    start = int(arrow.offset)
+    off = np.frombuffer(offsets, dtype=dtype)[start:start + len(arrow) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    return off, raw
 
 
 @dataclass

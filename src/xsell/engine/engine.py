@@ -8,8 +8,9 @@ applies the business rules and writes a reason. The parts, each on its own:
 - `evidence`: the co-purchase counts and probabilities (p_ij = (n_ij + m b_j) / (n_i + m), combined over
   the basket as 1 - prod_i (1 - p_ij), at least b_j: what the order history says about buying them
   together, not the effect of showing the suggestion: an A/B test measures that);
-- `filters`: the business rules, one implementation over (row, item) arrays for one request, for
-  `score_batch` and for up-sell;
+- `filters`: the business rules, one implementation over (row, item) arrays for `score_batch` and
+  `up_sell_batch`; `single`: the same rules, evidence and ranking for one request in compiled kernels
+  (the answer as arrays; the pandas frame is built only when asked for: `Suggestions.to_frame()`);
 - `upsell`: up-sell; `snapshot`: what a catalog decides; `suggestions`: the answer and request parsing.
 
 Expected incremental revenue = p x price; margin = p x (price - cost); the basket's expected uplift if
@@ -31,14 +32,14 @@ import pandas as pd
 
 from xsell.checks import check_int
 from xsell.data.orders import Orders
-from xsell.engine import filters
+from xsell.engine import filters, single
 from xsell.engine.candidates import CandidateSource, CoOccurrenceCandidates, ModelCandidates
 from xsell.engine.catalog import Catalog
 from xsell.engine.evidence import Evidence, evidence_source, substitutes
 from xsell.engine.filters import Held, Rules, compile_rules
 from xsell.engine.rules import OBJECTIVES, BusinessRules, _number
 from xsell.engine.snapshot import Snapshot, build_snapshot, order_prices
-from xsell.engine.suggestions import (Suggestions, check_customer, check_threshold, money, parse_basket)
+from xsell.engine.suggestions import (Columns, Suggestions, check_customer, check_threshold, money, parse_basket)
 from xsell.engine.upsell import UpSell
 from xsell.errors import InputError, NotFittedError
 from xsell.models.base import Recommender
@@ -89,11 +90,12 @@ class Engine:
         self._evidence = Evidence(source, None if source is model else model.items_, self.smoothing)
         # a CoOccurrence model scored with its own counts: many baskets in one product
         self._fast = source is model and isinstance(source, CoOccurrence)
-        self._source: CandidateSource = (CoOccurrenceCandidates(source, self._evidence.logq) if self._fast
+        self._source: CandidateSource = (CoOccurrenceCandidates(source, self._evidence) if self._fast
                                          else ModelCandidates(model))
         self._subs = substitutes(orders, model.items_) if orders is not None else None
+        self._subs_args = single.substitute_args(self._subs)
         self._order_prices = order_prices(model, orders)
-        self._upsell = UpSell(model.items_, self._evidence.base, float(band), self._subs)
+        self._upsell = UpSell(model.items_, self._evidence.base, float(band), self._subs, self._subs_args)
         self.set_catalog(catalog)
         self._compiled: tuple[BusinessRules, Rules] = (self.rules, compile_rules(self.rules, model.items_))
 
@@ -161,25 +163,22 @@ class Engine:
         threshold = self.threshold if threshold is None else check_threshold(threshold)
         idx, _qty, value = parse_basket(st, basket, self.model.items_)
         check_customer(customer)
-        held = Held.basket(np.sort(idx), self.n)
-        cand = self._source.one(held.items, self._pool(k), customer)
-        short = filters.shortlist(st, compiled, held, np.zeros(len(cand), dtype=np.int64), cand,
-                                  np.arange(1, len(cand) + 1), self._subs)
-        p, because, together = self._evidence.probability(idx, short.items)
+        held = np.sort(idx)
+        cand = self._source.one(held, self._pool(k), customer)
         gap = max(threshold - value, 0.0) if threshold is not None else 0.0
-        order, _rank, revenue, margin, closes = filters.rank_and_cut(st, compiled, short, p, np.array([gap]), 1, k)
-        cand, p, revenue, margin, because, together, closes = (
-            a[order] for a in (short.items, p, revenue, margin, because, together, closes))
-        is_pin = short.pin_order[order] < compiled.n_pins
-        reasons = [self._reason(c, b, n_ij, rv, cl, pin, gap, threshold)
-                   for c, b, n_ij, rv, cl, pin in zip(cand.tolist(), because.tolist(), together.tolist(),
-                                                       revenue.tolist(), closes.tolist(), is_pin.tolist())]
-        frame = pd.DataFrame({"item_id": self._ids[cand], "probability": p, "price": st.price[cand],
-                              "expected_revenue": revenue, "expected_margin": margin, "closes_gap": closes,
-                              "pinned": is_pin, "reason": reasons})
-        uplift_margin = float(margin.sum()) if len(margin) else 0.0
-        return Suggestions(frame, basket_value=value, gap=gap, expected_uplift_revenue=float(revenue.sum()),
-                           expected_uplift_margin=uplift_margin)
+        n, ints, floats, bools = single.cross_sell(st, compiled, held, cand, self._subs_args, self._evidence, gap, k)
+        ids = self._ids[ints[:2 * n]]  # the items, then the basket item behind each (-1: not read)
+        block = floats[:8 * n].reshape(8, n)
+        revenue, margin = np.add.reduce(block[1:3], axis=1).tolist()  # each row as ndarray.sum adds it
+        reasons = self._reasons(block.tolist(), bools[:2 * n].reshape(2, n).tolist(), ids[n:].tolist(), gap,
+                                threshold)
+
+        def columns() -> dict[str, Any]:
+            return {"item_id": ids[:n], "probability": block[0], "price": block[4], "expected_revenue": block[1],
+                    "expected_margin": block[2], "closes_gap": bools[:n], "pinned": bools[n:2 * n], "reason": reasons}
+
+        return Suggestions.of(Columns(ids[:n], columns), basket_value=value, gap=gap, expected_uplift_revenue=revenue,
+                              expected_uplift_margin=margin if n else 0.0)
 
     def score_basket(self, basket: Any, customer: Any = None, k: int = 5, rules: BusinessRules | None = None,
                      threshold: float | None = None) -> Suggestions:
@@ -256,23 +255,33 @@ class Engine:
 
     def prepare_batch(self) -> None:
         """Build what batch scoring shares once (done before worker processes are forked)."""
+        self._evidence.prepare()
         self._source.prepare()
 
     # -- output ----------------------------------------------------------------------------
-    def _reason(self, c: int, because: int, together: float, revenue: float, closes: bool, pin: bool,
-                gap: float, threshold: float | None) -> str:
-        if pin:
-            text = "pinned by the merchandiser"
-        elif because >= 0:
-            n_ij = int(together)
-            share = self._evidence.share(because, n_ij)
-            text = f"bought together in {n_ij:,} orders ({share:.0%} of orders with {self._ids[because]})"
-        else:
-            text = f"suggested by {type(self.model).__name__}; in {self._evidence.base[c]:.1%} of all orders"
-        text += f"; expected +{money(revenue)}"
-        if closes and gap > 0 and threshold is not None:
-            text += f"; closes the {money(gap)} gap to {money(threshold)}"
-        return text
+    def _reasons(self, floats: list[list[float]], bools: list[list[bool]], names: list[Any], gap: float,
+                 threshold: float | None) -> list[str]:
+        """Why each suggestion (the rows of `single.cross_sell`'s answer; `names`: the ids of the basket items
+        behind them): a pin, the basket item bought with it most (orders together, share of that item's
+        orders), else the model and the item's share of all orders; its expected revenue; whether its price
+        closes the gap to the threshold."""
+        _p, revenue, _m, together, _price, held_counts, base, because = floats
+        closes, pinned = bools
+        closing = f"; closes the {money(gap)} gap to {money(threshold)}" if gap > 0 and threshold is not None else ""
+        model = type(self.model).__name__
+        out = []
+        for b, n_ij, rv, cl, pin, name, count, share_all in zip(because, together, revenue, closes, pinned, names,
+                                                                held_counts, base):
+            if pin:
+                text = "pinned by the merchandiser"
+            elif b >= 0:
+                orders = int(n_ij)
+                share = orders / max(count, 1.0)  # Evidence.share
+                text = f"bought together in {orders:,} orders ({share:.0%} of orders with {name})"
+            else:
+                text = f"suggested by {model}; in {share_all:.1%} of all orders"
+            out.append(f"{text}; expected +{rv:,.2f}{closing}" if cl else f"{text}; expected +{rv:,.2f}")  # money()
+        return out
 
 
 __all__ = ["Engine", "Suggestions", "OBJECTIVES"]

@@ -25,62 +25,90 @@ class Evidence:
     """Counts, base rates and pair probabilities over a model's items (internal indices).
 
     n_orders: training orders N; counts: orders holding each item (n_i); base: n_i / N;
-    pair: n_ij; conf: p_ij (smoothed); logq: log(1 - p_ij), all items x items CSR.
+    pair: n_ij; conf: p_ij (smoothed); logq: log(1 - p_ij), all items x items CSR, built on first use
+    (batches; `prepare`): a single request reads the source's neighbour rows directly (`request_args`),
+    so building an engine costs O(items), not O(pairs).
     """
 
-    __slots__ = ("n_orders", "counts", "base", "pair", "conf", "logq")
+    __slots__ = ("n_orders", "counts", "base", "smoothing", "_source", "_remap", "_request", "_matrices")
 
     def __init__(self, source: CoOccurrence, items: IdMap | None, smoothing: float) -> None:
         """`source`: a fitted CoOccurrence; `items`: the model's items when `source` has other items (None:
         the same items in the same order)."""
         n_src = len(source.items_)
         n = n_src if items is None else len(items)
-        remap = np.arange(n) if items is None else items.to_internal(source.items_.ids)
         counts = np.zeros(n, dtype=np.float64)
-        ok = remap >= 0
-        counts[remap[ok]] = source.item_counts_[ok]
+        if items is None:
+            remap = None
+            counts[:] = source.item_counts_
+        else:
+            remap = items.to_internal(source.items_.ids)
+            ok = remap >= 0
+            counts[remap[ok]] = source.item_counts_[ok]
         self.n_orders = float(source.n_orders_)
         self.counts = counts
         self.base = counts / max(self.n_orders, 1.0)
+        self.smoothing = float(smoothing)
+        self._source = source
+        self._remap = remap
+        self._matrices: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix] | None = None
+        source_of = np.empty(0, dtype=np.int64)  # the source's index of each model item (empty: the same)
+        if remap is not None:
+            source_of = np.full(n, -1, dtype=np.int64)
+            mapped = remap >= 0
+            source_of[remap[mapped]] = np.flatnonzero(mapped)
+        self._request = tuple(read_only(a) if isinstance(a, np.ndarray) else a for a in (
+            source_of, source.neighbor_indptr_, source.neighbor_indices_, source.neighbor_counts_, counts,
+            self.base, self.smoothing))
+
+    def request_args(self) -> tuple[object, ...]:
+        """What `kernels.engine.cross_sell_shortlist` reads of the evidence: (source_of: the source's index of
+        each model item, -1 none, empty when the source's items are the model's; the source's neighbour indptr,
+        indices and counts; counts, base, smoothing)."""
+        return self._request
+
+    def _build(self) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+        """(pair, conf, logq), built on first use. Two threads asking at once may both build them (the same
+        arrays; one reference wins): no lock to hold across a fork or to refuse pickling."""
+        built = self._matrices
+        if built is not None:
+            return built
+        source, remap, smoothing = self._source, self._remap, self.smoothing
+        n_src, n = len(source.items_), len(self.counts)
+        if remap is None:
+            remap = np.arange(n)
         rows = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(source.neighbor_indptr_))
         r, c = remap[rows], remap[source.neighbor_indices_]
         keep = (r >= 0) & (c >= 0)
         r, c = r[keep], c[keep]
         n_ij = source.neighbor_counts_[keep].astype(np.float64)
-        self.pair = sp.csr_matrix((n_ij, (r, c)), shape=(n, n))
-        p = (n_ij + smoothing * self.base[c]) / (counts[r] + smoothing)
+        pair = sp.csr_matrix((n_ij, (r, c)), shape=(n, n))
+        p = (n_ij + smoothing * self.base[c]) / (self.counts[r] + smoothing)
         p = np.clip(p, 0.0, 1.0 - 1e-12)
-        self.conf = sp.csr_matrix((p, (r, c)), shape=(n, n))
-        self.logq = sp.csr_matrix((np.log1p(-p), (r, c)), shape=(n, n))
+        conf = sp.csr_matrix((p, (r, c)), shape=(n, n))
+        logq = sp.csr_matrix((np.log1p(-p), (r, c)), shape=(n, n))
+        self._matrices = built = (pair, conf, logq)
+        return built
 
-    def probability(self, basket: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For one basket (internal indices): (probability of each candidate being added, the basket item
-        that contributes most or -1, orders holding both), straight from the CSR arrays: a loop over the
-        request's few basket items."""
-        total = np.zeros(len(cand))
-        best_p = np.zeros(len(cand))
-        because = np.full(len(cand), -1, dtype=np.int64)
-        together = np.zeros(len(cand))
-        if len(cand):
-            order = np.argsort(cand, kind="stable")
-            sorted_cand = cand[order]
-            lq, cf, pr = self.logq, self.conf, self.pair
-            for i in np.sort(basket).tolist():
-                lo, hi = lq.indptr[i], lq.indptr[i + 1]
-                cols = lq.indices[lo:hi]
-                pos = np.minimum(np.searchsorted(sorted_cand, cols), len(cand) - 1)
-                hit = sorted_cand[pos] == cols
-                at = order[pos[hit]]
-                total[at] += lq.data[lo:hi][hit]
-                conf = cf.data[lo:hi][hit]
-                better = conf > best_p[at]
-                best_p[at[better]] = conf[better]
-                because[at[better]] = i
-                together[at[better]] = pr.data[lo:hi][hit][better]
-        return self.from_logs(total, cand), because, together
+    def prepare(self) -> None:
+        """Build the matrices batches use (before worker processes are forked, so they share them)."""
+        self._build()
+
+    @property
+    def pair(self) -> sp.csr_matrix:
+        return self._build()[0]
+
+    @property
+    def conf(self) -> sp.csr_matrix:
+        return self._build()[1]
+
+    @property
+    def logq(self) -> sp.csr_matrix:
+        return self._build()[2]
 
     def probability_pairs(self, basket: sp.csr_matrix, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """The probability of `probability` for many (basket row r, candidate c) pairs: one sparse product."""
+        """The probability of a candidate being added for many (basket row r, candidate c) pairs: one sparse
+        product."""
         logs = (basket @ self.logq).tocsr()
         logs.sort_indices()
         n = np.int64(self.logq.shape[0])
@@ -99,6 +127,13 @@ class Evidence:
     def share(self, item: int, together: float) -> float:
         """The share of the orders holding `item` that held `together` orders with another item."""
         return together / max(float(self.counts[item]), 1.0)
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view (the kernels compile once for read-only arrays)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def evidence_source(model: object, orders: Orders | None) -> CoOccurrence | None:
@@ -139,4 +174,4 @@ def substitutes(orders: Orders, items: IdMap, top: int = 20, min_customers: int 
     return sp.csr_matrix((values[ok], (r[ok], cc[ok])), shape=(n, n))
 
 
-__all__ = ["Evidence", "evidence_source", "substitutes"]
+__all__ = ["Evidence", "evidence_source", "read_only", "substitutes"]

@@ -1,9 +1,9 @@
 """The business rules, once, over (row, item) arrays.
 
-Every path of the engine (one `cross_sell` request: one row, row 0; `score_batch`: one row per basket;
-up-sell: one row per source item, which the row "holds") hands its candidates to the same functions
-here as parallel arrays `rows` (the basket or source of each candidate) and `items` (internal item
-indices), with a `Held` saying which items each row holds:
+The vectorised paths of the engine (`score_batch`: one row per basket; `up_sell_batch`: one row per
+source item, which the row "holds") hand their candidates to the same functions here as parallel
+arrays `rows` (the basket or source of each candidate) and `items` (internal item indices), with a
+`Held` saying which items each row holds:
 
 - `allowed`: exclude_items, allow, exclude_categories, in_stock_only, min_price/max_price;
 - `blocked`: block pairs (with `a` held, `b` is never shown);
@@ -13,8 +13,10 @@ indices), with a `Held` saying which items each row holds:
 - `rank`: pins first, then (cross-sell) items closing the threshold gap, then the objective, then the
   model's rank; `cap_and_cut`: max_per_category (pins count, are never dropped) and the top k per row.
 
-The functions cost a few numpy operations on a request's few candidates: one request is never made a
-batch of one (no sparse matrix, no DataFrame).
+A single request (`cross_sell`, `up_sell`) applies the same rules, in the same order, in compiled
+kernels (`xsell.engine.single`, `xsell.kernels.engine`): at a few microseconds a request, numpy's
+per-call overhead would be most of the cost. A new rule goes in both; tests/test_engine.py checks
+single requests against these functions (row 0), on thousands of baskets, bit for bit.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
-from xsell.engine.rules import BusinessRules
+from xsell.engine.rules import OBJECTIVES, BusinessRules
 from xsell.engine.snapshot import Snapshot
 from xsell.errors import InputError
 
@@ -51,6 +53,38 @@ class Rules:
     def objective(self) -> str:
         return self.rules.objective
 
+    @property
+    def objective_code(self) -> int:
+        """The objective as the kernels take it: 0 probability, 1 revenue, 2 margin."""
+        return OBJECTIVES.index(self.rules.objective)
+
+    @property
+    def cap(self) -> int:
+        """max_per_category as the kernels take it (0: none)."""
+        return self.rules.max_per_category or 0
+
+    @property
+    def request_args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rules as a single request's kernels take them (bar exclude_categories: `bad_categories`), built
+        once: (rule_ints: exclude, allow, block_src, block_dst, pin_src, pin_dst, pin_pos one after the other;
+        rule_at: the 8 offsets between them; rule_nums: use_allow, in_stock_only, has_min, min_price, has_max,
+        max_price, n_pins, objective, cap)."""
+        cached: tuple[np.ndarray, np.ndarray, np.ndarray] | None = self.__dict__.get("_request_args")
+        if cached is None:
+            rule = self.rules
+            parts = [self.exclude, self.exclude[:0] if self.allow is None else self.allow, self.block_src,
+                     self.block_dst, self.pin_src, self.pin_dst, self.pin_pos]
+            at = np.zeros(len(parts) + 1, dtype=np.int64)
+            np.cumsum([len(a) for a in parts], out=at[1:])
+            nums = np.array([self.allow is not None, rule.in_stock_only, rule.min_price is not None,
+                             rule.min_price or 0.0, rule.max_price is not None, rule.max_price or 0.0, self.n_pins,
+                             self.objective_code, self.cap], dtype=np.float64)
+            cached = (np.concatenate(parts).astype(np.int64), at, nums)
+            for a in cached:
+                a.flags.writeable = False
+            self.__dict__["_request_args"] = cached  # frozen: set aside the dataclass's __setattr__
+        return cached
+
 
 def compile_rules(rules: BusinessRules, items: IdMap) -> Rules:
     """Resolve `rules`' item names against a model's items. Pinned, blocked and allowed items must be items
@@ -72,13 +106,17 @@ def compile_rules(rules: BusinessRules, items: IdMap) -> Rules:
     blocked = set(block)
     pins = [(index_of(a), index_of(b), pos) for pos, (a, b) in enumerate(rules.pin)]
     pins = [(a, b, pos) for a, b, pos in pins if (a, b) not in blocked]
-    return Rules(rules=rules, exclude=indices(rules.exclude_items),
-                 allow=None if rules.allow is None else indices(rules.allow),
-                 block_src=np.array([a for a, _ in block], dtype=np.int64),
-                 block_dst=np.array([b for _, b in block], dtype=np.int64),
-                 pin_src=np.array([a for a, _, _ in pins], dtype=np.int64),
-                 pin_dst=np.array([b for _, b, _ in pins], dtype=np.int64),
-                 pin_pos=np.array([p for _, _, p in pins], dtype=np.int64), n_pins=len(rules.pin))
+    compiled = Rules(rules=rules, exclude=indices(rules.exclude_items),
+                     allow=None if rules.allow is None else indices(rules.allow),
+                     block_src=np.array([a for a, _ in block], dtype=np.int64),
+                     block_dst=np.array([b for _, b in block], dtype=np.int64),
+                     pin_src=np.array([a for a, _, _ in pins], dtype=np.int64),
+                     pin_dst=np.array([b for _, b, _ in pins], dtype=np.int64),
+                     pin_pos=np.array([p for _, _, p in pins], dtype=np.int64), n_pins=len(rules.pin))
+    for value in vars(compiled).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False  # shared by every request (and the kernels compile once for read-only)
+    return compiled
 
 
 @dataclass(frozen=True)
@@ -150,6 +188,26 @@ def allowed(st: Snapshot, rules: Rules, items: np.ndarray) -> np.ndarray:
         if rule.max_price is not None:
             ok &= price <= rule.max_price
     return ok
+
+
+def bad_categories(st: Snapshot, rules: Rules) -> np.ndarray:
+    """Mask over the snapshot's category codes of those `exclude_categories` names (empty: none excluded),
+    kept in the snapshot for the next request with the same names."""
+    names = rules.rules.exclude_categories
+    if not names:
+        return _NONE_EXCLUDED
+    got = st.memo.get(names)
+    if got is None:
+        got = np.isin(st.cat.category_names.astype(str), list(names))
+        got.flags.writeable = False
+        if len(st.memo) > 64:  # many different rules: forget the old ones
+            st.memo.clear()
+        st.memo[names] = got
+    return got
+
+
+_NONE_EXCLUDED = np.zeros(0, dtype=bool)
+_NONE_EXCLUDED.flags.writeable = False
 
 
 def blocked(rules: Rules, held: Held, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -334,5 +392,5 @@ def member(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return found
 
 
-__all__ = ["Held", "Rules", "Shortlist", "allowed", "blocked", "cap_and_cut", "compile_rules", "cumcount",
-           "member", "objective", "pins", "rank", "rank_and_cut", "shortlist", "substitutes"]
+__all__ = ["Held", "Rules", "Shortlist", "allowed", "bad_categories", "blocked", "cap_and_cut", "compile_rules",
+           "cumcount", "member", "objective", "pins", "rank", "rank_and_cut", "shortlist", "substitutes"]

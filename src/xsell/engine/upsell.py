@@ -17,10 +17,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell.data.idmap import IdMap
-from xsell.engine import filters
+from xsell.engine import filters, single
+from xsell.engine.evidence import read_only
 from xsell.engine.filters import Held, Rules
 from xsell.engine.snapshot import Snapshot
-from xsell.engine.suggestions import Suggestions, item_id, money, plain
+from xsell.engine.suggestions import Columns, Suggestions, item_id, plain
 from xsell.errors import InputError
 
 
@@ -28,11 +29,13 @@ class UpSell:
     """Up-sells over a model's items (`items`), with `band` and the data-driven substitutes `subs`
     (items x items, or None); `base`: each item's share of the training orders."""
 
-    def __init__(self, items: IdMap, base: np.ndarray, band: float, subs: sp.csr_matrix | None) -> None:
+    def __init__(self, items: IdMap, base: np.ndarray, band: float, subs: sp.csr_matrix | None,
+                 subs_args: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.items = items
-        self.base = base
+        self.base = read_only(base)
         self.band = band
         self.subs = subs
+        self.subs_args = single.substitute_args(subs) if subs_args is None else subs_args
 
     def one(self, st: Snapshot, item: Any, k: int, rules: Rules) -> Suggestions:
         """Up-sells of one item, with reasons; InputError for an unknown item, one without a price, or one
@@ -48,15 +51,24 @@ class UpSell:
             raise InputError(f"item {item!r} has no category or product family in the catalog, so nothing to "
                              f"up-sell it with: give it one, or the engine the training orders with customers "
                              f"(Engine(model, orders=orders))")
-        frame = self.frame(st, np.array([i]), k, rules)
-        base = st.price[i]
+        n, ints, floats, bools = single.up_sell(st, rules, i, float(self.band), self.subs_args, self.base, k)
+        base = float(st.price[i])
         how = (f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
                else "same product family" if cat.parent[i] >= 0
                else "bought by the same customers, rarely in the same order")
-        frame["reason"] = [("pinned by the merchandiser" if pin else how) +
-                           f", {price / base:.2f}x the price (+{money(price - base)}); in {lk:.1%} of orders"
-                           for price, lk, pin in zip(frame["price"], frame["probability"], frame["pinned"])]
-        return Suggestions(frame.drop(columns=["source_id", "rank"]).reset_index(drop=True), basket_value=float(base))
+        likely, price = floats[:2 * n].reshape(2, n).tolist()
+        pinned = "pinned by the merchandiser"
+        reasons = [f"{pinned if pin else how}, {p / base:.2f}x the price (+{p - base:,.2f}); in {lk:.1%} of orders"
+                   for p, lk, pin in zip(price, likely, bools[:n].tolist())]  # the +amount as money() writes it
+        ids = self.items.ids[ints[:n]]
+
+        def columns() -> dict[str, Any]:
+            return {"item_id": ids, "probability": floats[:n], "price": floats[n:2 * n],
+                    "extra_price": floats[2 * n:3 * n], "expected_revenue": floats[3 * n:4 * n],
+                    "expected_margin": floats[4 * n:5 * n],
+                    "closes_gap": np.zeros(n, bool), "pinned": bools[:n], "reason": reasons}
+
+        return Suggestions.of(Columns(ids, columns), basket_value=base)
 
     def many(self, st: Snapshot, items: Any, k: int, rules: Rules) -> pd.DataFrame:
         """Up-sells of many items (a column or list of item ids): item_id, rank, upsell_id, probability, price,
