@@ -117,3 +117,58 @@ def test_rules_kernel_equals_the_matched_rules_reduction(shop, aggregate) -> Non
     batch = model.recommend_batch(frame, k=10)
     one = [(i, r + 1, item, s) for i, b in enumerate(baskets) for r, (item, s) in enumerate(model.recommend(b, k=10))]
     assert list(zip(batch["basket_id"].astype(int), batch["rank"], batch["item_id"].astype(str), batch["score"])) == one
+
+
+# -- catalog ids matched to the model's (xsell.kernels.engine.match_utf8, behind Catalog.align) ---------------
+
+def _fnv1a(text: str) -> int:
+    """FNV-1a 64 over the code points, the hash the match partitions and joins on."""
+    h = 14695981039346656037
+    for ch in text:
+        h = ((h ^ ord(ch)) * 1099511628211) & (2**64 - 1)
+    return h
+
+
+def _aligned_prices(model_ids: list[str], catalog_ids: list[str]) -> np.ndarray:
+    """Catalog.align over an IdMap of `model_ids`: each model item's catalog price (NaN: not in the
+    catalog); the price of catalog row r is r + 1, so a price names the row it came from."""
+    from xsell.data.idmap import IdMap
+
+    frame = pd.DataFrame({"item_id": pd.array(catalog_ids, dtype="string"),
+                          "price": np.arange(1.0, len(catalog_ids) + 1)})
+    return xsell.load_catalog(frame).align(IdMap(np.array(model_ids, dtype=str))).price
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_catalog_ids_match_the_model_ids_exactly(seed) -> None:
+    rng = np.random.default_rng(seed)
+    alphabet = list("abcXYZ019-_ é漢😀")
+    n = [1, 40, 3000, 9000, 5000, 12000][seed]  # more than 2,048 ids: several partitions
+    words = {"".join(rng.choice(alphabet, rng.integers(1, 9))) for _ in range(n)}
+    model_ids = sorted(words)
+    rng.shuffle(model_ids)
+    strangers = ["".join(rng.choice(alphabet, rng.integers(1, 11))) for _ in range(200)] + ["a\x00b"]
+    catalog_ids = [i for i in model_ids if rng.random() < 0.8] + strangers
+    if seed % 2:  # a catalog starting in the model's order, then not
+        catalog_ids = model_ids[: len(model_ids) // 2] + catalog_ids
+    catalog_ids = list(dict.fromkeys(catalog_ids))
+    if seed % 3 == 0:
+        rng.shuffle(catalog_ids)
+    row = {c: r for r, c in enumerate(catalog_ids)}
+    want = np.array([row.get(i, -1) + 1.0 for i in model_ids])
+    want[want == 0] = np.nan
+    np.testing.assert_array_equal(_aligned_prices(model_ids, catalog_ids), want)
+
+
+def test_catalog_ids_sharing_a_hash_still_match_exactly() -> None:
+    # two different ids with the same 64-bit FNV-1a hash (found by a birthday search): the join must
+    # confirm each match by the strings and find the right one of the two
+    first, second = "\u4f1c\u852dA", "\u4f1f\u86cd\U0007e49a"
+    assert first != second and _fnv1a(first) == _fnv1a(second)
+    others = [f"sku-{i}" for i in range(5000)]
+    for model_ids in ([first, second, *others], [second, *others, first]):
+        for catalog_ids in ([*others[::-1], second, first], [second, *others[:10]], [first]):
+            row = {c: r for r, c in enumerate(catalog_ids)}
+            want = np.array([row.get(i, -1) + 1.0 for i in model_ids])
+            want[want == 0] = np.nan
+            np.testing.assert_array_equal(_aligned_prices(model_ids, catalog_ids), want)

@@ -556,60 +556,124 @@ def _same_row(model: np.ndarray, j: int, buf: np.ndarray, length: int) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
+def _fnv(points: np.ndarray, length: int) -> np.uint64:
+    """FNV-1a over the first `length` code points (stops early at a NUL: a model row's padding)."""
+    h = _FNV_OFFSET
+    for t in range(length):
+        c = points[t]
+        if c == 0:
+            break
+        h = (h ^ np.uint64(c)) * _FNV_PRIME
+    return h
+
+
+@numba.njit(cache=True, nogil=True)
+def _by_partition(hashes: np.ndarray, shift: int, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start of each partition, positions ordered by partition) for partitions by the hashes' top bits."""
+    start = np.zeros(n_parts + 1, dtype=np.int64)
+    for h in hashes:
+        start[np.int64(h >> np.uint64(shift)) + 1] += 1
+    for p in range(n_parts):
+        start[p + 1] += start[p]
+    fill = start[:-1].copy()
+    order = np.empty(len(hashes), dtype=np.int64)
+    for e in range(len(hashes)):
+        part = np.int64(hashes[e] >> np.uint64(shift))
+        order[fill[part]] = e
+        fill[part] += 1
+    return start, order
+
+
+@numba.njit(cache=True, nogil=True)
 def match_utf8(model: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """The model item of each catalog id, by exact string equality (-1: none): model ids as a
     (items, width) array of UTF-32 code points, NUL-padded (a numpy unicode array's view); catalog ids
-    as UTF-8 `data` between `offsets` (an Arrow string array's buffers). A catalog listing the model's
-    items in the model's order matches row by row; any other row goes through one hash table of the
-    model ids. No Python string is made."""
+    as UTF-8 `data` between `offsets` (an Arrow string array's buffers). No Python string is made.
+
+    A catalog listing the model's items in the model's order matches row by row. Other rows are joined
+    on a 64-bit FNV-1a hash of their code points, partitioned by the hash's top bits so that each
+    partition's table stays in the CPU cache (a single table over a million ids costs a cache miss per
+    insert and per probe), then every match is confirmed by comparing the strings in catalog order; a
+    hash shared by two different ids falls back to the model ids of that partition."""
     n, w = model.shape
     m = len(offsets) - 1
     out = np.full(m, -1, dtype=np.int64)
     buf = np.empty(w, dtype=np.uint32)
-    lengths = np.full(m, -2, dtype=np.int64)  # -2: matched by position
+    rows = np.empty(m, dtype=np.int64)  # the catalog rows not matched by position
+    row_hash = np.empty(m, dtype=np.uint64)
     missed = 0
     for r in range(m):
         length = _utf8_points(data, int(offsets[r]), int(offsets[r + 1]), buf)
-        if length >= 0 and r < n and _same_row(model, r, buf, length):
-            out[r] = r
-        else:
-            lengths[r] = length
-            missed += 1
-    if missed == 0:
-        return out
-    size = 1
-    while size < 2 * n + 1:
-        size <<= 1
-    mask = size - 1
-    table = np.full(size, -1, dtype=np.int64)  # (hash's top 31 bits) << 32 | model row; -1: empty
-    for r in range(n):
-        h = _FNV_OFFSET
-        for t in range(w):
-            c = model[r, t]
-            if c == 0:
-                break
-            h = (h ^ np.uint64(c)) * _FNV_PRIME
-        slot = np.int64(h & np.uint64(mask))
-        while table[slot] >= 0:
-            slot = (slot + 1) & mask
-        table[slot] = (np.int64(h >> np.uint64(33)) << 32) | r
-    for r in range(m):
-        if lengths[r] < 0:  # matched by position (-2), or no model id can equal it (-1)
+        if length < 0:  # a NUL, or longer than every model id: no match
             continue
-        length = _utf8_points(data, int(offsets[r]), int(offsets[r + 1]), buf)
-        h = _FNV_OFFSET
-        for t in range(length):
-            h = (h ^ np.uint64(buf[t])) * _FNV_PRIME
-        tag = np.int64(h >> np.uint64(33))
-        slot = np.int64(h & np.uint64(mask))
-        while table[slot] >= 0:
-            entry = table[slot]
-            if entry >> 32 == tag:
-                j = entry & 0xFFFFFFFF
-                if _same_row(model, j, buf, length):
-                    out[r] = j
+        if r < n and _same_row(model, r, buf, length):
+            out[r] = r
+            continue
+        rows[missed] = r
+        row_hash[missed] = _fnv(buf, length)
+        missed += 1
+    if missed == 0 or n == 0:
+        return out
+    rows, row_hash = rows[:missed], row_hash[:missed]
+    model_hash = np.empty(n, dtype=np.uint64)
+    for j in range(n):
+        model_hash[j] = _fnv(model[j], w)
+    bits = 0
+    while (n >> bits) > 2048:  # about 2,048 model ids a partition: its table (16 KB) in the L1/L2 cache
+        bits += 1
+    n_parts = 1 << bits
+    shift = 64 - bits
+    if bits == 0:  # two partitions by the top bit (a shift by 64 is undefined)
+        shift, n_parts = 63, 2
+    m_start, m_order = _by_partition(model_hash, shift, n_parts)
+    c_start, c_order = _by_partition(row_hash, shift, n_parts)
+    widest = 1
+    for p in range(n_parts):
+        widest = max(widest, m_start[p + 1] - m_start[p])
+    size = 1
+    while size < 2 * widest:
+        size <<= 1
+    mask = np.uint64(size - 1)
+    table = np.full(size, -1, dtype=np.int64)  # a model row; -1: empty
+    candidate = np.full(missed, -1, dtype=np.int64)  # per missed row: the model row with its hash
+    for p in range(n_parts):
+        for e in range(m_start[p], m_start[p + 1]):
+            j = m_order[e]
+            slot = np.int64(model_hash[j] & mask)
+            while table[slot] >= 0:
+                slot = (slot + 1) & (size - 1)
+            table[slot] = j
+        for e in range(c_start[p], c_start[p + 1]):
+            q = c_order[e]
+            h = row_hash[q]
+            slot = np.int64(h & mask)
+            while table[slot] >= 0:
+                j = table[slot]
+                if model_hash[j] == h:
+                    candidate[q] = j
                     break
-            slot = (slot + 1) & mask
+                slot = (slot + 1) & (size - 1)
+        for e in range(m_start[p], m_start[p + 1]):  # empty the table for the next partition
+            slot = np.int64(model_hash[m_order[e]] & mask)
+            while table[slot] >= 0:
+                table[slot] = -1
+                slot = (slot + 1) & (size - 1)
+    for q in range(missed):  # confirm each match by the strings, in catalog order
+        j = candidate[q]
+        if j < 0:
+            continue
+        r = rows[q]
+        length = _utf8_points(data, int(offsets[r]), int(offsets[r + 1]), buf)
+        if _same_row(model, j, buf, length):
+            out[r] = j
+            continue
+        h = row_hash[q]  # two ids share this hash: look through the partition's model ids
+        part = np.int64(h >> np.uint64(shift))
+        for e in range(m_start[part], m_start[part + 1]):
+            j = m_order[e]
+            if model_hash[j] == h and _same_row(model, j, buf, length):
+                out[r] = j
+                break
     return out
 
 

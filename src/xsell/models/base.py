@@ -64,15 +64,23 @@ class Recommendations:
     over (item, score) pairs and `to_frame()` with the explanation columns.
     """
 
-    __slots__ = ("_model", "_index", "scores", "fallback", "_query")
+    __slots__ = ("_model", "_index", "_scores", "fallback", "_query")
 
     def __init__(self, model: "Recommender", index: np.ndarray, scores: np.ndarray,
                  fallback: bool, query: np.ndarray | list[int]) -> None:
         self._model = model
         self._index = index
-        self.scores = scores
+        self._scores = scores  # may be a view of a model table's row, float32: copied to float64 when read
         self.fallback = fallback
         self._query = query
+
+    @property
+    def scores(self) -> np.ndarray:
+        """The scores, float64, best first (the answer's own array: writing to it changes no model)."""
+        scores = self._scores
+        if scores.base is not None or scores.dtype != np.float64:  # a view (of a model's table) or float32
+            scores = self._scores = scores.astype(np.float64)
+        return scores
 
     @property
     def items(self) -> list[Any]:
@@ -217,7 +225,7 @@ class Recommender:
         if idx < 0:
             return self._popular(k, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
         cand, scores = self._neighbours(idx)
-        return Recommendations(self, cand[:k], scores[:k].astype(np.float64), False, [idx])
+        return Recommendations(self, cand[:k], scores[:k], False, [idx])
 
     def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] | None = (),
                   customer: Any = None) -> Recommendations:

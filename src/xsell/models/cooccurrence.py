@@ -135,13 +135,11 @@ class CoOccurrence(Recommender):
     def _single(self, item: int, k: int) -> Recommendations | None:
         # one item, nothing else excluded: its neighbour row is the answer (rows run best first with
         # ties to the lower index and never hold the item itself: the schema's SortedRows check)
-        indptr = self.neighbor_indptr_
-        start, end = int(indptr[item]), int(indptr[item + 1])
+        start, end = self.neighbor_indptr_[item:item + 2].tolist()
         if end == start:
             return None
         end = min(end, start + k)
-        return Recommendations(self, self.neighbor_indices_[start:end],
-                               self.neighbor_scores_[start:end].astype(np.float64), False, [item])
+        return Recommendations(self, self.neighbor_indices_[start:end], self.neighbor_scores_[start:end], False, [item])
 
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # one compiled pass: add each basket item's neighbour row in basket-item order (as the sparse
