@@ -39,6 +39,10 @@ What is measured, in this process, xsell and implicit interleaved repeat by repe
   A repeat gives the median CPU time per call (time.process_time_ns: not the time the machine spends
   on other work) and the median wall time; the table shows the median of the repeat medians, the
   spread (lowest-highest repeat median), the median wall µs and xsell's CPU over implicit's.
+              Each repeat then times the same calls again as one block (one pair of clock reads around
+              the loop, as timeit does): the block-timed CPU µs per call and its ratio. Reading the CPU
+              clock is a system call that costs about 1 µs per timed call itself (benchmarks/_measure.py,
+              harness_us), so on micro-second paths the block figure is the call's own cost.
   start-up    --loads fresh subprocesses per tool (default 5), after the model file was read once (page
               cache warm, process new). Each measures, in order: `import xsell` and then the first
               import of xsell.models (numpy, pandas, scipy, numba and the compiled kernels: the process's
@@ -89,6 +93,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import block_us  # noqa: E402  (the standard library only)
+
 HERE = Path(__file__).resolve().parent
 SIZES = (5_000, 50_000, 200_000, 900_000)
 BASKETS = (1, 5, 20, 50)
@@ -111,8 +118,9 @@ def cache_paths(cache: Path, n_orders: int, n_items: int) -> dict[str, Path]:
 
 
 # -- timing ------------------------------------------------------------------------------------
-def run_repeat(fn: Callable[[Any], Any], args: list[Any]) -> tuple[float, float]:
-    """(median CPU µs, median wall µs) per call over `args`."""
+def run_repeat(fn: Callable[[Any], Any], args: list[Any]) -> tuple[float, float, float]:
+    """(median CPU µs, median wall µs) per call over `args`, then the same calls timed as one block (CPU µs
+    per call: no clock read per call, which costs about 1 µs of CPU itself: `_measure.harness_us`)."""
     cpu, wall = [], []
     pc, pf = time.process_time_ns, time.perf_counter_ns
     for a in args:
@@ -121,7 +129,7 @@ def run_repeat(fn: Callable[[Any], Any], args: list[Any]) -> tuple[float, float]
         w1, c1 = pf(), pc()
         cpu.append(c1 - c0)
         wall.append(w1 - w0)
-    return statistics.median(cpu) / 1e3, statistics.median(wall) / 1e3
+    return statistics.median(cpu) / 1e3, statistics.median(wall) / 1e3, block_us(fn, args)
 
 
 def calibration() -> float:
@@ -142,15 +150,15 @@ def per_call_pair(paths: dict[str, tuple[Callable[[Any], Any], list[Any]]], repe
     for fn, args in paths.values():
         for a in args[: max(1, len(args) // 10)]:
             fn(a)
-    samples: dict[str, list[tuple[float, float]]] = {tool: [] for tool in paths}
+    samples: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in paths}
     for _ in range(repeats):
         for tool, (fn, args) in paths.items():
             samples[tool].append(run_repeat(fn, args))
     out = {}
     for tool, s in samples.items():
-        cpu = [c for c, _ in s]
+        cpu = [c for c, _, _ in s]
         out[tool] = {"cpu": statistics.median(cpu), "lo": min(cpu), "hi": max(cpu),
-                     "wall": statistics.median([w for _, w in s])}
+                     "wall": statistics.median([w for _, w, _ in s]), "block": statistics.median([b for _, _, b in s])}
     return out
 
 
@@ -335,8 +343,10 @@ def measure_size(n_items: int, n_orders: int, args: argparse.Namespace
             if f is None:
                 continue
             ratio = ours["cpu"] / theirs["cpu"] if (tool == "xsell" and ours and theirs) else None
+            block_ratio = (ours["block"] / theirs["block"] if (tool == "xsell" and ours and theirs and "block" in ours
+                                                                and "block" in theirs) else None)
             rows.append({"path": path, "items": n_items, "log": label, "basket": basket, "tool": tool,
-                         **f, "ratio": ratio, "note": note})
+                         **f, "ratio": ratio, "block_ratio": block_ratio, "note": note})
         text = "; ".join(f"{t} {f['cpu']:,.1f} µs CPU" for t, f in figures.items() if f)
         log(f"{n_items:,} items: {path} {basket}: {text}")
 
@@ -516,12 +526,16 @@ def measure_batch(model: Any, peer: Any, x: Any, ids: Any, batch_orders: Mapping
 # -- output -----------------------------------------------------------------------------------
 def table(rows: list[dict[str, Any]]) -> str:
     out = ["| path | items | basket size | tool | CPU µs (median of repeat medians) | spread | wall µs | "
-           "xsell/implicit (CPU) |", "|---|---|---|---|---|---|---|---|"]
+           "xsell/implicit (CPU) | CPU µs, block-timed | xsell/implicit (block) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else ""
+        block = f"{r['block']:,.1f}" if r.get("block") is not None else ""
+        block_ratio = f"{r['block_ratio']:.2f}" if r.get("block_ratio") is not None else ""
         cells = (f"{r['cpu']:,.2f} | | " if r["tool"] == "-" else
                  f"{r['cpu']:,.1f} | {r['lo']:,.1f}-{r['hi']:,.1f} | {r['wall']:,.1f}")
-        out.append(f"| {r['path']} | {r['items']:,} | {r['basket']} | {r['tool']} | {cells} | {ratio} |")
+        out.append(f"| {r['path']} | {r['items']:,} | {r['basket']} | {r['tool']} | {cells} | {ratio} | {block} "
+                   f"| {block_ratio} |")
     return "\n".join(out)
 
 

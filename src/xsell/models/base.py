@@ -11,6 +11,7 @@ fallback rule (`_ranked_or_popular`, and `popular_batch` for many baskets), batc
                                       with _arrays() (write) and _restore(state, arrays, items) (read)
   _fit(orders)                        learn from an Orders (set items_, call _set_popular)
   _neighbours(item)                   (indices, scores) best first, for also_bought
+  _top_neighbours(item, k)            the first k of them (default: `_neighbours` sliced)
 and scores in one of two ways (the class flag `dense_scores`):
   False: _candidates(basket)          (sorted candidate indices, float64 scores) for one basket,
          _rank(basket, excluded, k)   optionally a faster top-k that ranks identically,
@@ -224,8 +225,8 @@ class Recommender:
         idx = self.items_.index_of(item, "item")
         if idx < 0:
             return self._popular(k, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
-        cand, scores = self._neighbours(idx)
-        return Recommendations(self, cand[:k], scores[:k], False, [idx])
+        cand, scores = self._top_neighbours(idx, k)
+        return Recommendations(self, cand, scores, False, [idx])
 
     def recommend(self, basket: Iterable[Any], k: int = 10, exclude: Iterable[Any] | None = (),
                   customer: Any = None) -> Recommendations:
@@ -241,7 +242,11 @@ class Recommender:
         self._check_fitted()
         if type(k) is not int or k < 1:
             k = _check_k(k)
-        found = known_indices(self.items_, basket)
+        if type(basket) is list and len(basket) == 1 and type(basket[0]) is str:  # a product page's one item
+            i = self.items_.index_of(basket[0])
+            found = [i] if i >= 0 else []
+        else:
+            found = known_indices(self.items_, basket)
         no_exclude = exclude is None or (isinstance(exclude, (tuple, list)) and not exclude)
         if len(found) == 1 and no_exclude and (customer is None or not self.uses_customers):
             single = self._single(found[0], k)  # a model's exact shortcut for one item, nothing excluded
@@ -526,6 +531,11 @@ class Recommender:
 
     def _neighbours(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def _top_neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first k of `_neighbours(item)` (a model with a neighbour table slices it once)."""
+        cand, scores = self._neighbours(item)
+        return cand[:k], scores[:k]
 
     def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
         return {}

@@ -132,14 +132,18 @@ class CoOccurrence(Recommender):
         s, e = self.neighbor_indptr_[item], self.neighbor_indptr_[item + 1]
         return self.neighbor_indices_[s:e], self.neighbor_scores_[s:e]
 
+    def _top_neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.neighbor_indptr_[item:item + 2].tolist()
+        end = min(end, start + k)
+        return self.neighbor_indices_[start:end], self.neighbor_scores_[start:end]
+
     def _single(self, item: int, k: int) -> Recommendations | None:
         # one item, nothing else excluded: its neighbour row is the answer (rows run best first with
         # ties to the lower index and never hold the item itself: the schema's SortedRows check)
-        start, end = self.neighbor_indptr_[item:item + 2].tolist()
-        if end == start:
+        cand, scores = self._top_neighbours(item, k)
+        if not len(cand):
             return None
-        end = min(end, start + k)
-        return Recommendations(self, self.neighbor_indices_[start:end], self.neighbor_scores_[start:end], False, [item])
+        return Recommendations(self, cand, scores, False, [item])
 
     def _rank(self, query: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # one compiled pass: add each basket item's neighbour row in basket-item order (as the sparse
