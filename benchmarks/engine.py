@@ -61,6 +61,7 @@ import xsell  # noqa: E402
 from xsell.datasets import synthetic_log  # noqa: E402
 
 TARGET = 50_000
+RECOMMEND_TARGET = 150_000  # issue 11: xsell score (recommend) end to end, default workers
 
 
 def _catalog(ids: np.ndarray) -> pd.DataFrame:
@@ -267,7 +268,8 @@ def main() -> None:
         del train, model
         rows = []
         for n, lines in inputs.items():
-            for mode, workers in (("recommend", 1), ("cross-sell", 1), ("cross-sell", 2), ("uplift", 2)):
+            for mode, workers in (("recommend", 1), ("recommend", 2), ("cross-sell", 1), ("cross-sell", 2),
+                                  ("uplift", 2)):
                 log(f"{mode} on {n:,} baskets ({lines:,} lines), {workers} worker(s)")
                 cmd = [sys.executable, __file__, "--child", mode, str(d / "model.xsell"), str(d / "catalog.parquet"),
                        str(d / f"baskets_{n}.parquet"), str(d / f"out_{mode}_{n}.parquet"), str(workers)]
@@ -277,12 +279,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for mode, workers, n, lines, r in rows:
         rate = r["baskets"] / r["seconds"]
-        verdict = "" if mode == "recommend" else (" PASS" if rate >= TARGET else " MISS")
+        if mode == "recommend":  # issue 11: `xsell score` end to end >= 150k baskets/s with the default workers (2)
+            target = (f">= {RECOMMEND_TARGET:,}/s (default workers) {'PASS' if rate >= RECOMMEND_TARGET else 'MISS'}"
+                      if workers == 2 else "the model alone, one process")
+        else:
+            target = f">= {TARGET:,}/s {'PASS' if rate >= TARGET else 'MISS'}"
         print(f"| xsell score --mode {mode} --workers {workers} | {n:,} baskets, {lines:,} lines, Parquet in/out | "
               f"{r['seconds']:.1f} s | +{r['memory_mb']:.0f} MB"
               + (f", each worker <= {r['worker_mb']:,.0f} MB peak" if workers > 1 else "")
-              + f" | {rate:,.0f} | "
-              f"{'>= 50,000/s' + verdict if mode != 'recommend' else 'reference: the model alone'} |")
+              + f" | {rate:,.0f} | {target} |")
 
 
 if __name__ == "__main__":

@@ -172,3 +172,55 @@ def test_catalog_ids_sharing_a_hash_still_match_exactly() -> None:
             want = np.array([row.get(i, -1) + 1.0 for i in model_ids])
             want[want == 0] = np.nan
             np.testing.assert_array_equal(_aligned_prices(model_ids, catalog_ids), want)
+
+
+# -- order-line summaries (xsell.kernels.orders, behind Orders.item_prices and customer_item_matrix) ----------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_item_prices_are_pandas_group_medians(seed) -> None:
+    from xsell.kernels.orders import group_medians
+
+    rng = np.random.default_rng(seed)
+    n_groups = [1, 7, 300, 2000][seed]
+    groups = rng.integers(0, n_groups, 5000).astype(np.int32)
+    values = np.round(rng.lognormal(1.0, 1.0, 5000), [2, 0, 3, 1][seed])  # ties, and even counts
+    values[rng.random(5000) < 0.1] = np.nan  # skipped, as pandas skips them
+    values[groups == 0] = np.nan  # a group with no value: NaN
+    s = pd.Series(values).groupby(groups).median()
+    want = np.full(n_groups, np.nan)
+    want[s.index.to_numpy()] = s.to_numpy()
+    got = group_medians(values, groups, n_groups)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))  # bit for bit, NaN where NaN
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_customer_item_counts_are_scipys_summed_duplicates(seed) -> None:
+    from xsell.kernels.orders import count_pairs_csr
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = [(1, 1), (5, 40), (300, 50), (2000, 3000)][seed]
+    rows = rng.integers(-1, n_rows, 8000).astype(np.int32)  # -1: an anonymous line, left out
+    cols = rng.integers(0, n_cols, 8000).astype(np.int32)
+    known = rows >= 0
+    want = sp.csr_matrix((np.ones(int(known.sum())), (rows[known], cols[known])), shape=(n_rows, n_cols))
+    want.sum_duplicates()
+    indptr, indices, counts = count_pairs_csr(rows, cols, n_rows, n_cols)
+    assert np.array_equal(indptr, want.indptr) and np.array_equal(indices, want.indices)
+    assert np.array_equal(counts, want.data)
+
+
+def test_orders_summaries_equal_their_pandas_and_scipy_expressions(shop) -> None:
+    orders = shop.orders
+    s = pd.Series(orders.price).groupby(orders.item_index).median()
+    want = np.full(orders.n_items, np.nan)
+    want[s.index.to_numpy()] = s.to_numpy()
+    assert np.array_equal(orders.item_prices().view(np.int64), want.view(np.int64))
+    known = orders.customer_index >= 0
+    ref = sp.csr_matrix((np.ones(int(known.sum()), dtype=np.float32),
+                         (orders.customer_index[known], orders.item_index[known])),
+                        shape=(orders.n_customers, orders.n_items))
+    ref.sum_duplicates()
+    got = orders.customer_item_matrix(np.float32)
+    for name in ("indptr", "indices", "data"):
+        assert getattr(got, name).dtype == getattr(ref, name).dtype, name
+        assert np.array_equal(getattr(got, name), getattr(ref, name)), name

@@ -156,13 +156,17 @@ class Orders:
                              "map one with columns={'customer_id': 'YourColumn'}")
         key = f"ci-{np.dtype(dtype).str}"
         if key not in self._matrices:
-            known = self.customer_index >= 0
-            m = sp.csr_matrix(
-                (np.ones(int(known.sum()), dtype=dtype),
-                 (self.customer_index[known], self.item_index[known])),
-                shape=(self.n_customers, self.n_items),
-            )
-            m.sum_duplicates()
+            from xsell.kernels.orders import count_pairs_csr  # compiled: numba is imported on first use
+
+            # one compiled pass: the arrays of sp.csr_matrix((ones, (customer, item))).sum_duplicates()
+            indptr, indices, counts = count_pairs_csr(self.customer_index, self.item_index, self.n_customers,
+                                                      self.n_items)
+            wide = max(len(indices), self.n_customers, self.n_items) >= np.iinfo(np.int32).max
+            index_dtype = np.int64 if wide else np.int32  # what scipy chooses
+            m = sp.csr_matrix((counts.astype(dtype), indices.astype(index_dtype, copy=False),
+                               indptr.astype(index_dtype)), shape=(self.n_customers, self.n_items))
+            m.has_sorted_indices = True
+            m.has_canonical_format = True
             self._matrices[key] = m
         return self._matrices[key]
 
@@ -174,9 +178,10 @@ class Orders:
         """Median unit price of each item over its lines (float64), or None without prices."""
         if self.price is None:
             return None
-        s = pd.Series(self.price).groupby(self.item_index).median()
-        out = np.full(self.n_items, np.nan)
-        out[s.index.to_numpy()] = s.to_numpy()
+        from xsell.kernels.orders import group_medians  # compiled: numba is imported on first use
+
+        # pd.Series(price).groupby(item_index).median(), NaN for an item without a priced line
+        out: np.ndarray = group_medians(np.asarray(self.price, dtype=np.float64), self.item_index, self.n_items)
         return out
 
     # -- views -----------------------------------------------------------------

@@ -57,13 +57,21 @@ def _implicit(what: str) -> Any:
     return implicit
 
 
+_BLAS: Any = None  # a threadpoolctl.ThreadpoolController, made on first use (after implicit is imported)
+
+
 @contextlib.contextmanager
 def _blas_single_thread() -> Iterator[None]:
     """implicit runs its own threads and asks BLAS to use one (it warns otherwise); its
-    item-KNN also warns about a conversion it makes itself: not the user's concern."""
-    from threadpoolctl import threadpool_limits
+    item-KNN also warns about a conversion it makes itself: not the user's concern. The BLAS
+    libraries are looked up once per process (about 4 ms each time otherwise): numpy's and
+    scipy's, both loaded by the time implicit is imported."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
 
-    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        _BLAS = ThreadpoolController()
+    with _BLAS.limit(limits=1, user_api="blas"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Method expects CSR input")
         yield
 
