@@ -622,7 +622,14 @@ def merge_ranked(main: tuple[np.ndarray, ...], extra: tuple[np.ndarray, ...]) ->
     fallback of the baskets that got no candidate, merged and sorted by row, then rank: the one way
     every batch path adds the fallback."""
     merged = tuple(np.concatenate([a, b]) for a, b in zip(main, extra, strict=True))
-    order = np.lexsort((merged[1], merged[0]))
+    rows, rank = merged[0], merged[1]
+    if not len(rows):
+        return merged
+    low, high = int(rank.min()), int(rank.max())
+    if low < 0 or int(rows.min()) < 0 or (int(rows.max()) + 1) * (high + 1) >= 2**62:
+        order = np.lexsort((rank, rows))
+    else:  # one int64 key: a stable sort of two sorted runs is a linear merge (lexsort sorts from scratch)
+        order = np.argsort(rows.astype(np.int64) * (high + 1) + rank, kind="stable")
     return tuple(a[order] for a in merged)
 
 
