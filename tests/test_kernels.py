@@ -224,3 +224,17 @@ def test_orders_summaries_equal_their_pandas_and_scipy_expressions(shop) -> None
     for name in ("indptr", "indices", "data"):
         assert getattr(got, name).dtype == getattr(ref, name).dtype, name
         assert np.array_equal(getattr(got, name), getattr(ref, name)), name
+
+
+def test_merging_a_batch_with_its_fallback_keeps_lexsorts_order() -> None:
+    from xsell.models.base import merge_ranked
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n, m = int(rng.integers(0, 200)), int(rng.integers(0, 50))
+        main = (np.sort(rng.integers(0, 40, n)), rng.integers(1, 6, n), rng.random(n))
+        extra = (rng.integers(0, 40, m), rng.integers(1, 6, m), rng.random(m))  # rows may repeat main's
+        merged = tuple(np.concatenate([a, b]) for a, b in zip(main, extra))
+        order = np.lexsort((merged[1], merged[0]))
+        for got, want in zip(merge_ranked(main, extra), (a[order] for a in merged)):
+            assert np.array_equal(got, want)
