@@ -21,6 +21,7 @@ item id only, so a new one can be swapped in daily without refitting a model.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -58,12 +59,18 @@ class Catalog:
         Categories and families are numbered in order of first appearance over the model's items."""
         from xsell.kernels.engine import first_seen
 
-        model_index = self._model_index(items)  # per catalog row; -1: not a model item
+        f = self.frame
+        # the ids are matched (a compiled kernel, without the GIL) on a second thread while pandas/Arrow
+        # factorize the category and family columns (also without the GIL): on two cores a shuffled
+        # catalog of 900k items aligns in about 0.2 s less wall time
+        with ThreadPoolExecutor(1) as pool:
+            matched = pool.submit(self._model_index, items)
+            factorized = {c: pd.factorize(f[c], use_na_sentinel=True) for c in ("category", "parent")}
+            model_index = matched.result()  # per catalog row; -1: not a model item
         row = np.full(len(items), -1, dtype=np.int64)
         hit = model_index >= 0
         row[model_index[hit]] = np.flatnonzero(hit)
         known = row >= 0
-        f = self.frame
         at = np.where(known, row, 0) if len(f) else row  # gathered, then NaN/None where not in the catalog
 
         def values(column: np.ndarray, missing: Any) -> np.ndarray:
@@ -76,7 +83,7 @@ class Catalog:
             """pd.factorize of the column over the model's items (first appearance; -1: none), and the names:
             factorized in catalog order, where the values are (Arrow strings: no Python string made), then
             renumbered in the model's order."""
-            by_row, names = pd.factorize(f[column], use_na_sentinel=True)
+            by_row, names = factorized[column]
             code, first = first_seen(by_row.astype(np.int64), row, len(names))
             return code, np.asarray(names, dtype=object)[first] if named else None
 
