@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -158,3 +159,25 @@ def harness_us(samples: int = 2_000) -> float:
         wall.append(time.perf_counter_ns() - w0)
     cpu.sort()
     return cpu[len(cpu) // 2] / 1e3
+
+
+def per_call(fn: Callable[[Any], Any], args: Sequence[Any], repeats: int) -> dict[str, float]:
+    """CPU and wall µs per call of `fn` over `args`, `repeats` times (10% warm-up first): the median of the
+    repeats' per-call medians, their lowest and highest, the median wall; and each repeat's calls timed again
+    as one block (`block_us`): block, block_lo, block_hi."""
+    for a in args[: max(1, len(args) // 10)]:
+        fn(a)
+    cpu_medians, wall_medians, blocks = [], [], []
+    for _ in range(repeats):
+        cpu, wall = [], []
+        for a in args:
+            c0, w0 = time.process_time_ns(), time.perf_counter_ns()
+            fn(a)
+            cpu.append(time.process_time_ns() - c0)
+            wall.append(time.perf_counter_ns() - w0)
+        cpu_medians.append(statistics.median(cpu) / 1e3)
+        wall_medians.append(statistics.median(wall) / 1e3)
+        blocks.append(block_us(fn, args))
+    return {"cpu": statistics.median(cpu_medians), "lo": min(cpu_medians), "hi": max(cpu_medians),
+            "wall": statistics.median(wall_medians), "block": statistics.median(blocks),
+            "block_lo": min(blocks), "block_hi": max(blocks)}

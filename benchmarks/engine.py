@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import PeakMeter, block_us, harness_us, log, settle_memory  # noqa: E402
+from _measure import PeakMeter, harness_us, log, per_call, settle_memory  # noqa: E402
 
 import xsell  # noqa: E402
 from xsell.datasets import synthetic_log  # noqa: E402
@@ -113,27 +113,6 @@ def synthetic_catalog(ids: np.ndarray, seed: int = 7) -> pd.DataFrame:
                          "category": np.char.add("c", (index % max(n // 100, 1)).astype(str)),
                          "parent": np.char.add("f", (index // 3).astype(str)),
                          "in_stock": rng.random(n) > 0.05})
-
-
-def per_call(fn: Any, args: list[Any], repeats: int) -> dict[str, float]:
-    """Median CPU and wall µs per call over `args`, `repeats` times (10% warm-up first): the median of the
-    repeat medians, their lowest and highest, the median wall."""
-    for a in args[: max(1, len(args) // 10)]:
-        fn(a)
-    cpu_medians, wall_medians, blocks = [], [], []
-    for _ in range(repeats):
-        cpu, wall = [], []
-        for a in args:
-            c0, w0 = time.process_time_ns(), time.perf_counter_ns()
-            fn(a)
-            cpu.append(time.process_time_ns() - c0)
-            wall.append(time.perf_counter_ns() - w0)
-        cpu_medians.append(statistics.median(cpu) / 1e3)
-        wall_medians.append(statistics.median(wall) / 1e3)
-        blocks.append(block_us(fn, args))
-    return {"cpu": statistics.median(cpu_medians), "lo": min(cpu_medians), "hi": max(cpu_medians),
-            "wall": statistics.median(wall_medians), "block": statistics.median(blocks),
-            "block_lo": min(blocks), "block_hi": max(blocks)}
 
 
 def _baskets(orders: Any, n: int) -> list[list[Any]]:

@@ -41,7 +41,7 @@ import xsell
 from xsell.datasets import load_online_retail, shared_online_retail, synthetic_shop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import block_us, harness_us  # noqa: E402
+from _measure import harness_us, per_call  # noqa: E402
 
 MODELS: dict[str, Callable[[], Any]] = {
     "cooccurrence": lambda: xsell.CoOccurrence(),
@@ -57,26 +57,6 @@ MODELS: dict[str, Callable[[], Any]] = {
 
 def log(message: str) -> None:
     print(f"[requests {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def per_call(fn: Callable[[Any], Any], args: list[Any], repeats: int) -> dict[str, float]:
-    """Median CPU and wall µs per call over `args`, `repeats` times (10% warm-up first)."""
-    for a in args[: max(1, len(args) // 10)]:
-        fn(a)
-    cpu_medians, wall_medians, blocks = [], [], []
-    for _ in range(repeats):
-        cpu, wall = [], []
-        for a in args:
-            c0, w0 = time.process_time_ns(), time.perf_counter_ns()
-            fn(a)
-            cpu.append(time.process_time_ns() - c0)
-            wall.append(time.perf_counter_ns() - w0)
-        cpu_medians.append(statistics.median(cpu) / 1e3)
-        wall_medians.append(statistics.median(wall) / 1e3)
-        blocks.append(block_us(fn, args))
-    return {"cpu": statistics.median(cpu_medians), "lo": min(cpu_medians), "hi": max(cpu_medians),
-            "wall": statistics.median(wall_medians), "block": statistics.median(blocks),
-            "block_lo": min(blocks), "block_hi": max(blocks)}
 
 
 def rate(fn: Callable[[], Any], units: int, repeats: int) -> dict[str, float]:

@@ -45,6 +45,15 @@ def _has(sorted_keys: np.ndarray, key: int) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
+def _among(values: np.ndarray, n: int, x: int) -> bool:
+    """`x` among values[:n] (a linear scan: a handful of pins)."""
+    for u in range(n):
+        if values[u] == x:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
 def _right(sorted_values: np.ndarray, value: float) -> int:
     """np.searchsorted(sorted_values, value, side="right")."""
     lo, hi = 0, len(sorted_values)
@@ -231,12 +240,7 @@ def cross_sell_shortlist(held: np.ndarray, cand: np.ndarray, rule_ints: np.ndarr
     for t in range(len(pin_src)):
         b = pin_dst[t]
         if _has(held, pin_src[t]) and not _has(held, b):
-            seen = False
-            for u in range(m):
-                if items[u] == b:
-                    seen = True
-                    break
-            if not seen:
+            if not _among(items, m, b):
                 items[m] = b
                 rank[m] = 0
                 pin_order[m] = pin_pos[t]
@@ -280,12 +284,7 @@ def cross_sell_shortlist(held: np.ndarray, cand: np.ndarray, rule_ints: np.ndarr
                     break
             if sub:
                 continue
-        pinned = False
-        for u in range(n_pinned):
-            if items[u] == j:
-                pinned = True
-                break
-        if pinned:
+        if _among(items, n_pinned, j):  # pinned already
             continue
         items[m] = j
         rank[m] = t + 1
@@ -444,12 +443,7 @@ def up_sell(i: int, item_ints: np.ndarray, item_floats: np.ndarray, item_flags: 
     for t in range(len(pin_src)):  # pins of this item (held: the item itself), priced ones only
         b = pin_dst[t]
         if pin_src[t] == i and b != i and priced[b]:
-            seen = False
-            for u in range(m):
-                if items[u] == b:
-                    seen = True
-                    break
-            if not seen:
+            if not _among(items, m, b):
                 items[m] = b
                 pin_order[m] = pin_pos[t]
                 m += 1
@@ -474,12 +468,7 @@ def up_sell(i: int, item_ints: np.ndarray, item_floats: np.ndarray, item_flags: 
                 break
         if blocked:
             continue
-        pinned = False
-        for u in range(n_pinned):
-            if items[u] == c:
-                pinned = True
-                break
-        if pinned:
+        if _among(items, n_pinned, c):  # pinned already
             continue
         items[m] = c
         pin_order[m] = n_pins
