@@ -164,3 +164,14 @@ def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path
     assert result.returncode == code
     pattern = ".+".join(re.escape(part) for part in message.split(TYPER))
     assert re.fullmatch(pattern, result.stderr.strip()), result.stderr
+
+
+@pytest.mark.parametrize("args, printed", [(["--version"], f"xsell {xsell.__version__}\n"),
+                                            (["version"], f"{xsell.__version__}\n")])  # the bare number, for scripts
+def test_version_is_printed_by_the_console_script_with_exit_0(tmp_path, args, printed):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, printed, "")

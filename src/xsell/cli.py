@@ -36,6 +36,22 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from xsell import __version__
+
+        typer.echo(f"xsell {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print xsell's version and exit.")] = False,
+) -> None:
+    """Cross-sell and 'also bought' recommendations learned from order history."""
+
 ModelArg = Annotated[Path, typer.Argument(help="Model file written by `xsell fit`.")]
 KOpt = Annotated[int, typer.Option("-k", "--k", help="How many items to return.", min=1)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]

@@ -263,6 +263,13 @@ class IdMap:
     def indices_of(self, values: Iterable[Any], what: str = "ids") -> list[int]:
         """Internal indices of the known ids among `values` (unknown ones left out)."""
         seen = self._seen
+        if type(values) is list:  # a request's ids, all found before (the cache holds only known ids): one pass
+            try:
+                hits = [seen[v] for v in values if type(v) is str or type(v) in _CACHED]
+            except KeyError:
+                hits = None
+            if hits is not None and len(hits) == len(values):
+                return hits
         out = []
         for position, v in enumerate(values):  # a request's handful of ids, not order lines
             idx = seen.get(v) if type(v) in _CACHED else None

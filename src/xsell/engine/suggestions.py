@@ -11,6 +11,7 @@ import pandas as pd
 
 from xsell.data.baskets import ID_TYPES, basket_quantities, item_id, plain
 from xsell.data.idmap import IdMap
+from xsell.data.records import frame_records, plain_records, plain_value
 from xsell.engine.rules import _number
 from xsell.engine.snapshot import Snapshot
 from xsell.errors import InputError
@@ -91,6 +92,22 @@ class Suggestions:
         if columns is not None:
             return len(columns.items)
         return len(self.frame)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per suggestion, best first, with the columns of `to_frame()` (item_id, probability,
+        price, expected_revenue, expected_margin, closes_gap, pinned, reason, ...), as plain Python values
+        that `json.dumps` takes: an unknown price or margin (NaN) is None."""
+        columns = self.__dict__.get("_columns")
+        if columns is not None and self.__dict__.get("_frame") is None:
+            return plain_records(columns.build())  # straight from the arrays: no frame is built
+        return frame_records(self.frame)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole answer as plain Python values, ready for JSON: {"suggestions": to_records(),
+        "basket_value", "gap", "expected_uplift_revenue", "expected_uplift_margin"} (NaN as None)."""
+        return {"suggestions": self.to_records(), "basket_value": plain_value(self.basket_value),
+                "gap": plain_value(self.gap), "expected_uplift_revenue": plain_value(self.expected_uplift_revenue),
+                "expected_uplift_margin": plain_value(self.expected_uplift_margin)}
 
     def to_frame(self) -> pd.DataFrame:
         columns = self.__dict__.get("_columns")

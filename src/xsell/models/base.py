@@ -45,6 +45,7 @@ import scipy.sparse as sp
 from xsell.data.baskets import Baskets, known_indices, parse_baskets, query_indices
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
+from xsell.data.records import frame_records, plain_list, plain_records
 from xsell.checks import check_int
 from xsell.kernels import requests as kernels
 from xsell.errors import InputError, NotFittedError
@@ -107,6 +108,17 @@ class Recommendations:
         more = ", ..." if len(self) > 5 else ""
         flag = ", fallback=popular" if self.fallback else ""
         return f"Recommendations([{shown}{more}]{flag})"
+
+    def to_records(self, explain: bool = False) -> list[dict[str, Any]]:
+        """One dict per item, best first: item_id and score (with `explain`, also the explanation
+        columns of `to_frame()`), as plain Python values that `json.dumps` takes (NaN as None)."""
+        if explain:
+            return frame_records(self.to_frame())
+        return plain_records({"item_id": self.items, "score": self.scores})
+
+    def to_dict(self) -> dict[str, Any]:
+        """{"items": [...], "scores": [...], "fallback": bool}: plain Python values, ready for JSON."""
+        return {"items": self.items, "scores": plain_list(self.scores), "fallback": bool(self.fallback)}
 
     def to_frame(self) -> pd.DataFrame:
         """item_id, score and the model's explanation columns (for co-occurrence:
