@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, NoReturn, Optional, TypeVar, cast
 
@@ -55,6 +56,19 @@ def _root(
 ModelArg = Annotated[Path, typer.Argument(help="Model file written by `xsell fit`.")]
 KOpt = Annotated[int, typer.Option("-k", "--k", help="How many items to return.", min=1)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
+class Layout(str, Enum):
+    """How an orders file holds its orders (`xsell.load_orders(layout=...)`)."""
+
+    lines = "lines"
+    baskets = "baskets"
+
+
+LayoutOpt = Annotated[Layout, typer.Option(
+    "--layout", case_sensitive=False,
+    help="lines: one order line per row, named columns (CSV, TSV, Parquet); baskets: one basket per line, "
+         "its items split by --sep, no header (the arules/mlxtend basket format, e.g. Groceries).")]
+SepOpt = Annotated[Optional[str], typer.Option("--sep", help="With --layout baskets: the item separator "
+                                                              "(default ',').")]
 ColumnOpt = Annotated[
     Optional[list[str]],
     typer.Option("--column", "-c", help="Map a role to your column, e.g. order_id=InvoiceNo (repeatable). "
@@ -119,6 +133,8 @@ def fit(
     model: Annotated[str, typer.Option(help=f"{_MODEL_LIST} (older names {_ALIAS_LIST} still work).")
                      ] = "cooccurrence",
     column: ColumnOpt = None,
+    layout: LayoutOpt = Layout.lines,
+    sep: SepOpt = None,
     min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
     min_support: Annotated[Optional[float], typer.Option(
         help="Ignore itemsets with lower support (default: 0 for cooccurrence, 0.001 for rules).")] = None,
@@ -148,7 +164,8 @@ def fit(
             min_support=0.001 if min_support is None else min_support, max_len=max_len, metric=metric),
     }
     fitted = makers[name]()
-    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns)
+    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
+                             sep=sep)
     typer.echo(str(data.report), err=True)
     fitted.fit(data)
     xsell.save_model(fitted, output)
@@ -171,6 +188,8 @@ def rules(
     max_basket_items: Annotated[Optional[int], typer.Option(
         help="Leave out baskets with more distinct items (default: 100 when --max-len >= 3).")] = None,
     column: ColumnOpt = None,
+    layout: LayoutOpt = Layout.lines,
+    sep: SepOpt = None,
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
 ) -> None:
     """Mine association rules for review: every standard metric, written to Parquet or CSV."""
@@ -179,7 +198,8 @@ def rules(
     import xsell
     from xsell.mining.export import mine_rules_to_file
 
-    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns)
+    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
+                             sep=sep)
     typer.echo(str(data.report), err=True)
     with warnings.catch_warnings(record=True) as caught, _stages() as stage:
         warnings.simplefilter("always")
@@ -213,6 +233,8 @@ def evaluate(
     report: Annotated[Optional[Path], typer.Option(help="Write an HTML report with plots here "
                                                         "(needs xsell[report]).")] = None,
     column: ColumnOpt = None,
+    layout: LayoutOpt = Layout.lines,
+    sep: SepOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Compare models offline on your own history: a split, a task, metrics at k; optionally an HTML report."""
@@ -231,7 +253,7 @@ def evaluate(
     for name in names:
         if name in ALIASES:
             typer.echo(f"note: model {name!r} is now called {ALIASES[name]!r}; the old name still works", err=True)
-    data = xsell.load_orders(orders, columns=_columns(column))
+    data = xsell.load_orders(orders, columns=_columns(column), layout=layout.value, sep=sep)
     typer.echo(str(data.report), err=True)
     with _steps() as step:
         result = compare(data, names, k=k, task=task, split=split,

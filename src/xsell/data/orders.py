@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell.data.idmap import MAX_ID_LENGTH, IdMap, short_repr
-from xsell.data.tables import Missing, read_table
+from xsell.data.tables import Missing, read_baskets, read_table
 from xsell.errors import InputError
 
 REQUIRED = ("order_id", "item_id")
@@ -609,15 +609,25 @@ def _outside_range(value: Any) -> bool:
     return not pd.Timestamp(_TIME_MIN) <= stamp <= pd.Timestamp(_TIME_MAX)
 
 
+LAYOUTS = ("lines", "baskets")
+
+
 def load_orders(
     source: Any,
     columns: Mapping[str, str] | None = None,
     *,
     keep_returns: bool = False,
+    layout: str = "lines",
+    sep: str | None = None,
 ) -> Orders:
     """Read order lines into a validated, cleaned `Orders`.
 
     source: a CSV/TSV or Parquet path, a pandas DataFrame or a pyarrow Table.
+    layout: "lines" (one order line per row, with named columns) or "baskets": a text file with one
+        basket per line, its items split by `sep` (default ","), no header (the arules/mlxtend basket
+        format, e.g. Groceries); blank lines skipped, whitespace around items and empty items left out,
+        order ids the baskets' numbers 1, 2, ... (`xsell.data.tables.read_baskets`).
+    sep: the item separator of layout="baskets".
     columns: maps canonical roles to the input's column names, for example
         {"order_id": "InvoiceNo", "item_id": "StockCode"} (the reverse direction,
         {"InvoiceNo": "order_id"}, is accepted too). Roles: order_id and item_id
@@ -646,12 +656,24 @@ def load_orders(
     """
     if not isinstance(keep_returns, (bool, np.bool_)):
         raise InputError(f"keep_returns must be True or False, got {short_repr(keep_returns)}")
-    mapping = _resolve_columns(columns)
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise InputError(f"layout must be 'lines' or 'baskets', got {short_repr(layout)}")
+    if layout == "baskets" and columns:
+        raise InputError("columns do not apply to layout='baskets': a basket file has no header; each line is "
+                         "one order and its items")
+    if layout == "lines" and sep is not None:
+        raise InputError("sep applies to layout='baskets'; a CSV's separator follows its name (.csv: comma, "
+                         ".tsv: tab)")
+    mapping = _resolve_columns(None if layout == "baskets" else columns)
     names = {role: mapping.get(role, role) for role in CANONICAL}
     needed = [names[role] for role in REQUIRED] + [names[role] for role in OPTIONAL if role in mapping]
-    df, label = read_table(source, what="orders", columns=list(names.values()), required=needed,
-                           missing=_absent_columns(names), duplicates=_repeated_columns,
-                           empty=lambda path: f"no order lines in {path}: the file is empty")
+    if layout == "baskets":
+        df, label = read_baskets(source, sep="," if sep is None else sep, what="orders",
+                                 empty=lambda path: f"no order lines in {path}: the file is empty")
+    else:
+        df, label = read_table(source, what="orders", columns=list(names.values()), required=needed,
+                               missing=_absent_columns(names), duplicates=_repeated_columns,
+                               empty=lambda path: f"no order lines in {path}: the file is empty")
     if len(df) == 0:
         raise InputError(f"no order lines in {label}: the input is empty")
     lines_read = len(df)
