@@ -175,3 +175,17 @@ def test_version_is_printed_by_the_console_script_with_exit_0(tmp_path, args, pr
     result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args],
                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert (result.returncode, result.stdout, result.stderr) == (0, printed, "")
+
+
+@pytest.mark.parametrize("command", [["fit", "{orders}", "-o", "{missing}/m.xsell"],
+                                     ["score", "no-such-model.xsell", "{orders}", "-o", "{missing}/out.parquet"]])
+def test_a_missing_output_folder_fails_before_any_input_is_read(tmp_path, orders_csv, command):
+    import subprocess
+    import sys
+
+    args = [a.format(orders=orders_csv, missing=tmp_path / "missing") for a in command]
+    result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    # one line: no load report (the orders were not read), no complaint about the model file (not opened)
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"error: folder does not exist: "
+                                                                       f"{tmp_path / 'missing'}\n")

@@ -149,6 +149,9 @@ def fit(
     """Learn a model from order lines and save it."""
     import xsell
     from xsell.errors import InputError
+    from xsell.files import check_output_path
+
+    check_output_path(output)  # before reading and fitting, which may take minutes
 
     from xsell.evaluation.runner import model_factories
     name = canonical_name(model)
@@ -411,6 +414,9 @@ def score(
     """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift."""
     import xsell
     from xsell.batch import score_file
+    from xsell.files import check_output_path
+
+    check_output_path(output)  # before loading the model, catalog and orders
 
     loaded = xsell.load_model(model)
     engine = None
