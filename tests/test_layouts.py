@@ -63,8 +63,8 @@ def test_the_basket_layout_is_refused_where_it_cannot_apply(tmp_path) -> None:
         (lambda: xsell.load_orders(path, layout="rows"), "layout must be 'lines' or 'baskets', got 'rows'"),
         (lambda: xsell.load_orders(path, {"order_id": "x"}, layout="baskets"),
          "columns do not apply to layout='baskets': a basket file has no header; each line is one order and its items"),
-        (lambda: xsell.load_orders(path, sep=";"),
-         "sep applies to layout='baskets'; a CSV's separator follows its name (.csv: comma, .tsv: tab)"),
+        (lambda: xsell.load_orders(path, sep="ab"),
+         "sep must be one character for a CSV file (e.g. ';' or '\\t'), got 'ab'"),
         (lambda: xsell.load_orders(pd.DataFrame({"a": [1]}), layout="baskets"),
          "orders with layout='baskets' must be the path of a text file (one basket per line), not DataFrame"),
         (lambda: xsell.load_orders(path, layout="baskets", sep=""),
@@ -110,3 +110,50 @@ def test_the_cli_reads_a_basket_file_and_rejects_an_unknown_layout_as_a_usage_er
 def test_groceries_has_its_published_counts() -> None:
     orders = xsell.load_orders(GROCERIES, layout="baskets")
     assert (orders.n_orders, orders.n_items, orders.n_lines) == (9_835, 169, 43_367)  # arules' Groceries
+
+
+# -- CSV separators: found from the file (issue 12, section 1), or given ------------------------------------
+
+LINES = pd.DataFrame({"Invoice": ["1", "1", "2", "2", "3"], "SKU": ["A;1", "B,2", "A;1", "C", "B,2"],
+                      "Qty": ["2", "1", "1", "3", "1"], "Name": ["x", "y; z", "x", "w, v", "y; z"]})
+MAPPED = {"order_id": "Invoice", "item_id": "SKU", "quantity": "Qty"}
+
+
+@pytest.mark.parametrize("sep, name", [(";", "orders.csv"), ("\t", "orders.csv"), ("|", "orders.txt.csv"),
+                                       (",", "orders.tsv")])
+def test_a_csv_separator_is_found_from_the_file(tmp_path, sep, name) -> None:
+    path = tmp_path / name
+    LINES.to_csv(path, sep=sep, index=False)  # quoted where a field holds ; or ,
+    canonical = tmp_path / "canonical.csv"
+    LINES.to_csv(canonical, index=False)
+    got, want = xsell.load_orders(path, MAPPED), xsell.load_orders(canonical, MAPPED)
+    _same_orders(got, want)
+    np.testing.assert_array_equal(got.quantity, want.quantity)
+    assert got.items.ids.tolist() == ["A;1", "B,2", "C"]
+
+
+def test_a_given_separator_wins_and_streaming_finds_it_too(tmp_path) -> None:
+    path = tmp_path / "orders.csv"
+    LINES.to_csv(path, sep=";", index=False)
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(path, MAPPED, sep=",")  # the whole header is one column when split by commas
+    assert str(caught.value).startswith(f"missing required column 'order_id' (mapped to 'Invoice') in {path}; "
+                                        f"its columns are: Invoice;SKU;Qty;Name")
+    model = xsell.CoOccurrence(min_count=1).fit(xsell.load_orders(path, MAPPED))
+    baskets = tmp_path / "baskets.csv"
+    pd.DataFrame({"basket_id": ["b1", "b2"], "item_id": ["A;1", "C"]}).to_csv(baskets, sep=";", index=False)
+    from xsell.batch import score_file
+
+    score_file(model, baskets, tmp_path / "out.csv", k=2, workers=1)
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str)
+    want = model.recommend_batch(pd.DataFrame({"basket_id": ["b1", "b2"], "item_id": ["A;1", "C"]}), k=2)
+    assert out["item_id"].tolist() == want["item_id"].astype(str).tolist()
+    assert out["basket_id"].tolist() == want["basket_id"].astype(str).tolist()
+
+
+def test_a_one_column_csv_keeps_the_comma(tmp_path) -> None:
+    from xsell.data.tables import sniff_sep
+
+    path = tmp_path / "items.csv"
+    path.write_text("item_id\nA;1\nB|2\n")
+    assert sniff_sep(path, ",") == ","

@@ -67,8 +67,9 @@ LayoutOpt = Annotated[Layout, typer.Option(
     "--layout", case_sensitive=False,
     help="lines: one order line per row, named columns (CSV, TSV, Parquet); baskets: one basket per line, "
          "its items split by --sep, no header (the arules/mlxtend basket format, e.g. Groceries).")]
-SepOpt = Annotated[Optional[str], typer.Option("--sep", help="With --layout baskets: the item separator "
-                                                              "(default ',').")]
+SepOpt = Annotated[Optional[str], typer.Option("--sep", help="A CSV's separator (default: found from the file: "
+                                                              ", ; tab or |); with --layout baskets the item "
+                                                              "separator (default ',').")]
 ColumnOpt = Annotated[
     Optional[list[str]],
     typer.Option("--column", "-c", help="Map a role to your column, e.g. order_id=InvoiceNo (repeatable). "

@@ -627,7 +627,8 @@ def load_orders(
         basket per line, its items split by `sep` (default ","), no header (the arules/mlxtend basket
         format, e.g. Groceries); blank lines skipped, whitespace around items and empty items left out,
         order ids the baskets' numbers 1, 2, ... (`xsell.data.tables.read_baskets`).
-    sep: the item separator of layout="baskets".
+    sep: a CSV's separator (one character; by default found from the file: , ; tab or |, as European
+        spreadsheets write ';'), or the item separator of layout="baskets" (default ",").
     columns: maps canonical roles to the input's column names, for example
         {"order_id": "InvoiceNo", "item_id": "StockCode"} (the reverse direction,
         {"InvoiceNo": "order_id"}, is accepted too). Roles: order_id and item_id
@@ -661,9 +662,6 @@ def load_orders(
     if layout == "baskets" and columns:
         raise InputError("columns do not apply to layout='baskets': a basket file has no header; each line is "
                          "one order and its items")
-    if layout == "lines" and sep is not None:
-        raise InputError("sep applies to layout='baskets'; a CSV's separator follows its name (.csv: comma, "
-                         ".tsv: tab)")
     mapping = _resolve_columns(None if layout == "baskets" else columns)
     names = {role: mapping.get(role, role) for role in CANONICAL}
     needed = [names[role] for role in REQUIRED] + [names[role] for role in OPTIONAL if role in mapping]
@@ -673,7 +671,7 @@ def load_orders(
     else:
         df, label = read_table(source, what="orders", columns=list(names.values()), required=needed,
                                missing=_absent_columns(names), duplicates=_repeated_columns,
-                               empty=lambda path: f"no order lines in {path}: the file is empty")
+                               empty=lambda path: f"no order lines in {path}: the file is empty", sep=sep)
     if len(df) == 0:
         raise InputError(f"no order lines in {label}: the input is empty")
     lines_read = len(df)

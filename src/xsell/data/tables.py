@@ -96,6 +96,7 @@ def read_table(
     empty: Callable[[str], str] | None = None,
     accepted: str = _SOURCES,
     encoding_errors: Literal["strict", "replace"] = "strict",
+    sep: str | None = None,
 ) -> Table:
     """A whole table from a path, a DataFrame (returned as it is) or a pyarrow Table, as Table(frame, label):
     one row per data line, the `columns` present (all columns without `columns`).
@@ -109,7 +110,9 @@ def read_table(
     empty: the message for a file with nothing in it (0 bytes, or no header line), given the path as text;
         default '{what} file PATH is empty'.
     encoding_errors: "replace" reads a CSV that is not UTF-8 with U+FFFD for the bad bytes; "strict" refuses it.
+    sep: a CSV's separator (one character); None: found from the file (`sniff_sep`: , ; tab or |).
     """
+    check_sep(sep)
     if isinstance(source, pd.DataFrame):
         _check_columns(list(source.columns), "DataFrame", columns, required, missing, duplicates)
         return Table(source, "DataFrame")
@@ -129,7 +132,7 @@ def read_table(
     if fmt == "parquet":
         frame = _read_parquet(path, columns, required, missing, duplicates)
     else:
-        frame = _read_csv(path, "\t" if fmt == "tsv" else ",", what, columns, required, missing, duplicates,
+        frame = _read_csv(path, sep, "\t" if fmt == "tsv" else ",", what, columns, required, missing, duplicates,
                           empty, encoding_errors)
     return Table(frame, str(path))
 
@@ -188,11 +191,13 @@ def _read_parquet(path: Path, columns: Sequence[str] | None, required: Sequence[
         raise InputError(f"cannot read Parquet file {path}: {exc}") from None
 
 
-def _read_csv(path: Path, sep: str, what: str, columns: Sequence[str] | None, required: Sequence[str],
-              missing: Missing, duplicates: Repeated, empty: Callable[[str], str] | None,
+def _read_csv(path: Path, given: str | None, default: str, what: str, columns: Sequence[str] | None,
+              required: Sequence[str], missing: Missing, duplicates: Repeated, empty: Callable[[str], str] | None,
               encoding_errors: Literal["strict", "replace"]) -> pd.DataFrame:
-    """The columns of a CSV as text, after checking the header's names and every line's number of fields."""
+    """The columns of a CSV as text, after checking the header's names and every line's number of fields;
+    its separator `given`, else found from the file (`sniff_sep`, `default` when nothing fits better)."""
     try:
+        sep = given if given is not None else sniff_sep(path, default)
         header = _csv_header(path, sep, encoding_errors)
         if not header:  # only blank lines (a compressed file of nothing, for one)
             raise InputError(empty(str(path)) if empty is not None else f"{what} file {path} is empty")
@@ -298,6 +303,7 @@ def read_chunks(
     optional: Sequence[str] = (),
     chunk_lines: int,
     first_lines: int | None = None,
+    sep: str | None = None,
 ) -> Chunks:
     """Stream the required columns (and the optional ones present) of a CSV or Parquet file.
 
@@ -313,8 +319,9 @@ def read_chunks(
     fmt = _known_format(path)
     if fmt == "parquet":
         return _parquet_chunks(path, required, optional, chunk_lines)
-    sep = "\t" if fmt == "tsv" else ","
+    check_sep(sep)
     try:
+        sep = sep if sep is not None else sniff_sep(path, "\t" if fmt == "tsv" else ",")
         names = _csv_header(path, sep)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} in the header); "
@@ -369,6 +376,40 @@ def _csv_chunks(reader: Any, path: Path, first: int) -> Generator[pd.DataFrame, 
 
 
 # -- shared: files, formats, headers ----------------------------------------------------------------
+
+
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def check_sep(sep: Any) -> None:
+    """A CSV separator given by the user: one character, not a quote or a line break (None: found)."""
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n"):
+        raise InputError(f"sep must be one character for a CSV file (e.g. ';' or '\\t'), got {sep!r}")
+
+
+def sniff_sep(path: Path, default: str, sample: int = 50) -> str:
+    """A CSV's separator: of `SEPARATORS`, the one that splits its header into the most fields (more than
+    one) and each of the next `sample` lines into as many; else `default` (the file name's: tab for .tsv,
+    comma for .csv). European spreadsheets write ';'. Reads only the first lines; bytes that are not UTF-8
+    are read as U+FFFD here (the reading proper refuses them, naming where they are)."""
+    lines: list[str] = []
+    with _open_binary(path) as fh:
+        for raw in fh:
+            line = raw.decode("utf-8-sig", "replace")
+            if line.strip():
+                lines.append(line)
+                if len(lines) > sample + 1:
+                    break
+    if not lines:
+        return default
+    complete = lines[:-1] if len(lines) > sample + 1 else lines  # the last line read may be cut short
+    best, most = default, 1
+    for sep in (default, *(c for c in SEPARATORS if c != default)):
+        rows = list(csv.reader(complete, delimiter=sep))
+        fields = len(rows[0])
+        if fields > most and all(len(row) == fields for row in rows[1:]):
+            best, most = sep, fields
+    return best
 
 
 def _csv_header(path: Path, sep: str, encoding_errors: str = "strict") -> list[str]:
