@@ -189,3 +189,30 @@ def test_a_missing_output_folder_fails_before_any_input_is_read(tmp_path, orders
     # one line: no load report (the orders were not read), no complaint about the model file (not opened)
     assert (result.returncode, result.stdout, result.stderr) == (1, "", f"error: folder does not exist: "
                                                                        f"{tmp_path / 'missing'}\n")
+
+
+def test_fit_rules_and_score_print_json_for_machines(tmp_path, orders_csv):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args, "--json"],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)  # stdout is the JSON alone; the load report goes to stderr
+
+    cols = ["--column", "order_id=Invoice", "--column", "item_id=SKU"]
+    fit = run("fit", str(orders_csv), "-o", "m.xsell", *cols, "--min-count", "1")
+    model = xsell.load_model(tmp_path / "m.xsell")
+    assert fit == {"output": "m.xsell", "model": "cooccurrence", "items": 4, "orders": 4, "lines": 10,
+                   "neighbour_pairs": len(model.neighbor_indices_)}
+    rules = run("rules", str(orders_csv), "-o", "rules.csv", *cols, "--min-support", "0.25")
+    written = pd.read_csv(tmp_path / "rules.csv")
+    assert {k: rules[k] for k in ("output", "rules", "orders", "skipped_baskets")} == {
+        "output": "rules.csv", "rules": len(written), "orders": 4, "skipped_baskets": 0}
+    assert rules["itemsets"] == {"1": 4, "2": 5} and rules["seconds"] >= 0
+    pd.DataFrame({"basket_id": ["x", "y"], "item_id": ["a", "zzz"]}).to_csv(tmp_path / "b.csv", index=False)
+    score = run("score", "m.xsell", "b.csv", "-o", "out.csv", "--workers", "1")
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert score == {"output": "out.csv", "mode": "recommend", "baskets": 2, "lines": 2, "rows": len(out),
+                     "fallback_baskets": 1, "partitions": 0}

@@ -146,6 +146,7 @@ def fit(
     seed: Annotated[int, typer.Option(help="als, bpr: random seed (same seed, same model).")] = 0,
     threads: Annotated[int, typer.Option(help="als, bpr, itemknn: threads (0: all cores; bpr is reproducible "
                                               "only with 1, its default).", min=0)] = 0,
+    json_: JsonOpt = False,
 ) -> None:
     """Learn a model from order lines and save it."""
     import xsell
@@ -173,6 +174,12 @@ def fit(
     typer.echo(str(data.report), err=True)
     fitted.fit(data)
     xsell.save_model(fitted, output)
+    if json_:
+        sizes = {"cooccurrence": lambda: {"neighbour_pairs": int(len(fitted.neighbor_indices_))},
+                 "association_rules": lambda: {"rules": int(fitted.n_rules)}}.get(name, lambda: {})()
+        typer.echo(json.dumps({"output": str(output), "model": name, "items": int(data.n_items),
+                               "orders": int(data.n_orders), "lines": int(data.n_lines), **sizes}))
+        return
     size = {"cooccurrence": lambda: f", {len(fitted.neighbor_indices_):,} neighbour pairs",
             "association_rules": lambda: f", {fitted.n_rules:,} rules"}.get(name, lambda: "")()
     typer.echo(f"saved {output}: {name}, {data.n_items:,} items, {data.n_orders:,} orders{size}")
@@ -195,6 +202,7 @@ def rules(
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Mine association rules for review: every standard metric, written to Parquet or CSV."""
     import warnings
@@ -213,6 +221,11 @@ def rules(
             max_basket_items="auto" if max_basket_items is None else max_basket_items, progress=stage)
     for warning in caught:
         typer.echo(f"warning: {warning.message}", err=True)
+    if json_:
+        typer.echo(json.dumps({"output": summary.output, "rules": summary.rules, "orders": summary.n_orders,
+                               "itemsets": {str(size): count for size, count in sorted(summary.itemsets.items())},
+                               "skipped_baskets": summary.skipped_baskets, "seconds": round(summary.seconds, 3)}))
+        return
     sets = ", ".join(f"{size} items: {count:,}" for size, count in sorted(summary.itemsets.items()))
     typer.echo(f"wrote {summary.output}: {summary.rules:,} rules from {summary.n_orders:,} orders "
                f"(frequent itemsets: {sets}) in {summary.seconds:.2f} s")
@@ -411,6 +424,7 @@ def score(
     workers: Annotated[Optional[int], typer.Option(help="Processes scoring chunks in parallel (default: 2 on a "
                                                        "machine with 2 or more cores; 1: no extra process).",
                                                   min=1)] = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift."""
     import xsell
@@ -441,6 +455,11 @@ def score(
         summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
                              workers=workers or min(2, os.cpu_count() or 1),
                              progress=_plain_progress if progress else None)
+    if json_:
+        typer.echo(json.dumps({"output": summary.output, "mode": mode, what: summary.baskets,
+                               "lines": summary.lines, "rows": summary.rows_written,
+                               "fallback_baskets": summary.fallback_baskets, "partitions": summary.partitions}))
+        return
     fallback = (f" ({summary.fallback_baskets:,} with no known item got popular items)" if mode == "recommend"
                 else "")
     regrouped = (f" (lines of a basket were not next to each other: regrouped through {summary.partitions} "
