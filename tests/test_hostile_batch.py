@@ -106,8 +106,9 @@ CASES = [
     ("no-such-option", "b.csv", GROUPED, ["--bogus"], 2, ["error: No such option" + TYPER + "--bogus" + TYPER +
                                                           " (see: xsell score --help)"],
      None, None),
-    ("unknown-mode", "b.csv", GROUPED, ["--mode", "bogus"], 1,
-     ["error: mode must be one of recommend, cross-sell, up-sell, uplift, got 'bogus'"], None, None),
+    ("unknown-mode", "b.csv", GROUPED, ["--mode", "bogus"], 2, [USAGE.format(opt="--mode")], None, None),
+    ("unknown-objective", "b.csv", GROUPED, ["--objective", "profit"], 2, [USAGE.format(opt="--objective")],
+     None, None),
 ]
 
 

@@ -404,8 +404,6 @@ CLI = [
      "the item_id column"),
     ("up-sell", "sku,price\nP000-B,10.76\n", [], "catalog lacks column 'item_id' (item_id); it has: sku, price"),
     ("uplift", GOOD, ["--threshold", "inf"], "threshold must be a finite number > 0, got inf"),
-    ("cross-sell", GOOD, ["--objective", "Margin"],
-     "objective must be one of probability, revenue, margin; got 'Margin'"),
 ]
 
 

@@ -528,9 +528,6 @@ CLI_CASES = [
     (["rules", "{orders}", "-o", "{tmp}/r.csv", "--top", "0"], "top must be a whole number >= 1, got 0"),
     (["rules", "{orders}", "-o", "{tmp}/r.csv", "--max-basket-items", "1"],
      "max_basket_items must be 'auto', None or a whole number >= 2, got 1"),
-    (["evaluate", "{orders}", "--task", "next_order"],
-     "unknown task 'next_order'; choose from basket-completion, next-order"),
-    (["evaluate", "{orders}", "--split", "random"], "unknown split 'random'; choose from temporal, leave-last-out"),
     (["evaluate", "{orders}", "--models", "cooc,knn"],
      "unknown model(s) knn; choose from cooccurrence, association_rules, als, bpr, itemknn, ease, popular, hybrid"),
     (["evaluate", "{orders}", "--quantile", "1.5"], "quantile must be in (0, 1), got 1.5"),
@@ -551,6 +548,18 @@ def test_cli_data_errors_are_one_error_line_and_exit_1(cli_files, capsys, monkey
     assert code == 1
     assert [line for line in err.splitlines() if line.startswith("error: ")] == [f"error: {message}"]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, option, choices", [
+    (["evaluate", "{orders}", "--task", "next_order"], "--task", "'basket-completion', 'next-order'"),
+    (["evaluate", "{orders}", "--split", "random"], "--split", "'temporal', 'leave-last-out'"),
+])
+def test_cli_unknown_choices_are_usage_errors_before_any_data_is_read(cli_files, capsys, monkeypatch, args, option,
+                                                                       choices):
+    code, out, err = _main([a.format(**cli_files) for a in args], capsys, monkeypatch)
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert (code, out, len(errors)) == (2, "", 1) and errors == err.splitlines()  # no load report: nothing read
+    assert errors[0].startswith(f"error: Invalid value for '{option}'") and choices in errors[0]
 
 
 @pytest.mark.parametrize("typed, canonical", [("1000", "1000")])

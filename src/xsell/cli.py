@@ -63,6 +63,37 @@ class Layout(str, Enum):
     baskets = "baskets"
 
 
+class Mode(str, Enum):
+    """`xsell score --mode`."""
+
+    recommend = "recommend"
+    cross_sell = "cross-sell"
+    up_sell = "up-sell"
+    uplift = "uplift"
+
+
+class Objective(str, Enum):
+    """`xsell score --objective`: what the engine ranks by."""
+
+    probability = "probability"
+    revenue = "revenue"
+    margin = "margin"
+
+
+class Task(str, Enum):
+    """`xsell evaluate --task`."""
+
+    basket_completion = "basket-completion"
+    next_order = "next-order"
+
+
+class Split(str, Enum):
+    """`xsell evaluate --split`."""
+
+    temporal = "temporal"
+    leave_last_out = "leave-last-out"
+
+
 LayoutOpt = Annotated[Layout, typer.Option(
     "--layout", case_sensitive=False,
     help="lines: one order line per row, named columns (CSV, TSV, Parquet); baskets: one basket per line, "
@@ -237,10 +268,10 @@ def evaluate(
     orders: Annotated[Path, typer.Argument(help="Order lines with timestamps: CSV or Parquet.")],
     models: Annotated[str, typer.Option(help=f"Comma-separated: {_MODEL_LIST} (older names {_ALIAS_LIST} still "
                                              f"work).")] = ",".join(MODELS),
-    task: Annotated[str, typer.Option(help="basket-completion (hide an item of each test order) or next-order "
-                                           "(predict a customer's next order).")] = "basket-completion",
-    split: Annotated[str, typer.Option(help="temporal (at --quantile of order time) or leave-last-out "
-                                            "(each customer's last order).")] = "temporal",
+    task: Annotated[Task, typer.Option(help="basket-completion (hide an item of each test order) or next-order "
+                                            "(predict a customer's next order).")] = Task.basket_completion,
+    split: Annotated[Split, typer.Option(help="temporal (at --quantile of order time) or leave-last-out "
+                                              "(each customer's last order).")] = Split.temporal,
     k: KOpt = 10,
     quantile: Annotated[float, typer.Option(help="Train on orders before this quantile of order time.")] = 0.8,
     seed: Annotated[int, typer.Option(help="Seed of the hidden-item draw and of the models.")] = 0,
@@ -273,7 +304,7 @@ def evaluate(
     data = xsell.load_orders(orders, columns=_columns(column), layout=layout.value, sep=sep)
     typer.echo(str(data.report), err=True)
     with _steps() as step:
-        result = compare(data, names, k=k, task=task, split=split,
+        result = compare(data, names, k=k, task=task.value, split=split.value,
                          quantile=quantile, seed=seed, tune=tune, threads=threads, progress=step)
     for name, message in result.meta.get("skipped", {}).items():
         typer.echo(f"skipped {name}: {message}", err=True)
@@ -285,7 +316,7 @@ def evaluate(
     if json_:
         typer.echo(json.dumps({**result.meta, "results": json.loads(table.to_json(orient="records"))}))
         return
-    what = "one hidden item each" if task == "basket-completion" else "a customer's next order each"
+    what = "one hidden item each" if task is Task.basket_completion else "a customer's next order each"
     typer.echo(f"{result.meta['baskets']:,} test baskets ({what}), k={k}, split: {result.meta['split']}")
     if "tuned" in result.meta:
         typer.echo("hybrid tuned on a validation split: " +
@@ -410,11 +441,12 @@ def score(
     k: KOpt = 10,
     chunk_lines: Annotated[int, typer.Option(help="Lines read and scored per chunk (memory).", min=1)] = 500_000,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
-    mode: Annotated[str, typer.Option(help="recommend (the model alone), cross-sell, up-sell (the file holds "
-                                           "item_id lines) or uplift (one row per basket).")] = "recommend",
+    mode: Annotated[Mode, typer.Option(help="recommend (the model alone), cross-sell, up-sell (the file holds "
+                                            "item_id lines) or uplift (one row per basket).")] = Mode.recommend,
     catalog: Annotated[Optional[Path], typer.Option(help="Catalog CSV or Parquet (item_id, price, cost, "
                                                          "category, parent, in_stock...).")] = None,
-    objective: Annotated[str, typer.Option(help="Rank by probability, revenue or margin.")] = "revenue",
+    objective: Annotated[Objective, typer.Option(help="Rank by probability, revenue or margin.",
+                                                 case_sensitive=False)] = Objective.revenue,
     threshold: Annotated[Optional[float], typer.Option(help="Free-shipping or minimum order value: baskets "
                                                             "below it get gap-closing items first.")] = None,
     orders: Annotated[Optional[Path], typer.Option(help="Training orders: needed by the engine for models "
@@ -432,35 +464,36 @@ def score(
     from xsell.files import check_output_path
 
     check_output_path(output)  # before loading the model, catalog and orders
+    how, rank_by = mode.value, objective.value
 
     loaded = xsell.load_model(model)
     engine = None
-    if mode != "recommend" or catalog is not None or threshold is not None or objective != "revenue":
+    if how != "recommend" or catalog is not None or threshold is not None or rank_by != "revenue":
         cat = xsell.load_catalog(catalog) if catalog is not None else None
         history = xsell.load_orders(orders, columns=_columns(column)) if orders is not None else None
-        engine = xsell.Engine(loaded, cat, xsell.BusinessRules(objective=objective), orders=history,
+        engine = xsell.Engine(loaded, cat, xsell.BusinessRules(objective=rank_by), orders=history,
                               threshold=threshold)
-        if mode == "recommend":
-            mode = "cross-sell"
-    what = "items" if mode == "up-sell" else "baskets"
+        if how == "recommend":
+            how = "cross-sell"
+    what = "items" if how == "up-sell" else "baskets"
     if progress and sys.stderr.isatty():
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             task = bar.add_task(f"scoring {what}", total=None)
-            summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
+            summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=how,
                                  workers=workers or min(2, os.cpu_count() or 1),
                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=mode,
+        summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=how,
                              workers=workers or min(2, os.cpu_count() or 1),
                              progress=_plain_progress if progress else None)
     if json_:
-        typer.echo(json.dumps({"output": summary.output, "mode": mode, what: summary.baskets,
+        typer.echo(json.dumps({"output": summary.output, "mode": how, what: summary.baskets,
                                "lines": summary.lines, "rows": summary.rows_written,
                                "fallback_baskets": summary.fallback_baskets, "partitions": summary.partitions}))
         return
-    fallback = (f" ({summary.fallback_baskets:,} with no known item got popular items)" if mode == "recommend"
+    fallback = (f" ({summary.fallback_baskets:,} with no known item got popular items)" if how == "recommend"
                 else "")
     regrouped = (f" (lines of a basket were not next to each other: regrouped through {summary.partitions} "
                  f"temporary partition{'s' if summary.partitions > 1 else ''})" if summary.partitions else "")
