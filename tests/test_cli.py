@@ -216,3 +216,30 @@ def test_fit_rules_and_score_print_json_for_machines(tmp_path, orders_csv):
     out = pd.read_csv(tmp_path / "out.csv")
     assert score == {"output": "out.csv", "mode": "recommend", "baskets": 2, "lines": 2, "rows": len(out),
                      "fallback_baskets": 1, "partitions": 0}
+
+
+def test_every_model_parameter_can_be_set_from_fit(tmp_path, orders_csv):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", "fit", str(orders_csv),
+                               "--column", "order_id=Invoice", "--column", "item_id=SKU", *args],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+    assert run("-o", "e.xsell", "--model", "ease", "--param", "l2=50", "-p", "max_items=100").returncode == 0
+    assert xsell.load_model(tmp_path / "e.xsell").get_params() == {"l2": 50.0, "max_items": 100}
+    assert run("-o", "c.xsell", "--neighbors", "7", "--param", "neighbors=2", "--param", "min_count=1").returncode == 0
+    cooc = xsell.load_model(tmp_path / "c.xsell")
+    assert (cooc.neighbors, cooc.min_count) == (2, 1)  # --param wins over the option
+    assert xsell.load_model(tmp_path / "c.xsell").also_bought("a", k=5).items == ["b", "c"]
+    for args, message in [
+        (["--model", "ease", "--param", "lambda=5"], "--param lambda: ease has no parameter 'lambda'; its parameters: "
+                                                     "l2, max_items"),
+        (["--model", "ease", "--param", "l2=-1"], "l2 must be > 0, got -1.0"),
+        (["--param", "min_count=abc"], "min_count must be a whole number >= 1, got 'abc'"),
+        (["--param", "neighbors"], "--param takes NAME=VALUE, got 'neighbors'"),
+    ]:
+        bad = run("-o", "x.xsell", *args)
+        # refused before the orders are read: one line, no load report
+        assert (bad.returncode, bad.stdout, bad.stderr) == (1, "", f"error: {message}\n")

@@ -101,11 +101,50 @@ LayoutOpt = Annotated[Layout, typer.Option(
 SepOpt = Annotated[Optional[str], typer.Option("--sep", help="A CSV's separator (default: found from the file: "
                                                               ", ; tab or |); with --layout baskets the item "
                                                               "separator (default ',').")]
+ParamOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--param", "-p", help="Set any parameter of the model, e.g. --model ease --param l2=50 "
+                 "(repeatable; wins over the options above; `none` for None)."),
+]
 ColumnOpt = Annotated[
     Optional[list[str]],
     typer.Option("--column", "-c", help="Map a role to your column, e.g. order_id=InvoiceNo (repeatable). "
                  "Roles: order_id, item_id, customer_id, timestamp, quantity, price."),
 ]
+
+
+def _model_params(pairs: Optional[list[str]], name: str) -> dict[str, Any]:
+    """--param NAME=VALUE pairs as keyword arguments of model `name`: each value read as its parameter's
+    constraint expects (a whole number, a number, a choice; `none` for None); the model checks it."""
+    from xsell.errors import InputError
+    from xsell.models.params import Choice, Int, Number
+
+    cls = MODELS[name].cls
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise InputError(f"--param takes NAME=VALUE, got {pair!r}")
+        constraint = cls.constraints.get(key)
+        if constraint is None:
+            raise InputError(f"--param {key}: {name} has no parameter {key!r}; its parameters: "
+                             f"{', '.join(cls.constraints)}")
+        value: Any = text
+        if text.lower() == "none":
+            value = None
+        elif isinstance(constraint, Int) or (not isinstance(constraint, (Number, Choice)) and text.lstrip("-").isdigit()):
+            try:
+                value = int(text)
+            except ValueError:
+                value = text  # the model's check names what it wants
+        elif not isinstance(constraint, Choice):
+            try:
+                value = float(text)
+            except ValueError:
+                value = {"true": True, "false": False}.get(text.lower(), text)
+        out[key] = value
+    return out
 
 
 def _fail(message: str) -> NoReturn:
@@ -165,6 +204,7 @@ def fit(
     model: Annotated[str, typer.Option(help=f"{_MODEL_LIST} (older names {_ALIAS_LIST} still work).")
                      ] = "cooccurrence",
     column: ColumnOpt = None,
+    param: ParamOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
     min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
@@ -192,14 +232,15 @@ def fit(
         raise InputError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
     if name != model:
         typer.echo(f"note: model {model!r} is now called {name!r}; the old name still works", err=True)
-    makers: dict[str, Callable[[], Any]] = {
+    makers: dict[str, Callable[..., Any]] = {
         **model_factories(seed, threads),  # the models as `xsell evaluate` fits them
-        "cooccurrence": lambda: xsell.CoOccurrence(min_count=min_count, min_support=min_support or 0.0,
-                                                   neighbors=neighbors),
-        "association_rules": lambda: xsell.AssociationRules(
-            min_support=0.001 if min_support is None else min_support, max_len=max_len, metric=metric),
+        "cooccurrence": lambda **set_: xsell.CoOccurrence(**{
+            "min_count": min_count, "min_support": min_support or 0.0, "neighbors": neighbors, **set_}),
+        "association_rules": lambda **set_: xsell.AssociationRules(**{
+            "min_support": 0.001 if min_support is None else min_support, "max_len": max_len, "metric": metric,
+            **set_}),
     }
-    fitted = makers[name]()
+    fitted = makers[name](**_model_params(param, name))
     data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
                              sep=sep)
     typer.echo(str(data.report), err=True)
