@@ -3,6 +3,7 @@ against a dense X^T X."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import warnings
@@ -580,3 +581,26 @@ def test_pair_counts_on_one_thread_and_many_are_the_same_arrays():
         other = xsell.count_pairs(orders, 2, threads=threads)
         for name in ("indptr", "indices", "counts", "item_counts"):
             assert np.array_equal(getattr(one, name), getattr(other, name))
+
+
+def test_the_cli_says_how_to_keep_big_baskets_in_its_own_words(tmp_path):
+    import subprocess
+    import sys
+
+    orders = _log_with_one_big_basket().to_frame()
+    orders.to_csv(tmp_path / "orders.csv", index=False)
+
+    def rules(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", "rules", "orders.csv",
+                               "-o", "r.csv", "--min-support", "0.3", "--max-len", "3", "--json", *extra],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+    capped = rules()
+    assert capped.returncode == 0, capped.stderr
+    assert f"warning: {SKIPPED.replace('pass max_basket_items=None', 'pass --max-basket-items 0')}" in \
+        capped.stderr.splitlines()
+    assert "max_basket_items=None" not in capped.stderr
+    assert json.loads(capped.stdout)["orders"] == 10
+    kept = rules("--max-basket-items", "0")
+    assert kept.returncode == 0 and "warning" not in kept.stderr
+    assert json.loads(kept.stdout)["orders"] == 11

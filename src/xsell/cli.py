@@ -269,7 +269,8 @@ def rules(
     sort: Annotated[str, typer.Option(help="Metric to sort by, descending.")] = "lift",
     top: Annotated[Optional[int], typer.Option(help="Keep the first N rules after sorting.")] = None,
     max_basket_items: Annotated[Optional[int], typer.Option(
-        help="Leave out baskets with more distinct items (default: 100 when --max-len >= 3).")] = None,
+        help="Leave out baskets with more distinct items (default: 100 when --max-len >= 3; 0 keeps every "
+             "basket).")] = None,
     column: ColumnOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
@@ -290,9 +291,10 @@ def rules(
         summary = mine_rules_to_file(
             data, output, min_support=min_support, min_confidence=min_confidence, max_len=max_len,
             min_lift=min_lift, sort_by=sort, top=top,
-            max_basket_items="auto" if max_basket_items is None else max_basket_items, progress=stage)
-    for warning in caught:
-        typer.echo(f"warning: {warning.message}", err=True)
+            max_basket_items="auto" if max_basket_items is None else (max_basket_items or None), progress=stage)
+    for warning in caught:  # in the CLI's words: a Python keyword is no advice to someone at a shell
+        typer.echo(f"warning: {warning.message}".replace("pass max_basket_items=None", "pass --max-basket-items 0"),
+                   err=True)
     if json_:
         typer.echo(json.dumps({"output": summary.output, "rules": summary.rules, "orders": summary.n_orders,
                                "itemsets": {str(size): count for size, count in sorted(summary.itemsets.items())},
