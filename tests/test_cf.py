@@ -200,7 +200,8 @@ def test_bad_parameters_have_clear_messages():
 
 def test_customers_needed_when_asked_for(tiny_orders):
     with pytest.raises(InputError, match=r"^ALS\(on='customers'\) needs a customer_id column; map one with "
-                                         r"columns=\{'customer_id': \.\.\.\} or use on='orders'$"):
+                                         r"columns=\{'customer_id': \.\.\.\} \(xsell: --column customer_id=NAME\) or use on='orders' "
+                                         r"\(xsell fit: --param on=orders\)$"):
         xsell.ALS(on="customers").fit(tiny_orders)
     model = xsell.ALS(factors=2, iterations=2).fit(tiny_orders)  # auto: orders
     assert model.fitted_on_ == "orders"

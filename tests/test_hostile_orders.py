@@ -146,7 +146,7 @@ CASES = [
                          "1 returns/cancellations (quantity <= 0)"), id="every-line-left-out-csv"),
     pytest.param(frame(order_id=[1, 2], item_id=["a", "b"], quantity=[0, -3]), {},
                  Refused("no order lines left in {src}: all 2 lines have quantity <= 0 (returns); "
-                         "pass keep_returns=True to keep them"), id="every-line-a-return"),
+                         "pass keep_returns=True (xsell: --keep-returns) to keep them"), id="every-line-a-return"),
     pytest.param(frame(order_id=["A", "A", "B"], item_id=["x", "x", "x"], quantity=[1e10, 1.0, 1.0],
                        price=[1e300, 2.0, 3.0]), {},
                  Loaded("3 lines read from {src}; 1 lines whose price x quantity overflows float64 left out; "

@@ -350,7 +350,7 @@ def test_zero_quantity_counts_as_a_return_and_unused_ids_disappear() -> None:
 def test_all_lines_being_returns_is_an_error() -> None:
     frame = pd.DataFrame({"order_id": [1, 2, 3], "item_id": ["a", "b", "c"], "quantity": [-1, -2, 0]})
     _load_error(frame, "no order lines left in DataFrame: all 3 lines have quantity <= 0 (returns); "
-                "pass keep_returns=True to keep them")
+                "pass keep_returns=True (xsell: --keep-returns) to keep them")
     assert xsell.load_orders(frame, keep_returns=True).n_lines == 3
 
 

@@ -696,7 +696,7 @@ def load_orders(
         if not keep.any():
             if not any(dropped):
                 raise InputError(f"no order lines left in {label}: all {lines_read:,} lines have "
-                                 f"quantity <= 0 (returns); pass keep_returns=True to keep them")
+                                 f"quantity <= 0 (returns); pass keep_returns=True (xsell: --keep-returns) to keep them")
             why = LoadReport(label, lines_read, returns, 0, 0, (), *dropped).left_out()
             raise InputError(f"no order lines left in {label}: all {lines_read:,} lines were left out: "
                              f"{'; '.join(why)}")

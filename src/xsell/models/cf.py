@@ -94,7 +94,8 @@ class _CFModel(Recommender):
             on = "customers" if has_customers else "orders"
         if on == "customers" and not has_customers:
             raise InputError(f"{type(self).__name__}(on='customers') needs a customer_id column; "
-                             f"map one with columns={{'customer_id': ...}} or use on='orders'")
+                             f"map one with columns={{'customer_id': ...}} (xsell: --column customer_id=NAME) or use "
+                             f"on='orders' (xsell fit: --param on=orders)")
         self.fitted_on_ = on
         m = orders.customer_item_matrix(np.float32) if on == "customers" else orders.order_item_matrix(np.float32)
         if m.nnz == 0:
