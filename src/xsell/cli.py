@@ -53,9 +53,12 @@ def _root(
 ) -> None:
     """Cross-sell and 'also bought' recommendations learned from order history."""
 
+
 ModelArg = Annotated[Path, typer.Argument(help="Model file written by `xsell fit`.")]
 KOpt = Annotated[int, typer.Option("-k", "--k", help="How many items to return.", min=1)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of a table.")]
+
+
 class Layout(str, Enum):
     """How an orders file holds its orders (`xsell.load_orders(layout=...)`)."""
 
@@ -133,7 +136,8 @@ def _model_params(pairs: Optional[list[str]], name: str) -> dict[str, Any]:
         value: Any = text
         if text.lower() == "none":
             value = None
-        elif isinstance(constraint, Int) or (not isinstance(constraint, (Number, Choice)) and text.lstrip("-").isdigit()):
+        elif isinstance(constraint, Int) or (not isinstance(constraint, (Number, Choice))
+                                             and text.lstrip("-").isdigit()):
             try:
                 value = int(text)
             except ValueError:
