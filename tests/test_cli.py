@@ -243,3 +243,20 @@ def test_every_model_parameter_can_be_set_from_fit(tmp_path, orders_csv):
         bad = run("-o", "x.xsell", *args)
         # refused before the orders are read: one line, no load report
         assert (bad.returncode, bad.stdout, bad.stderr) == (1, "", f"error: {message}\n")
+
+
+@pytest.mark.parametrize("words, cword, expected", [
+    ("xsell sc", 1, ["score"]),
+    ("xsell score m.xsell b.csv --mode ", 5, ["recommend", "cross-sell", "up-sell", "uplift"]),
+    ("xsell fit o.csv --layout ", 4, ["lines", "baskets"]),
+])
+def test_shell_completion_offers_commands_and_choices(tmp_path, words, cword, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword), "_XSELL_COMPLETE": "complete_bash"}
+    done = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = 'xsell'; "
+                           "from xsell.cli import main; main()"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env)
+    assert (done.returncode, done.stdout.split(), done.stderr) == (0, expected, "")

@@ -31,7 +31,7 @@ app = typer.Typer(
     name="xsell",
     help="Cross-sell and 'also bought' recommendations learned from order history.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 
