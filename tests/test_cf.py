@@ -348,3 +348,22 @@ def test_known_customer_without_evidence_gets_the_popular_fallback_on_every_path
     assert batch.attrs["fallback_baskets"] == 1
     for_customer = model.recommend_for_customer("u", k=2)
     assert for_customer.fallback is True and for_customer.items == ["b", "c"]
+
+
+def test_without_implicit_the_cf_models_name_the_extra_and_the_others_run(orders, monkeypatch):
+    """implicit is the optional cf extra: fitting ALS, BPR or ItemKNN without it says what to install, and
+    `xsell evaluate` leaves them out with that reason while the other models run."""
+    import sys
+
+    from xsell.evaluation.runner import compare
+
+    monkeypatch.setitem(sys.modules, "implicit", None)  # `import implicit` raises ImportError
+    for make, name in [(xsell.ALS, "ALS"), (xsell.BPR, "BPR"), (xsell.ItemKNN, "ItemKNN")]:
+        with pytest.raises(InputError) as caught:
+            make().fit(orders)
+        assert str(caught.value) == f"{name} needs the implicit package: pip install 'xsell[cf]'"
+    result = compare(orders, ["popular", "als", "itemknn"], k=5, task="basket-completion", split="temporal",
+                     quantile=0.8, seed=0)
+    assert result.table["model"].tolist() == ["popular"]
+    assert result.meta["skipped"] == {"als": "ALS needs the implicit package: pip install 'xsell[cf]'",
+                                      "itemknn": "ItemKNN needs the implicit package: pip install 'xsell[cf]'"}

@@ -70,8 +70,8 @@ CASES = [
      0, [], "wrote {out}: 1 baskets (0 with no known item got popular items), 2 rows", {"x" * 256: ["c", "d"]}),
     ("folder-as-input", "b.csv", "DIR", [], 1,
      ["error: baskets path {src} is a folder; name one CSV or Parquet file"], None, None),
-    ("unknown-input-suffix", "b.json", '{"basket_id": "x"}', [], 1,
-     ["error: cannot read {src}: unknown file type '.json'; use .csv, .tsv or .parquet"], None, None),
+    ("unknown-input-suffix", "b.xml", '<basket_id>x</basket_id>', [], 1,
+     ["error: cannot read {src}: unknown file type '.xml'; use .csv, .tsv, .txt, .parquet, .xlsx, .json or .jsonl (text formats also compressed: .gz, .zst)"], None, None),
     ("input-missing", "b.csv", None, [], 1, ["error: baskets file not found: {src}"], None, None),
     ("not-really-parquet", "b.parquet", GROUPED, [], 1,
      ["error: cannot read Parquet file {src}: Parquet magic bytes not found in footer. Either the file is "

@@ -272,7 +272,12 @@ CASES = [
                  Refused("column 'item_id' holds booleans (True/False), not ids; map the column that holds the ids"),
                  id="boolean-ids"),
     pytest.param(frame(order_id=[1, 2], item_id=pd.Series([True, None], dtype=object)), {},
-                 Refused("column 'item_id' has 1 null ids; first rows (0-based): 1"), id="boolean-and-null-ids"),
+                 Refused("column 'item_id' holds booleans (True/False), not ids; map the column that holds the ids"),
+                 id="boolean-and-null-ids"),  # the null item is a placeholder (left out); the boolean is refused
+    pytest.param(frame(order_id=[1, 2], item_id=pd.Series([True, None], dtype=object)),
+                 {"drop_placeholders": False},
+                 Refused("column 'item_id' has 1 null ids; first rows (0-based): 1"),
+                 id="boolean-and-null-ids-placeholders-kept"),
     pytest.param(frame(order_id=[1, 2, 3], item_id=pd.Series(["a", 2, "c"], dtype=object)), {},
                  Refused("column 'item_id' mixes ids of different types (mixed-integer); first rows (0-based): 1 (2); "
                          "convert it to one type, for example df['item_id'].astype(str)"), id="mixed-str-and-int-ids"),
@@ -284,20 +289,27 @@ CASES = [
                          "df['item_id'].str.decode('utf-8')"), id="bytes-ids"),
     pytest.param(frame(order_id=[1, 2], item_id=pd.Categorical(["x", "y"])), {},
                  Loaded("2 lines read from {src}; 2 lines kept", [(1, "x"), (2, "y")]), id="categorical-ids"),
-    pytest.param(text_file("order_id,item_id\n1, a\n1,a\n2,  \n"), {},
+    pytest.param(text_file("order_id,item_id\n1, a\n1,a\n2,  \n"), {"drop_placeholders": False},
                  Loaded("3 lines read from {src}; 3 lines kept", [("1", " a"), ("1", "a"), ("2", "  ")]),
                  id="whitespace-ids-kept-as-given"),
+    pytest.param(text_file("order_id,item_id\n1, a\n1,a\n2,  \n"), {},
+                 Loaded("3 lines read from {src}; 1 lines with placeholder or dropped items ('  ' 1) left out; "
+                        "2 lines kept", [("1", " a"), ("1", "a")]),
+                 id="a-blank-id-is-a-placeholder"),
     pytest.param(text_file('order_id,item_id\n1,"a\nb"\n2,a\n'), {},
                  Loaded("2 lines read from {src}; 2 lines kept", [("1", "a\nb"), ("2", "a")]),
                  id="quoted-newline-in-id"),
     pytest.param(text_file("\ufefforder_id,item_id\n1,a\n"), {},
                  Loaded("1 lines read from {src}; 1 lines kept", [("1", "a")]), id="bom-in-header"),
-    pytest.param(frame(order_id=[1, 2, 3], item_id=["a", "", "c"]), {},
+    pytest.param(frame(order_id=[1, 2, 3], item_id=["a", "", "c"]), {"drop_placeholders": False},
                  Refused("column 'item_id' has 1 null ids; first rows (0-based): 1"), id="empty-string-id-is-null"),
+    pytest.param(frame(order_id=[1, 2, 3], item_id=["a", "", "c"]), {},
+                 Loaded("3 lines read from {src}; 1 lines with placeholder or dropped items ((empty) 1) left out; "
+                        "2 lines kept", [(1, "a"), (3, "c")]), id="empty-string-id-is-a-placeholder"),
     pytest.param(frame(order_id=[1, 2], item_id=["a", "b"], customer_id=["", "k1"]), {},
                  Loaded("2 lines read from {src}; 2 lines kept", [(1, "a"), (2, "b")],
                         {"customer_id": [None, "k1"]}), id="empty-customer-id-is-anonymous"),
-    pytest.param(text_file("order_id,item_id\nNA,null\n"), {},
+    pytest.param(text_file("order_id,item_id\nNA,null\n"), {"drop_placeholders": False},
                  Loaded("1 lines read from {src}; 1 lines kept", [("NA", "null")]), id="na-text-is-an-id-in-csv"),
     # -- files ----------------------------------------------------------------------------------
     pytest.param(text_file(""), {}, Refused("no order lines in {src}: the file is empty"),
@@ -307,8 +319,9 @@ CASES = [
     pytest.param(text_file("order_id,item_id\n"), {}, Refused("no order lines in {src}: the input is empty"),
                  id="header-only-csv"),
     pytest.param(folder, {}, Refused("orders path is a folder, not a file: {src}"), id="folder"),
-    pytest.param(text_file("x", "orders.json"), {},
-                 Refused("cannot read {src}: unknown file type '.json'; use .csv, .tsv or .parquet"),
+    pytest.param(text_file("x", "orders.xml"), {},
+                 Refused("cannot read {src}: unknown file type '.xml'; use .csv, .tsv, .txt, .parquet, .xlsx, .json or "
+                         ".jsonl (text formats also compressed: .gz, .zst)"),
                  id="unknown-suffix"),
     pytest.param(text_file(b"order_id,item_id\n1,caf\xe9\n"), {},
                  Refused("cannot read CSV file {src}: it is not UTF-8 text; convert it to UTF-8, "
@@ -318,7 +331,9 @@ CASES = [
                  id="gzip-csv"),
     pytest.param(text_file("Invoice,item_id\n1,a\n"), {},
                  Refused("missing required column 'order_id' in {src}; its columns are: Invoice, item_id; "
-                         "map yours with --column order_id=NAME or columns={'order_id': NAME}"),
+                         "map yours with --column order_id=NAME or columns={'order_id': NAME}; a file of one basket "
+                         "per line, items split by commas and no header, reads with layout='baskets' (--layout "
+                         "baskets)"),
                  id="missing-order-column-csv"),
     # -- lines with a field more or less than the header: refused, naming the line (1-based, header line 1)
     pytest.param(text_file("order_id,item_id\n1,a,EXTRA\n1,b,X\n2,a,Y\n2,b,Z\n"), {},

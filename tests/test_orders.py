@@ -189,12 +189,17 @@ def test_null_ids_name_the_column_and_first_rows() -> None:
 
 
 def test_null_ids_show_at_most_five_rows_and_the_mapped_column() -> None:
+    """Null order ids are refused; so are null item ids when placeholders are kept (by default an empty item
+    is a placeholder, left out and counted: tests/test_formats.py)."""
     frame = pd.DataFrame({"InvoiceNo": range(10),
                           "StockCode": [None if i % 2 == 0 else "x" for i in range(10)]})
     _load_error(frame, "column 'item_id' (column 'StockCode') has 5 null ids; first rows (0-based): 0, 2, 4, 6, 8",
-                columns={"order_id": "InvoiceNo", "item_id": "StockCode"})
+                columns={"order_id": "InvoiceNo", "item_id": "StockCode"}, drop_placeholders=False)
     frame.loc[1, "StockCode"] = None
     _load_error(frame, "column 'item_id' (column 'StockCode') has 6 null ids; first rows (0-based): 0, 1, 2, 4, 6",
+                columns={"order_id": "InvoiceNo", "item_id": "StockCode"}, drop_placeholders=False)
+    orders = pd.DataFrame({"InvoiceNo": [None if i % 2 == 0 else "o" for i in range(10)], "StockCode": ["x"] * 10})
+    _load_error(orders, "column 'order_id' (column 'InvoiceNo') has 5 null ids; first rows (0-based): 0, 2, 4, 6, 8",
                 columns={"order_id": "InvoiceNo", "item_id": "StockCode"})
 
 
@@ -203,7 +208,8 @@ def test_null_ids_in_csv_are_found(tmp_path: Path) -> None:
     csv.write_text("order_id,item_id\n1,a\n2,\n3,c\n")
     with pytest.raises(InputError, match="^" + re.escape(
             "column 'item_id' has 1 null ids; first rows (0-based): 1") + "$"):
-        xsell.load_orders(csv)
+        xsell.load_orders(csv, drop_placeholders=False)
+    assert xsell.load_orders(csv).report.items_dropped == (("(empty)", 1),)
 
 
 def test_ids_of_mixed_types_are_refused() -> None:
@@ -268,10 +274,22 @@ def test_folder_instead_of_file(tmp_path: Path) -> None:
 
 
 def test_unknown_file_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "orders.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(InputError, match="^" + re.escape(
+            f"cannot read {path}: unknown file type '.xls'; use .csv, .tsv, .txt, .parquet, .xlsx, .json or .jsonl (text formats also compressed: .gz, .zst)") + "$"):
+        xsell.load_orders(path)
+    twice = tmp_path / "orders.parquet.gz"
+    twice.write_bytes(b"\x1f\x8b")
+    with pytest.raises(InputError, match="^" + re.escape(
+            f"cannot read {twice}: unknown file type '.parquet.gz'; use .csv, .tsv, .txt, .parquet, .xlsx, .json or .jsonl (text formats also compressed: .gz, .zst)") + "$"):
+        xsell.load_orders(twice)
+
+
+def test_damaged_excel_file(tmp_path: Path) -> None:
     path = tmp_path / "orders.xlsx"
     path.write_bytes(b"PK\x03\x04")
-    with pytest.raises(InputError, match="^" + re.escape(
-            f"cannot read {path}: unknown file type '.xlsx'; use .csv, .tsv or .parquet") + "$"):
+    with pytest.raises(InputError, match="^" + re.escape(f"cannot read Excel file {path}: ")):
         xsell.load_orders(path)
 
 
@@ -284,7 +302,8 @@ def test_damaged_parquet_file(tmp_path: Path) -> None:
 
 def test_unsupported_source_type() -> None:
     with pytest.raises(InputError, match="^" + re.escape(
-            "orders must be a CSV or Parquet path, a pandas DataFrame or a pyarrow Table, not list") + "$"):
+            "orders must be a CSV, Parquet, Excel or JSON path, a pandas DataFrame, a pyarrow Table or an Arrow stream "
+            "(polars, DuckDB: __arrow_c_stream__), not list") + "$"):
         xsell.load_orders([("o1", "a")])
 
 

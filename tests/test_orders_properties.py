@@ -84,7 +84,7 @@ def _reference(frame: pd.DataFrame, keep_returns: bool) -> dict[str, object]:
 def test_load_orders_equals_a_pandas_reference(case: tuple[pd.DataFrame, bool]) -> None:
     frame, keep_returns = case
     try:
-        orders = xsell.load_orders(frame, keep_returns=keep_returns)
+        orders = xsell.load_orders(frame, keep_returns=keep_returns, drop_placeholders=False)
     except InputError as exc:
         message = str(exc)
         nulls = [c for c in ("order_id", "item_id") if frame[c].isna().any()]
@@ -135,17 +135,17 @@ def test_string_ids_are_kept_exactly_or_refused_naming_the_column(items: list[st
         rows = ", ".join(map(str, empty[:5]))
         with pytest.raises(InputError, match=rf"^column 'item_id' has {len(empty)} null ids; "
                                              rf"first rows \(0-based\): {rows}$"):
-            xsell.load_orders(frame)
+            xsell.load_orders(frame, drop_placeholders=False)
     elif long:
         shown = rf"{long[0]} \({len(items[long[0]])} characters\)"
         with pytest.raises(InputError, match=rf"^column 'item_id' has {len(long)} ids longer than 256 characters; "
                                              rf"first rows \(0-based\): {shown}"):
-            xsell.load_orders(frame)
+            xsell.load_orders(frame, drop_placeholders=False)
     elif nul:
         with pytest.raises(InputError, match=rf"^column 'item_id' has {len(nul)} ids containing the NUL character"):
-            xsell.load_orders(frame)
+            xsell.load_orders(frame, drop_placeholders=False)
     else:
-        orders = xsell.load_orders(frame)
+        orders = xsell.load_orders(frame, drop_placeholders=False)
         assert orders.items.ids.tolist() == list(dict.fromkeys(items))  # first-seen order, exactly as given
         assert orders.to_frame()["item_id"].tolist() == items
 
@@ -155,10 +155,37 @@ def test_string_ids_are_kept_exactly_or_refused_naming_the_column(items: list[st
 def test_python_objects_as_ids_load_or_are_refused_naming_the_column(values: list[object]) -> None:
     frame = pd.DataFrame({"order_id": range(len(values)), "item_id": pd.Series(values, dtype=object)})
     try:
-        orders = xsell.load_orders(frame)
+        orders = xsell.load_orders(frame, drop_placeholders=False)
     except InputError as exc:
         assert str(exc).startswith("column 'item_id' "), str(exc)
         return
     kinds = {type(v) for v in values}
     assert kinds in ({int}, {str}), values
     assert orders.to_frame()["item_id"].tolist() == values
+
+
+@settings(max_examples=scaled(100), deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["", " ", "NONE", "none ", "?", "-", "null", "NaN", "n/a", "#N/A", "undefined",
+                                           "NA", "None2", "POST", "a", "b"]), ID_TEXT), min_size=1, max_size=8))
+def test_placeholders_are_the_lines_a_plain_filter_drops(items: list[str]) -> None:
+    """By default, load_orders equals loading the lines a plain pandas filter keeps (item missing, or
+    stripped and case-folded among PLACEHOLDER_ITEMS) with placeholders kept; the report counts the rest."""
+    from xsell.data.orders import PLACEHOLDER_ITEMS
+
+    frame = pd.DataFrame({"order_id": range(len(items)), "item_id": items})
+    placeholder = frame["item_id"].isna() | frame["item_id"].str.strip().str.casefold().isin(PLACEHOLDER_ITEMS)
+    kept = frame[~placeholder].reset_index(drop=True)
+    try:
+        want = xsell.load_orders(kept, drop_placeholders=False) if len(kept) else None
+    except InputError as exc:  # an id refused for another reason (too long, NUL): refused the same way
+        with pytest.raises(InputError) as caught:
+            xsell.load_orders(frame)
+        assert str(caught.value) == str(exc)
+        return
+    if want is None:
+        with pytest.raises(InputError, match="^no order lines left in DataFrame: all "):
+            xsell.load_orders(frame)
+        return
+    got = xsell.load_orders(frame)
+    pd.testing.assert_frame_equal(got.to_frame(), want.to_frame())
+    assert got.report.item_lines_dropped == int(placeholder.sum())

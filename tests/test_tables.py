@@ -68,9 +68,11 @@ def test_the_same_lines_give_the_same_frame_from_every_source(kind: str, tmp_pat
 
 @pytest.mark.parametrize("kind", SOURCES)
 def test_load_orders_and_load_catalog_read_every_source_alike(kind: str, tmp_path: Path) -> None:
-    orders = xsell.load_orders(SOURCES[kind](tmp_path))
+    orders = xsell.load_orders(SOURCES[kind](tmp_path), drop_placeholders=False)
     assert orders.orders.ids.tolist() == ["0042", "7", "NA"]
     assert sorted(orders.items.ids.tolist()) == [" b", "A-1", "null", "x,y"]
+    cleaned = xsell.load_orders(SOURCES[kind](tmp_path))  # by default the item "null" is a placeholder
+    assert (cleaned.orders.ids.tolist(), cleaned.report.items_dropped) == (["0042", "7"], (("null", 1),))
     catalog = xsell.load_catalog(SOURCES[kind](tmp_path))
     assert catalog.frame.index.tolist() == ["A-1", " b", "x,y", "null"]
     assert catalog.attributes["order_id"].tolist() == ["0042", "0042", "7", "NA"]
@@ -124,5 +126,8 @@ def test_chunks_hold_the_lines_of_the_whole_table(kind: str, tmp_path: Path) -> 
 
 def test_table_format_by_suffix() -> None:
     assert [table_format(p) for p in ("a.csv", "a.TSV", "a.tsv.gz", "a.csv.gz", "a.txt", "a.pq", "a.parquet",
-                                      "a.json", "a")] == ["csv", "tsv", "tsv", "csv", "csv", "parquet", "parquet",
-                                                          None, None]
+                                      "a.xml", "a")] == ["csv", "tsv", "tsv", "csv", "csv", "parquet", "parquet",
+                                                         None, None]
+    assert [table_format(p) for p in ("a.csv.zst", "a.tsv.zst", "a.gz", "a.XLSX", "a.xlsm", "a.json", "a.json.gz",
+                                      "a.jsonl", "a.ndjson.zst", "a.parquet.gz", "a.xlsx.zst", "a.xls")] == [
+        "csv", "tsv", "csv", "excel", "excel", "json", "json", "jsonl", "jsonl", None, None, None]

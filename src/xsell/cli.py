@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 _MODEL_LIST = ", ".join(MODELS)  # the registry's names: a new model shows up in fit and evaluate by itself
 _ALIAS_LIST = " and ".join(ALIASES)
+_ORDER_FILES = ("Order lines: CSV/TSV (also .gz, .zst), Parquet, Excel (.xlsx) or JSON (.json, .jsonl); with "
+                "--layout baskets a text file of one basket per line.")
 
 app = typer.Typer(
     name="xsell",
@@ -46,12 +48,69 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+_QUIET = [False]  # --quiet: no notes (load reports, progress) on stderr; errors still
+
+
+def _note(text: str) -> None:
+    """A note for the person at the terminal (a load report, what was written): stderr, unless --quiet."""
+    if not _QUIET[0]:
+        typer.echo(text, err=True)
+
+
+def _set_logging(verbose: int, quiet: bool) -> None:
+    """The `xsell` logger's records on stderr: warnings by default, info with -v, debug with -vv, errors only
+    with --quiet. The library only logs; it never prints."""
+    import logging
+
+    logger = logging.getLogger("xsell")
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logger.setLevel(level)
+    if not any(getattr(h, "_xsell_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(name)s: %(message)s", "%H:%M:%S"))
+        handler._xsell_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
+def _config(ctx: typer.Context, path: Optional[Path]) -> None:
+    """--config FILE: the commands' defaults from a TOML file (xsell.config), as Click's default_map."""
+    if path is None:
+        return
+    from xsell.config import default_map
+    from xsell.errors import InputError
+
+    group = cast(Any, ctx.command)
+    commands = {name: {p.name for p in command.params if p.name and p.param_type_name == "option"}
+                for name, command in group.commands.items()}
+    try:
+        ctx.default_map = default_map(path, commands)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--config'") from None
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                           help="Print xsell's version and exit.")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", envvar="XSELL_CONFIG", metavar="FILE",
+        help="TOML file of options for every command: a table 'orders' (columns, sep, layout, cleaning) and "
+             "one per command (fit: model, params...; score; rules) by the options' long names. The command "
+             "line wins.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors: no load reports, "
+                                                              "notes or progress on stderr.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="Log what the library does on stderr (-v: steps, -vv: details).")
+                       ] = 0,
 ) -> None:
-    """Cross-sell and 'also bought' recommendations learned from order history."""
+    """Cross-sell and 'also bought' recommendations learned from order history.
+
+    Exit codes: 0 success; 1 an error in the data, a file or a model (one line on stderr); 2 a usage error
+    (unknown option, bad value, bad --config); 128 + N when stopped by signal N (130: Ctrl-C)."""
+    _QUIET[0] = quiet
+    _set_logging(verbose, quiet)
+    _config(ctx, config)
 
 
 ModelArg = Annotated[Path, typer.Argument(help="Model file written by `xsell fit`.")]
@@ -107,13 +166,30 @@ SepOpt = Annotated[Optional[str], typer.Option("--sep", help="A CSV's separator 
 ParamOpt = Annotated[
     Optional[list[str]],
     typer.Option("--param", "-p", help="Set any parameter of the model, e.g. --model ease --param l2=50 "
-                 "(repeatable; wins over the options above; `none` for None)."),
+                 "(repeatable; wins over the options above; `none` for None). MODEL.NAME=VALUE applies only "
+                 "when MODEL is the one fitted (ease.l2=50)."),
 ]
 ColumnOpt = Annotated[
     Optional[list[str]],
     typer.Option("--column", "-c", help="Map a role to your column, e.g. order_id=InvoiceNo (repeatable). "
-                 "Roles: order_id, item_id, customer_id, timestamp, quantity, price."),
+                 "Roles: order_id, item_id, customer_id, timestamp, quantity, price; a date and a time column "
+                 "together: timestamp=Date+Time."),
 ]
+DropItemOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--drop-item", metavar="ID", help="Leave out lines of this item, e.g. POST or a gift card "
+                 "(repeatable; counted in the load report)."),
+]
+KeepPlaceholdersOpt = Annotated[bool, typer.Option(
+    "--keep-placeholders", help="Keep items whose id is a placeholder (empty, '?', '-', NONE, null, nan, N/A, "
+    "#N/A, undefined; any case), left out and counted by default.")]
+ModelName: Any = Enum("ModelName", [(name, name) for name in [*MODELS, *ALIASES]], type=str)  # type: ignore[misc]
+"""`xsell fit --model`: the registry's names, then the older ones (choices in --help and completion)."""
+if TYPE_CHECKING:  # an Enum made from the registry at run time: mypy sees an Enum
+    ModelOpt = Enum
+else:
+    ModelOpt = Annotated[ModelName, typer.Option(
+        "--model", case_sensitive=False, help=f"The model to fit (older names {_ALIAS_LIST} still work).")]
 
 
 def _model_params(pairs: Optional[list[str]], name: str) -> dict[str, Any]:
@@ -129,6 +205,11 @@ def _model_params(pairs: Optional[list[str]], name: str) -> dict[str, Any]:
         key, text = key.strip(), text.strip()
         if not sep or not key:
             raise InputError(f"--param takes NAME=VALUE, got {pair!r}")
+        model, dot, rest = key.partition(".")
+        if dot and canonical_name(model) in MODELS:  # MODEL.NAME=VALUE: only when that model is fitted
+            if canonical_name(model) != name:
+                continue
+            key = rest.strip()
         constraint = cls.constraints.get(key)
         if constraint is None:
             raise InputError(f"--param {key}: {name} has no parameter {key!r}; its parameters: "
@@ -163,7 +244,7 @@ def _handles_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, typer.BadParameter):  # BadParameter: a usage error, exit 2 (see main)
             raise
         except XsellError as exc:
             _fail(str(exc))
@@ -174,16 +255,32 @@ def _handles_errors(fn: F) -> F:
     return cast(F, wrapper)
 
 
-def _columns(pairs: list[str] | None) -> dict[str, str]:
+def _columns(pairs: list[str] | None) -> dict[str, Any]:
+    """--column ROLE=NAME pairs as load_orders' columns; timestamp=Date+Time maps a date and a time column
+    together (a column whose own name holds '+' cannot be the timestamp this way: rename it)."""
     from xsell.errors import InputError
 
-    out: dict[str, str] = {}
+    out: dict[str, Any] = {}
     for pair in pairs or []:
         role, sep, name = pair.partition("=")
         if not sep or not role.strip() or not name.strip():
             raise InputError(f"--column expects ROLE=NAME, for example order_id=InvoiceNo; got {pair!r}")
-        out[role.strip()] = name.strip()
+        date, plus, time = name.strip().partition("+")
+        both = role.strip() == "timestamp" and plus and date.strip() and time.strip()
+        out[role.strip()] = (date.strip(), time.strip()) if both else name.strip()
     return out
+
+
+def _load_orders(path: Path, column: list[str] | None, *, layout: Layout = Layout.lines, sep: str | None = None,
+                 keep_returns: bool = False, drop_item: list[str] | None = None,
+                 keep_placeholders: bool = False) -> Any:
+    """xsell.load_orders with the CLI's options; the load report is a note on stderr."""
+    import xsell
+
+    data = xsell.load_orders(path, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
+                             sep=sep, drop_items=drop_item or (), drop_placeholders=not keep_placeholders)
+    _note(str(data.report))
+    return data
 
 
 def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
@@ -203,14 +300,15 @@ def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None)
 @app.command()
 @_handles_errors
 def fit(
-    orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
+    orders: Annotated[Path, typer.Argument(help=_ORDER_FILES)],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
-    model: Annotated[str, typer.Option(help=f"{_MODEL_LIST} (older names {_ALIAS_LIST} still work).")
-                     ] = "cooccurrence",
+    model: ModelOpt = ModelName["cooccurrence"],
     column: ColumnOpt = None,
     param: ParamOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
+    drop_item: DropItemOpt = None,
+    keep_placeholders: KeepPlaceholdersOpt = False,
     min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
     min_support: Annotated[Optional[float], typer.Option(
         help="Ignore itemsets with lower support (default: 0 for cooccurrence, 0.001 for rules).")] = None,
@@ -225,17 +323,14 @@ def fit(
 ) -> None:
     """Learn a model from order lines and save it."""
     import xsell
-    from xsell.errors import InputError
     from xsell.files import check_output_path
 
     check_output_path(output)  # before reading and fitting, which may take minutes
 
     from xsell.evaluation.runner import model_factories
-    name = canonical_name(model)
-    if name not in MODELS:
-        raise InputError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
-    if name != model:
-        typer.echo(f"note: model {model!r} is now called {name!r}; the old name still works", err=True)
+    name = canonical_name(model.value)
+    if name != model.value:
+        _note(f"note: model {model.value!r} is now called {name!r}; the old name still works")
     makers: dict[str, Callable[..., Any]] = {
         **model_factories(seed, threads),  # the models as `xsell evaluate` fits them
         "cooccurrence": lambda **set_: xsell.CoOccurrence(**{
@@ -245,9 +340,8 @@ def fit(
             **set_}),
     }
     fitted = makers[name](**_model_params(param, name))
-    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
-                             sep=sep)
-    typer.echo(str(data.report), err=True)
+    data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
+                        keep_placeholders=keep_placeholders)
     fitted.fit(data)
     xsell.save_model(fitted, output)
     if json_:
@@ -264,7 +358,7 @@ def fit(
 @app.command()
 @_handles_errors
 def rules(
-    orders: Annotated[Path, typer.Argument(help="Order lines: CSV or Parquet.")],
+    orders: Annotated[Path, typer.Argument(help=_ORDER_FILES)],
     output: Annotated[Path, typer.Option("-o", "--output", help="Rules file to write: .parquet or .csv.")],
     min_support: Annotated[float, typer.Option(help="Share of orders an itemset must be in, in (0, 1].")] = 0.001,
     min_confidence: Annotated[float, typer.Option(help="Drop rules below this confidence.")] = 0.0,
@@ -272,6 +366,10 @@ def rules(
     min_lift: Annotated[Optional[float], typer.Option(help="Drop rules below this lift.")] = None,
     sort: Annotated[str, typer.Option(help="Metric to sort by, descending.")] = "lift",
     top: Annotated[Optional[int], typer.Option(help="Keep the first N rules after sorting.")] = None,
+    drop_mirrored: Annotated[bool, typer.Option(
+        "--drop-mirrored", help="Of two rules over the same items with the sides swapped (a -> b and b -> a), "
+                                "keep one: the higher confidence; on a tie, the one whose antecedent holds the "
+                                "smallest id. Before --sort and --top.")] = False,
     max_basket_items: Annotated[Optional[int], typer.Option(
         help="Leave out baskets with more distinct items (default: 100 when --max-len >= 3; 0 keeps every "
              "basket).")] = None,
@@ -281,7 +379,9 @@ def rules(
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Mine association rules for review: every standard metric, written to Parquet or CSV."""
+    """Mine association rules for review: every standard metric beside the order counts behind it
+    (antecedent_count, consequent_count, count, n_orders), written to Parquet (item lists) or CSV
+    (items as `a & b`)."""
     import warnings
 
     import xsell
@@ -295,24 +395,27 @@ def rules(
         summary = mine_rules_to_file(
             data, output, min_support=min_support, min_confidence=min_confidence, max_len=max_len,
             min_lift=min_lift, sort_by=sort, top=top,
-            max_basket_items="auto" if max_basket_items is None else (max_basket_items or None), progress=stage)
+            max_basket_items="auto" if max_basket_items is None else (max_basket_items or None), progress=stage,
+            drop_mirrored=drop_mirrored)
     for warning in caught:  # in the CLI's words: a Python keyword is no advice to someone at a shell
         typer.echo(f"warning: {warning.message}".replace("pass max_basket_items=None", "pass --max-basket-items 0"),
                    err=True)
     if json_:
         typer.echo(json.dumps({"output": summary.output, "rules": summary.rules, "orders": summary.n_orders,
                                "itemsets": {str(size): count for size, count in sorted(summary.itemsets.items())},
-                               "skipped_baskets": summary.skipped_baskets, "seconds": round(summary.seconds, 3)}))
+                               "skipped_baskets": summary.skipped_baskets, "mirrored_dropped": summary.mirrored_dropped,
+                               "seconds": round(summary.seconds, 3)}))
         return
     sets = ", ".join(f"{size} items: {count:,}" for size, count in sorted(summary.itemsets.items()))
+    mirrored = f"; {summary.mirrored_dropped:,} mirrored rules dropped" if drop_mirrored else ""
     typer.echo(f"wrote {summary.output}: {summary.rules:,} rules from {summary.n_orders:,} orders "
-               f"(frequent itemsets: {sets}) in {summary.seconds:.2f} s")
+               f"(frequent itemsets: {sets}{mirrored}) in {summary.seconds:.2f} s")
 
 
 @app.command()
 @_handles_errors
 def evaluate(
-    orders: Annotated[Path, typer.Argument(help="Order lines with timestamps: CSV or Parquet.")],
+    orders: Annotated[Path, typer.Argument(help=f"{_ORDER_FILES} With timestamps.")],
     models: Annotated[str, typer.Option(help=f"Comma-separated: {_MODEL_LIST} (older names {_ALIAS_LIST} still "
                                              f"work).")] = ",".join(MODELS),
     task: Annotated[Task, typer.Option(help="basket-completion (hide an item of each test order) or next-order "
@@ -330,6 +433,9 @@ def evaluate(
     column: ColumnOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
+    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    drop_item: DropItemOpt = None,
+    keep_placeholders: KeepPlaceholdersOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Compare models offline on your own history: a split, a task, metrics at k; optionally an HTML report."""
@@ -345,16 +451,20 @@ def evaluate(
             raise xsell.InputError(f"folder does not exist: {report.parent}")
         _needs_matplotlib()
     names = [m.strip() for m in models.split(",") if m.strip()]
+    unknown = [name for name in names if canonical_name(name) not in MODELS]
+    if unknown or not names:  # before the orders are read
+        raise typer.BadParameter(f"{', '.join(map(repr, unknown)) or 'none given'}: choose from {_MODEL_LIST} "
+                                 f"(comma-separated)", param_hint="'--models'")
     for name in names:
         if name in ALIASES:
-            typer.echo(f"note: model {name!r} is now called {ALIASES[name]!r}; the old name still works", err=True)
-    data = xsell.load_orders(orders, columns=_columns(column), layout=layout.value, sep=sep)
-    typer.echo(str(data.report), err=True)
+            _note(f"note: model {name!r} is now called {ALIASES[name]!r}; the old name still works")
+    data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
+                        keep_placeholders=keep_placeholders)
     with _steps() as step:
         result = compare(data, names, k=k, task=task.value, split=split.value,
                          quantile=quantile, seed=seed, tune=tune, threads=threads, progress=step)
     for name, message in result.meta.get("skipped", {}).items():
-        typer.echo(f"skipped {name}: {message}", err=True)
+        _note(f"skipped {name}: {message}")
     if report is not None:
         write_report(report, result.table, result.curves,
                      {**result.meta, "dataset": orders.name, "xsell_version": xsell.__version__,
@@ -370,7 +480,7 @@ def evaluate(
                    ", ".join(f"{n}={v:g}" for n, v in result.meta["tuned"].items()))
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if report is not None:
-        typer.echo(f"report written to {report}", err=True)
+        _note(f"report written to {report}")
 
 
 def _needs_matplotlib() -> None:
@@ -391,6 +501,8 @@ class _steps:
 
     def __enter__(self) -> Callable[[str, int, int], None]:
         self._progress = None
+        if _QUIET[0]:
+            return lambda text, done, total: None
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -418,6 +530,8 @@ class _stages:
 
     def __enter__(self) -> Callable[[str], None]:
         self._status = None
+        if _QUIET[0]:
+            return lambda text: None
         if sys.stderr.isatty():
             from rich.console import Console
 
@@ -503,6 +617,16 @@ def score(
     workers: Annotated[Optional[int], typer.Option(help="Processes scoring chunks in parallel (default: 2 on a "
                                                        "machine with 2 or more cores; 1: no extra process).",
                                                   min=1)] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="One row per basket (per item for up-sell) instead of one "
+                                                      "per suggestion: item_id_1..item_id_k, then each other "
+                                                      "column once per rank (probability_1..probability_k, "
+                                                      "reason_1..reason_k, ...); not with uplift.")] = False,
+    catalog_column: Annotated[Optional[list[str]], typer.Option(
+        "--catalog-column", help="A --catalog column to add beside each suggested item, e.g. --catalog-column "
+                                 "name (repeatable): category, brand, parent, in_stock, cost or any other column "
+                                 "of the file.")] = None,
+    reasons: Annotated[bool, typer.Option(help="Cross-sell rows carry a reason (--no-reasons: faster, smaller "
+                                               "files).")] = True,
     json_: JsonOpt = False,
 ) -> None:
     """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift."""
@@ -511,6 +635,8 @@ def score(
     from xsell.files import check_output_path
 
     check_output_path(output)  # before loading the model, catalog and orders
+    if catalog_column and catalog is None:
+        _fail("--catalog-column needs --catalog, the file the columns come from")
     how, rank_by = mode.value, objective.value
 
     loaded = xsell.load_model(model)
@@ -523,6 +649,7 @@ def score(
         if how == "recommend":
             how = "cross-sell"
     what = "items" if how == "up-sell" else "baskets"
+    shape: dict[str, Any] = {"reasons": reasons, "catalog_columns": catalog_column or None, "wide": wide}
     if progress and sys.stderr.isatty():
         from rich.progress import Progress
 
@@ -530,11 +657,12 @@ def score(
             task = bar.add_task(f"scoring {what}", total=None)
             summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=how,
                                  workers=workers or min(2, os.cpu_count() or 1),
-                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                 **shape)
     else:
         summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=how,
                              workers=workers or min(2, os.cpu_count() or 1),
-                             progress=_plain_progress if progress else None)
+                             progress=_plain_progress if progress else None, **shape)
     if json_:
         typer.echo(json.dumps({"output": summary.output, "mode": how, what: summary.baskets,
                                "lines": summary.lines, "rows": summary.rows_written,

@@ -7,16 +7,19 @@ immutable; every model's `fit` takes one.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from xsell.data.idmap import MAX_ID_LENGTH, IdMap, short_repr
-from xsell.data.tables import Missing, read_baskets, read_table
+from xsell.data.tables import Missing, read_baskets, read_table, table_format
 from xsell.errors import InputError
 
 REQUIRED = ("order_id", "item_id")
@@ -24,15 +27,25 @@ OPTIONAL = ("customer_id", "timestamp", "quantity", "price")
 CANONICAL = REQUIRED + OPTIONAL
 _ID_COLUMNS = ("order_id", "item_id", "customer_id")
 _SHOW = 5  # offending rows shown in an error message
+_log = logging.getLogger("xsell.data")
+PLACEHOLDER_ITEMS = ("", "?", "-", "none", "null", "nan", "n/a", "#n/a", "undefined")
+"""Item ids left out by default (drop_placeholders=True), compared stripped and case-insensitively: a till's
+'NONE', an empty cell, '?'. An empty cell is shown as '(empty)' in the load report."""
+_NON_PRODUCT = (r"^(?:post|postage|shipping|delivery|carriage|freight|discount|fee|manual|adjust|adjustment|"
+                r"bank charges|dot|gift ?card|voucher|coupon|service charge|deposit|sample|samples)$"
+                r"|^(?:gift|voucher|coupon|discount|shipping|postage)[ _-]")
+"""Item ids noted in the load report as looking like non-products (kept: drop them with drop_items)."""
 
 
 @dataclass(frozen=True)
 class LoadReport:
     """What cleaning did to the input, in lines. Shown to the user after loading.
 
-    Each line left out is counted once, under the first of: bad quantity
-    (missing or infinite), bad price (negative, missing or infinite), return
-    (quantity <= 0), amount overflow (price x quantity beyond float64).
+    Each line left out is counted once, under the first of: a placeholder or
+    dropped item (`items_dropped`, per item), bad quantity (missing or
+    infinite), bad price (negative, missing or infinite), return (quantity
+    <= 0), amount overflow (price x quantity beyond float64). `notes` name
+    items kept that look like non-products (postage, discounts, vouchers).
     """
 
     source: str
@@ -44,10 +57,19 @@ class LoadReport:
     bad_quantity_dropped: int = 0
     bad_price_dropped: int = 0
     overflow_dropped: int = 0
+    items_dropped: tuple[tuple[str, int], ...] = ()  # (item as shown, lines): placeholders and drop_items
+
+    @property
+    def item_lines_dropped(self) -> int:
+        return sum(lines for _item, lines in self.items_dropped)
 
     def left_out(self) -> list[str]:
         """One phrase per reason lines were left out, e.g. '2 lines with a negative, ... price'."""
         parts = []
+        if self.items_dropped:
+            shown = ", ".join(f"{item} {lines:,}" for item, lines in self.items_dropped[:_SHOW])
+            more = f", {len(self.items_dropped) - _SHOW:,} more" if len(self.items_dropped) > _SHOW else ""
+            parts.append(f"{self.item_lines_dropped:,} lines with placeholder or dropped items ({shown}{more})")
         if self.bad_quantity_dropped:
             parts.append(f"{self.bad_quantity_dropped:,} lines with a missing or infinite quantity")
         if self.bad_price_dropped:
@@ -282,6 +304,7 @@ def _assemble(
     returns_dropped: int,
     notes: tuple[str, ...] = (),
     dropped: tuple[int, int, int] = (0, 0, 0),
+    items_dropped: tuple[tuple[str, int], ...] = (),
 ) -> Orders:
     """Sort lines by (order, item), merge duplicates and build an Orders.
 
@@ -337,7 +360,8 @@ def _assemble(
         order_index, item_index = order_index[order], item_index[order]
         customer_index, timestamp = take_optional(customer_index), take_optional(timestamp)
         quantity, price = take_optional(quantity), take_optional(price)
-    report = LoadReport(source, lines_read, returns_dropped, n_dup, len(order_index), notes, *dropped)
+    report = LoadReport(source, lines_read, returns_dropped, n_dup, len(order_index), notes, *dropped,
+                        items_dropped=items_dropped)
     return Orders(orders=order_map, items=item_map, order_index=order_index, item_index=item_index,
                   customers=customer_map, customer_index=customer_index, timestamp=timestamp,
                   quantity=quantity, price=price, report=report)
@@ -346,6 +370,58 @@ def _assemble(
 # -- loading -------------------------------------------------------------------
 # timestamps are stored as int64 nanoseconds: this is the range that fits (to the second)
 _TIME_MIN, _TIME_MAX = "1677-09-22T00:00:00", "2262-04-11T23:47:16"
+
+
+def _timestamp_pair(columns: Mapping[str, Any] | None) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+    """A date and a time column mapped together, timestamp=("Date", "Time"): the mapping with the date column
+    standing for the timestamp, and the (date, time) pair; (columns, None) when there is no pair."""
+    if not isinstance(columns, Mapping) or not isinstance(columns.get("timestamp"), (tuple, list)):
+        return columns, None
+    pair = columns["timestamp"]
+    if len(pair) != 2 or not all(isinstance(name, str) and name for name in pair) or pair[0] == pair[1]:
+        raise InputError(f"timestamp=(DATE, TIME) takes two different column names, the date's and the time's "
+                         f"(xsell: --column timestamp=Date+Time); got {short_repr(pair)}")
+    return {**columns, "timestamp": pair[0]}, (pair[0], pair[1])
+
+
+def _date_and_time(date: pd.Series, time: pd.Series) -> pd.Series:
+    """One text column 'DATE TIME' from a date column and a time column (text, dates/datetimes, times of
+    day, durations); missing where either is missing."""
+    def text(col: pd.Series, part: str) -> pd.Series:
+        if pd.api.types.is_datetime64_any_dtype(col):
+            return pd.Series(col.dt.strftime("%Y-%m-%d" if part == "date" else "%H:%M:%S.%f"))
+        if pd.api.types.is_timedelta64_dtype(col):
+            return pd.Series(pd.Timestamp("1970-01-01") + col).dt.strftime("%H:%M:%S.%f")
+        return col.astype("string").str.strip()
+
+    combined = text(date, "date") + " " + text(time, "time")
+    return combined.astype(object).where(combined.notna(), None)
+
+
+_TIME_OF_DAY = r"^\s*\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([AaPp]\.?[Mm]\.?)?\s*$"
+
+
+def _time_only(col: pd.Series, parsed: pd.Series, where: str, name: str) -> None:
+    """Refuse a column of times of day without a date ('09:58:11'), which pandas would stamp with today's
+    date: only rows parsed as today need a look at their text."""
+    today = {pd.Timestamp.now().normalize(), pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()}
+    dates = parsed.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(parsed.dt, "tz", None) is not None \
+        else parsed
+    suspect = dates.dt.normalize().isin(list(today)).to_numpy()
+    if not suspect.any():
+        return
+    text = col[suspect].astype(str)
+    clock = text.str.match(_TIME_OF_DAY).to_numpy()
+    if clock.any():
+        mask = np.zeros(len(col), dtype=bool)
+        mask[np.flatnonzero(suspect)[clock]] = True
+        raise _time_of_day_error(where, name, mask, col)
+
+
+def _time_of_day_error(where: str, name: str, mask: np.ndarray, col: pd.Series) -> InputError:
+    return InputError(f"{where} holds times of day without a date ({_rows_text(mask, col)}); a time alone "
+                      f"would be stamped with today's date. Map the date column and the time column together: "
+                      f"columns={{'timestamp': ('DATE', {name!r})}} (xsell: --column timestamp=DATE+{name})")
 
 
 def _resolve_columns(columns: Mapping[str, str] | None) -> dict[str, str]:
@@ -385,11 +461,17 @@ def _absent_columns(names: dict[str, str]) -> Missing:
         for role in REQUIRED:
             if names[role] in absent:
                 via = f" (mapped to '{names[role]}')" if names[role] != role else ""
+                baskets = "" if any(names[r] != r for r in REQUIRED) or table_format(label) not in ("csv", "tsv") else \
+                    "; a file of one basket per line, items split by commas and no header, reads with " \
+                    "layout='baskets' (--layout baskets)"
                 return (f"missing required column '{role}'{via} in {label}; its columns are: "
                         f"{', '.join(map(str, columns)) or '(none)'}; map yours with "
-                        f"--column {role}=NAME or columns={{'{role}': NAME}}")
-        role = next(role for role in OPTIONAL if names[role] in absent)
-        return f"column '{names[role]}' mapped to '{role}' is not in {label}; its columns are: " \
+                        f"--column {role}=NAME or columns={{'{role}': NAME}}{baskets}")
+        optional = next((role for role in OPTIONAL if names[role] in absent), None)
+        if optional is None:  # the time column of timestamp=(DATE, TIME)
+            return f"column '{absent[0]}' mapped to the time of 'timestamp' is not in {label}; its columns are: " \
+                   f"{', '.join(map(str, columns))}"
+        return f"column '{names[optional]}' mapped to '{optional}' is not in {label}; its columns are: " \
                f"{', '.join(map(str, columns))}"
     return message
 
@@ -552,8 +634,14 @@ def _numeric_column(col: pd.Series, role: str, name: str) -> np.ndarray:
 
 
 def _time_column(col: pd.Series, role: str, name: str) -> np.ndarray:
-    """int64 nanoseconds since the epoch, UTC-naive. Unparseable, missing or out-of-range values are refused."""
+    """int64 nanoseconds since the epoch, UTC-naive. Unparseable, missing or out-of-range values are refused,
+    and so are times of day without a date (pandas would stamp them with today's date)."""
     where = f"column {_describe(role, name)}"
+    if col.dtype == object:
+        times = col.map(lambda value: isinstance(value, datetime.time)).to_numpy(dtype=bool) if len(col) and \
+            isinstance(col.iloc[0], datetime.time) else None  # a Parquet/Excel time-of-day column
+        if times is not None and times.any():
+            raise _time_of_day_error(where, name, times, col)
     if pd.api.types.is_datetime64_any_dtype(col):
         parsed = col
     else:
@@ -571,6 +659,7 @@ def _time_column(col: pd.Series, role: str, name: str) -> np.ndarray:
             raise _outside_error(where, outside, col)
         if bad.any():
             raise InputError(f"{where} has {int(bad.sum()):,} unparseable timestamps; {_rows(bad, col.to_numpy())}")
+        _time_only(col, parsed, where, name)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     missing = parsed.isna().to_numpy()
@@ -612,6 +701,33 @@ def _outside_range(value: Any) -> bool:
 LAYOUTS = ("lines", "baskets")
 
 
+def _item_filter(col: pd.Series, placeholders: bool, drop: frozenset[Any], name: str
+                 ) -> tuple[np.ndarray | None, tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """Lines to keep (None: all), the items left out with their line counts (most lines first), and a note
+    naming kept items that look like non-products. Works on the column's distinct values, then one isin."""
+    uniques = pd.Series(col.dropna().unique())
+    text = uniques.astype(str) if uniques.dtype.kind not in "OSU" else uniques.map(str)
+    folded = text.str.strip().str.casefold()
+    bad = folded.isin(PLACEHOLDER_ITEMS).to_numpy() if placeholders else np.zeros(len(uniques), dtype=bool)
+    if drop:
+        bad = bad | uniques.isin(drop).to_numpy() | text.isin({str(v) for v in drop}).to_numpy()
+    empty = col.isna().to_numpy() if placeholders else np.zeros(len(col), dtype=bool)
+    notes: tuple[str, ...] = ()
+    odd = folded.str.contains(_NON_PRODUCT, regex=True).to_numpy() & ~bad
+    if odd.any():
+        counts = col[col.isin(uniques[odd])].value_counts()
+        shown = ", ".join(f"{item} ({lines:,} lines)" for item, lines in counts.head(_SHOW).items())
+        notes = (f"items that look like non-products kept in '{name}': {shown}; leave them out with "
+                 f"drop_items=[...] (xsell: --drop-item ID)",)
+    if not bad.any() and not empty.any():
+        return None, (), notes
+    gone = col.isin(uniques[bad]).to_numpy() | empty
+    counts = col[gone].value_counts(dropna=False)
+    dropped = tuple(("(empty)" if pd.isna(cast(Any, item)) or item == "" else repr(item) if not str(item).strip()
+                     else str(item), int(lines)) for item, lines in counts.items())
+    return ~gone, dropped, notes
+
+
 def load_orders(
     source: Any,
     columns: Mapping[str, str] | None = None,
@@ -619,6 +735,8 @@ def load_orders(
     keep_returns: bool = False,
     layout: str = "lines",
     sep: str | None = None,
+    drop_items: Iterable[Any] = (),
+    drop_placeholders: bool = True,
 ) -> Orders:
     """Read order lines into a validated, cleaned `Orders`.
 
@@ -636,6 +754,14 @@ def load_orders(
         already named by their role need no entry.
     keep_returns: keep lines with quantity <= 0 (returns, cancellations). By default
         they are left out and counted in `orders.report`.
+    drop_items: item ids to leave out (postage, discounts, gift cards: 'POST', 'DOT'...), as written
+        (a CSV's ids are text; an integer column matches integers or their text); counted per item in
+        `orders.report`.
+    drop_placeholders: leave out lines whose item id is an obvious placeholder (`PLACEHOLDER_ITEMS`:
+        empty, '?', '-', 'NONE', 'null', 'nan', 'N/A', '#N/A', 'undefined'; stripped, any case), counted
+        per item in `orders.report` (default True; False keeps them, and an empty item id is refused).
+        Items that only look like non-products (POST, DISCOUNT, GIFT_...) are kept and named in the
+        report's notes.
 
     Left out and counted in `orders.report`, each line under the first reason
     that applies: a missing or infinite quantity; a negative, missing or
@@ -657,26 +783,45 @@ def load_orders(
     """
     if not isinstance(keep_returns, (bool, np.bool_)):
         raise InputError(f"keep_returns must be True or False, got {short_repr(keep_returns)}")
+    if not isinstance(drop_placeholders, (bool, np.bool_)):
+        raise InputError(f"drop_placeholders must be True or False, got {short_repr(drop_placeholders)}")
+    if isinstance(drop_items, (str, bytes)) or not isinstance(drop_items, Iterable):
+        raise InputError(f"drop_items must be a list of item ids, e.g. ['POST', 'DOT'], got {short_repr(drop_items)}")
+    dropping = frozenset(drop_items)
+    started = time.perf_counter()
     if not isinstance(layout, str) or layout not in LAYOUTS:
         raise InputError(f"layout must be 'lines' or 'baskets', got {short_repr(layout)}")
     if layout == "baskets" and columns:
         raise InputError("columns do not apply to layout='baskets': a basket file has no header; each line is "
                          "one order and its items")
+    columns, date_time = _timestamp_pair(columns)
     mapping = _resolve_columns(None if layout == "baskets" else columns)
     names = {role: mapping.get(role, role) for role in CANONICAL}
     needed = [names[role] for role in REQUIRED] + [names[role] for role in OPTIONAL if role in mapping]
+    if date_time is not None:
+        if date_time[1] in names.values():
+            raise InputError(f"column '{date_time[1]}' is mapped to two roles: the time of 'timestamp' and "
+                             f"{next(role for role in CANONICAL if names[role] == date_time[1])}")
+        needed.append(date_time[1])
+    read = [*names.values(), *needed[len(needed) - (date_time is not None):]]  # the time column too
     if layout == "baskets":
         df, label = read_baskets(source, sep="," if sep is None else sep, what="orders",
                                  empty=lambda path: f"no order lines in {path}: the file is empty")
     else:
-        df, label = read_table(source, what="orders", columns=list(names.values()), required=needed,
-                               missing=_absent_columns(names), duplicates=_repeated_columns,
+        df, label = read_table(source, what="orders", columns=read, required=needed, missing=_absent_columns(names), duplicates=_repeated_columns,
                                empty=lambda path: f"no order lines in {path}: the file is empty", sep=sep)
     if len(df) == 0:
         raise InputError(f"no order lines in {label}: the input is empty")
     lines_read = len(df)
     df = df.reset_index(drop=True)
     present = [role for role in OPTIONAL if names[role] in df.columns]
+    keep_items, items_dropped, notes = _item_filter(df[names["item_id"]], bool(drop_placeholders), dropping,
+                                                    names["item_id"])
+    if keep_items is not None:
+        if not keep_items.any():
+            why = LoadReport(label, lines_read, 0, 0, 0, (), items_dropped=items_dropped).left_out()
+            raise InputError(f"no order lines left in {label}: all {lines_read:,} lines were left out: {why[0]}")
+        df = df[keep_items].reset_index(drop=True)
 
     order_map, order_index = _id_column(df[names["order_id"]], "order_id", names["order_id"], False)
     item_map, item_index = _id_column(df[names["item_id"]], "item_id", names["item_id"], False)
@@ -684,7 +829,9 @@ def load_orders(
     if "customer_id" in present:
         customer_map, customer_index = _id_column(df[names["customer_id"]], "customer_id",
                                                   names["customer_id"], True)
-    if "timestamp" in present:
+    if date_time is not None:
+        timestamp = _time_column(_date_and_time(df[date_time[0]], df[date_time[1]]), "timestamp", "+".join(date_time))
+    elif "timestamp" in present:
         timestamp = _time_column(df[names["timestamp"]], "timestamp", names["timestamp"])
     if "quantity" in present:
         quantity = _numeric_column(df[names["quantity"]], "quantity", names["quantity"])
@@ -694,10 +841,10 @@ def load_orders(
     keep, dropped, returns = _lines_to_keep(quantity, price, keep_returns)
     if not keep.all():
         if not keep.any():
-            if not any(dropped):
+            if not any(dropped) and not items_dropped:
                 raise InputError(f"no order lines left in {label}: all {lines_read:,} lines have "
                                  f"quantity <= 0 (returns); pass keep_returns=True (xsell: --keep-returns) to keep them")
-            why = LoadReport(label, lines_read, returns, 0, 0, (), *dropped).left_out()
+            why = LoadReport(label, lines_read, returns, 0, 0, (), *dropped, items_dropped=items_dropped).left_out()
             raise InputError(f"no order lines left in {label}: all {lines_read:,} lines were left out: "
                              f"{'; '.join(why)}")
         order_index, item_index = order_index[keep], item_index[keep]
@@ -709,8 +856,12 @@ def load_orders(
         item_map, item_index = _compact(item_map, item_index)
         if customer_map is not None and customer_index is not None:
             customer_map, customer_index = _compact(customer_map, customer_index)
-    return _assemble(order_map, item_map, order_index, item_index, customer_map, customer_index,
-                     timestamp, quantity, price, label, lines_read, returns, dropped=dropped)
+    orders = _assemble(order_map, item_map, order_index, item_index, customer_map, customer_index,
+                       timestamp, quantity, price, label, lines_read, returns, notes, dropped=dropped,
+                       items_dropped=items_dropped)
+    _log.info("loaded %s orders of %s items from %s in %.2f s", f"{orders.n_orders:,}", f"{orders.n_items:,}", label,
+              time.perf_counter() - started)
+    return orders
 
 
 def _lines_to_keep(quantity: np.ndarray | None, price: np.ndarray | None,

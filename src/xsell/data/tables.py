@@ -1,12 +1,17 @@
 """Reading tables: the one reader behind load_orders, load_catalog, `xsell score` and load_online_retail.
 
 Sources:
-- a CSV path (.csv, .txt, or gzip-compressed .gz such as orders.csv.gz), a TSV path (".tsv" among the
-  suffixes: .tsv, .tsv.gz), a Parquet path (.parquet, .pq); any other suffix is refused;
-- a pandas DataFrame (returned as it is) or a pyarrow Table (whole tables only).
+- a CSV path (.csv, .txt), a TSV path (.tsv), a Parquet path (.parquet, .pq), an Excel workbook (.xlsx,
+  .xlsm: its first sheet; needs openpyxl), JSON (.json: an array of objects, one per line of the table) or
+  JSON Lines (.jsonl, .ndjson: one object per line); text formats may be compressed with gzip (.gz, e.g.
+  orders.csv.gz) or Zstandard (.zst, e.g. orders.csv.zst); any other suffix is refused;
+- a pandas DataFrame (returned as it is), a pyarrow Table, or any table exposing the Arrow PyCapsule
+  interface (`__arrow_c_stream__`: a polars DataFrame, a DuckDB relation, a pyarrow RecordBatchReader...),
+  read through Arrow (no pandas round trip on the caller's side; whole tables only).
 
 CSV cells are read as text, exactly as written: SKU 0042 stays "0042", "NA" and "null" stay text, spaces
-are kept; only an empty cell is missing (NaN). Column names are read from the header as written (before
+are kept; only an empty cell is missing (NaN). Excel cells are read as text too (the number 85123 as
+"85123"); JSON values keep their JSON types (strings, numbers). Column names are read from the header as written (before
 pandas would rename a repeated 'price' to 'price.1'); blank lines before it are skipped, a UTF-8 BOM is
 dropped. Parquet and Arrow columns keep their types.
 
@@ -32,7 +37,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Generator, Literal, NamedTuple, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Generator, Literal, NamedTuple, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -42,15 +47,21 @@ from xsell.errors import InputError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-Format = Literal["csv", "tsv", "parquet"]
+Format = Literal["csv", "tsv", "parquet", "excel", "json", "jsonl"]
 Missing = Callable[[str, list[Any], list[str]], str]
 """(label, the table's column names, the required ones absent) -> the error message."""
 Repeated = Callable[[str, dict[Any, int]], str]
 """(label, {column name: times it appears} for the used names given more than once) -> the error message."""
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".gz")
-_SOURCES = "a CSV or Parquet path, a pandas DataFrame or a pyarrow Table"
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+JSON_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+COMPRESSED_SUFFIXES = (".gz", ".zst")  # gzip, Zstandard: text formats only (CSV, TSV, JSON)
+WHOLE_FORMATS = ("excel", "json")  # read whole even by read_chunks: no streaming reader for them
+_SOURCES = ("a CSV, Parquet, Excel or JSON path, a pandas DataFrame, a pyarrow Table or an Arrow stream "
+            "(polars, DuckDB: __arrow_c_stream__)")
+_SUFFIXES = ".csv, .tsv, .txt, .parquet, .xlsx, .json or .jsonl (text formats also compressed: .gz, .zst)"
 _NOT_UTF8 = "it is not UTF-8 text; convert it to UTF-8, for example with iconv -f latin1 -t utf-8"
 
 
@@ -62,13 +73,23 @@ class Table(NamedTuple):
 
 
 def table_format(path: str | os.PathLike[str]) -> Format | None:
-    """How a path is read, from its suffixes: "parquet", "tsv" (tabs), "csv" (commas), or None (not a table)."""
+    """How a path is read, from its suffixes: "parquet", "tsv" (tabs), "csv" (commas), "excel", "json",
+    "jsonl", or None (not a table). A compression suffix (.gz, .zst) is looked through: orders.csv.zst is a
+    CSV; a compressed file with no other known suffix (orders.gz) is read as CSV, as it always was."""
     p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
     suffix = p.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
-    if suffix in CSV_SUFFIXES:
-        return "tsv" if ".tsv" in (s.lower() for s in p.suffixes) else "csv"
+    if suffix in EXCEL_SUFFIXES:
+        return "excel"
+    inner = suffixes[-2] if suffix in COMPRESSED_SUFFIXES and len(suffixes) > 1 else suffix
+    if inner in PARQUET_SUFFIXES or inner in EXCEL_SUFFIXES:  # orders.parquet.gz: compressed twice, not read
+        return None
+    if inner in JSON_SUFFIXES:
+        return "json" if JSON_SUFFIXES[inner] == "json" else "jsonl"
+    if inner in CSV_SUFFIXES or suffix in COMPRESSED_SUFFIXES:
+        return "tsv" if ".tsv" in suffixes else "csv"
     return None
 
 
@@ -118,12 +139,19 @@ def read_table(
         return Table(source, "DataFrame")
     import pyarrow as pa
 
+    label = "pyarrow Table"
+    if not isinstance(source, pa.Table) and hasattr(source, "__arrow_c_stream__"):
+        package = type(source).__module__.split(".")[0]
+        label = type(source).__name__ if package in ("__main__", "builtins") or package.startswith("test") else \
+            f"{package} {type(source).__name__}"  # "polars DataFrame", "duckdb DuckDBPyRelation"
+        source = _arrow_stream(source, label)
     if isinstance(source, pa.Table):
-        _check_columns(source.column_names, "pyarrow Table", columns, required, missing, duplicates)
+        _check_columns(source.column_names, label, columns, required, missing, duplicates)
         table = source if columns is None else source.select([c for c in columns if c in source.column_names])
-        return Table(_arrow_to_pandas(table), "pyarrow Table")
+        return Table(_arrow_to_pandas(table), label)
     if not isinstance(source, (str, os.PathLike)):
-        raise InputError(f"{what} must be {accepted}, not {type(source).__name__}")
+        lazy = "; a lazy frame: call .collect() first" if hasattr(source, "collect") else ""
+        raise InputError(f"{what} must be {accepted}, not {type(source).__name__}{lazy}")
     path = Path(source)
     _existing_file(path, what, f"{what} path is a folder, not a file: {path}")
     if path.stat().st_size == 0:
@@ -131,10 +159,63 @@ def read_table(
     fmt = _known_format(path)
     if fmt == "parquet":
         frame = _read_parquet(path, columns, required, missing, duplicates)
-    else:
+    elif fmt in ("csv", "tsv"):
         frame = _read_csv(path, sep, "\t" if fmt == "tsv" else ",", what, columns, required, missing, duplicates,
                           empty, encoding_errors)
+    else:
+        frame = _read_other(path, fmt)
+        if len(frame.columns) == 0:
+            raise InputError(empty(str(path)) if empty is not None else f"{what} file {path} is empty")
+        _check_columns(list(frame.columns), str(path), columns, required, missing, duplicates)
+        if columns is not None:
+            frame = frame[[c for c in frame.columns if c in set(columns)]]
     return Table(frame, str(path))
+
+
+def _arrow_stream(source: Any, label: str) -> pa.Table:
+    """A table exposing the Arrow PyCapsule stream interface (polars, DuckDB, pyarrow readers), as a pyarrow
+    Table: its columns move through Arrow's C interface, not through pandas."""
+    import pyarrow as pa
+
+    try:
+        return pa.table(source)
+    except Exception as exc:  # the producer's own error (a DuckDB query that fails, say)
+        raise InputError(f"cannot read {label} through its Arrow stream: {' '.join(str(exc).split())}") from None
+
+
+def _read_other(path: Path, fmt: Format) -> pd.DataFrame:
+    """An Excel workbook's first sheet (cells as text), a JSON array of objects or JSON Lines, whole."""
+    if fmt == "excel":
+        import importlib.util
+
+        if importlib.util.find_spec("openpyxl") is None:  # pandas' reader for .xlsx
+            raise InputError(f"reading {path} (.xlsx) needs openpyxl: pip install 'xsell[excel]'")
+        try:
+            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+        except Exception as exc:
+            raise InputError(f"cannot read Excel file {path}: {' '.join(str(exc).split())}") from None
+        return frame
+    kind = "JSON Lines" if fmt == "jsonl" else "JSON"
+    try:
+        with _open_binary(path) as fh:
+            data = fh.read()
+        if fmt == "jsonl":
+            import pyarrow.json as pa_json
+
+            return _arrow_to_pandas(pa_json.read_json(io.BytesIO(data)))
+        import json
+
+        rows = json.loads(data)
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read {kind} file {path}: {_NOT_UTF8}") from None
+    except InputError:
+        raise
+    except Exception as exc:  # json.JSONDecodeError, pyarrow.ArrowInvalid
+        raise InputError(f"cannot read {kind} file {path}: {' '.join(str(exc).split())}") from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise InputError(f"cannot read JSON file {path}: expected an array of objects, one per line of the table "
+                         f"([{{\"order_id\": ..., \"item_id\": ...}}, ...]); for one object per line name it .jsonl")
+    return pd.DataFrame.from_records(rows)
 
 
 def read_baskets(source: Any, *, sep: str = ",", what: str = "orders",
@@ -204,9 +285,13 @@ def _read_csv(path: Path, given: str | None, default: str, what: str, columns: S
         _check_columns(header, str(path), columns, required, missing, duplicates)
         _check_field_counts(path, sep, len(header), encoding_errors)
         wanted = None if columns is None else set(columns)
-        return pd.read_csv(path, sep=sep, usecols=None if wanted is None else (lambda c: c in wanted),
-                           index_col=False, dtype=str, keep_default_na=False, na_values=[""],
-                           encoding_errors=encoding_errors)
+        source = _csv_input(path)
+        try:
+            return pd.read_csv(source, sep=sep, usecols=None if wanted is None else (lambda c: c in wanted),
+                               index_col=False, dtype=str, keep_default_na=False, na_values=[""],
+                               encoding_errors=encoding_errors)
+        finally:
+            _close_input(source, path)
     except InputError:
         raise
     except UnicodeDecodeError:
@@ -272,11 +357,12 @@ class Chunks:
 
     @property
     def parquet(self) -> bool:
-        return table_format(self.path) == "parquet"
+        """Whether the file is not a CSV/TSV (Parquet, Excel, JSON: its rows are counted from 1, no header)."""
+        return table_format(self.path) not in ("csv", "tsv")
 
     def place(self, row: int) -> str:
         """How messages name the row-th data row (0-based): 'line N' of a CSV (the header is line 1), 'row N'
-        of a Parquet file (from 1)."""
+        of a Parquet, Excel or JSON file (from 1; JSON Lines: the file's line N)."""
         return f"row {row + 1:,}" if self.parquet else f"line {row + 2:,}"
 
     def line_count(self) -> int:
@@ -319,6 +405,8 @@ def read_chunks(
     fmt = _known_format(path)
     if fmt == "parquet":
         return _parquet_chunks(path, required, optional, chunk_lines)
+    if fmt in ("excel", "json", "jsonl"):
+        return _whole_chunks(path, fmt, what, required, optional, chunk_lines)
     check_sep(sep)
     try:
         sep = sep if sep is not None else sniff_sep(path, "\t" if fmt == "tsv" else ",")
@@ -332,17 +420,21 @@ def read_chunks(
         raise InputError(f"{path} is empty: expected a header line naming {' and '.join(required)}")
     _check_columns(names, str(path), [*required, *optional], required, _lacks, _repeated)
     read = [*required, *(c for c in optional if c in names)]
+    source = _csv_input(path)
     try:
-        reader = pd.read_csv(path, sep=sep, usecols=read, dtype=str, chunksize=chunk_lines,
+        reader = pd.read_csv(source, sep=sep, usecols=read, dtype=str, chunksize=chunk_lines,
                              keep_default_na=False, na_values=[""])
     except UnicodeDecodeError:  # older pandas decodes the first block here, newer ones in _csv_chunks
+        _close_input(source, path)
         raise InputError(f"{path} is not UTF-8 text; save it as UTF-8") from None
     except Exception as exc:
+        _close_input(source, path)
         raise InputError(f"cannot read CSV file {path}: {exc}") from None
     import pyarrow as pa
 
     first = chunk_lines if first_lines is None else min(first_lines, chunk_lines)
-    return Chunks(_csv_chunks(reader, path, first), None, pa.schema([(c, pa.string()) for c in read]), path)
+    return Chunks(_csv_chunks(reader, path, first, source), None, pa.schema([(c, pa.string()) for c in read]),
+                  path)
 
 
 def _parquet_chunks(path: Path, required: Sequence[str], optional: Sequence[str], chunk_lines: int) -> Chunks:
@@ -362,17 +454,45 @@ def _parquet_chunks(path: Path, required: Sequence[str], optional: Sequence[str]
     return Chunks(frames, pf.metadata.num_rows, schema, path)
 
 
-def _csv_chunks(reader: Any, path: Path, first: int) -> Generator[pd.DataFrame, None, None]:
+def _whole_chunks(path: Path, fmt: Format, what: str, required: Sequence[str], optional: Sequence[str],
+                  chunk_lines: int) -> Chunks:
+    """An Excel, JSON or JSON Lines file read whole (no streaming reader for them), handed out in chunks."""
+    import pyarrow as pa
+
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty: expected a header line naming {' and '.join(required)}")
+    frame = _read_other(path, fmt)
+    names = list(frame.columns)
+    _check_columns(names, str(path), [*required, *optional], required, _lacks, _repeated)
+    read = [*required, *(c for c in optional if c in names)]
+    frame = frame[read]
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+
+    def frames() -> Generator[pd.DataFrame, None, None]:
+        for start in range(0, len(frame), chunk_lines):
+            yield frame.iloc[start:start + chunk_lines]
+
+    return Chunks(frames(), len(frame), schema, path)
+
+
+def _csv_chunks(reader: Any, path: Path, first: int, source: Any) -> Generator[pd.DataFrame, None, None]:
     """The reader's chunks, the first one `first` lines: a file not sorted by basket shows itself before
     much of it is parsed."""
     try:
-        with reader:  # closes the file however the reading ends
+        with reader:  # closes the file however the reading ends (pandas' own; `source`, a stream, below)
             yield reader.get_chunk(first)
             yield from reader
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text; save it as UTF-8") from None
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"cannot read CSV file {path}: {' '.join(str(exc).split())}") from None
+    finally:
+        _close_input(source, path)
+
+
+def _close_input(source: Any, path: Path) -> None:
+    if source is not path:
+        source.close()
 
 
 # -- shared: files, formats, headers ----------------------------------------------------------------
@@ -447,17 +567,33 @@ def _existing_file(path: Path, what: str, folder: str) -> None:
 def _known_format(path: Path) -> Format:
     fmt = table_format(path)
     if fmt is None:
-        raise InputError(f"cannot read {path}: unknown file type {path.suffix.lower()!r}; use .csv, .tsv or .parquet")
+        suffix = path.suffix.lower()
+        shown = "".join(path.suffixes[-2:]).lower() if suffix in COMPRESSED_SUFFIXES else suffix
+        raise InputError(f"cannot read {path}: unknown file type {shown!r}; use {_SUFFIXES}")
     return fmt
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:
-    """The file's bytes, decompressed when it ends in .gz."""
-    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+    """The file's bytes, decompressed when it ends in .gz (gzip) or .zst (Zstandard, through pyarrow)."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "rb")
+    if suffix == ".zst":
+        import pyarrow as pa
+
+        return io.BufferedReader(cast(Any, pa.input_stream(str(path), compression="zstd")))
+    return open(path, "rb")
 
 
 def _open_text(path: Path, encoding_errors: str) -> IO[str]:
-    """The file as UTF-8 text for the csv module, decompressed when it ends in .gz."""
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", newline="", encoding="utf-8", errors=encoding_errors)
+    """The file as UTF-8 text for the csv module, decompressed when it ends in .gz or .zst."""
+    if path.suffix.lower() in COMPRESSED_SUFFIXES:
+        return io.TextIOWrapper(cast(IO[bytes], _open_binary(path)), encoding="utf-8", errors=encoding_errors,
+                                newline="")
     return open(path, newline="", encoding="utf-8", errors=encoding_errors)
+
+
+def _csv_input(path: Path) -> Any:
+    """What pandas' read_csv reads: the path (it decompresses .gz itself), or the decompressed stream of a
+    .zst file (pandas would need the zstandard package; pyarrow has the codec)."""
+    return _open_binary(path) if path.suffix.lower() == ".zst" else path

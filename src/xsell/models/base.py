@@ -34,7 +34,9 @@ Code working over a model's arrays (the engine) uses the public request protocol
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
@@ -54,8 +56,9 @@ from xsell.models.params import Constraint
 from xsell.models.history import CustomerHistory
 from xsell.models.schema import Schema
 
-_POPULAR_KEPT = 1000
-R = TypeVar("R", bound="Recommender")  # popular items kept for fallbacks
+_log = logging.getLogger("xsell.models")
+_POPULAR_KEPT = 1000  # popular items kept for fallbacks
+R = TypeVar("R", bound="Recommender")
 
 
 class Recommendations:
@@ -185,9 +188,13 @@ class Recommender:
             raise InputError(f"fit expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
         if orders.n_lines == 0:
             raise InputError("fit needs at least one order line")
+        started = time.perf_counter()
+        _log.info("fitting %s on %s orders, %s items, %s lines", type(self).__name__, f"{orders.n_orders:,}",
+                  f"{orders.n_items:,}", f"{orders.n_lines:,}")
         self._fit(orders)
         self.training_summary_ = orders.summary()
         self.item_prices_ = orders.item_prices()  # median unit price per item (NaN unseen), None without prices
+        _log.info("fitted %s in %.2f s", type(self).__name__, time.perf_counter() - started)
         return self
 
     def _fit(self, orders: Orders) -> None:

@@ -48,8 +48,8 @@ _ON = ("auto", "customers", "orders")
 def _implicit(what: str) -> Any:
     try:
         import implicit  # noqa: F401
-    except ImportError:  # pragma: no cover - implicit is a dependency
-        raise InputError(f"{what} needs the implicit package: pip install implicit") from None
+    except ImportError:  # an optional dependency: the cf extra
+        raise InputError(f"{what} needs the implicit package: pip install 'xsell[cf]'") from None
     import implicit.als
     import implicit.bpr
     import implicit.nearest_neighbours

@@ -1,0 +1,112 @@
+"""CLI habits scripts rely on (issue 12, section 2), run through the real `xsell` entry point in a subprocess:
+--config (and XSELL_CONFIG) with the command line winning, --quiet, --verbose logging, --drop-item and
+--keep-placeholders, a date and a time column as the timestamp, choices refused before any data is read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import xsell
+
+CONFIG = """\
+[orders]
+columns = { order_id = "Transaction", item_id = "Item", timestamp = ["Date", "Time"] }
+drop_items = ["Tea"]
+
+[fit]
+model = "ease"
+
+[fit.ease]
+l2 = 50
+
+[fit.cooccurrence]
+neighbors = 7
+"""
+
+
+def _xsell(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def bakery(tmp_path: Path) -> Path:
+    """A till export: ';'-separated, date and time in two columns, the till's NONE for 'no item'."""
+    rows = [(o, item) for o in range(1, 41) for item in (["Bread", "Coffee"] if o % 2 else ["Bread", "Tea", "NONE"])]
+    frame = pd.DataFrame(rows, columns=["Transaction", "Item"])
+    frame["Date"] = [f"2016-10-{10 + o % 20:02d}" for o in frame["Transaction"]]
+    frame["Time"] = "09:58:11"
+    frame.to_csv(tmp_path / "bakery.csv", sep=";", index=False)
+    (tmp_path / "xsell.toml").write_text(CONFIG)
+    return tmp_path
+
+
+def test_a_config_file_sets_every_command_and_the_command_line_wins(bakery: Path) -> None:
+    done = _xsell(bakery, "--config", "xsell.toml", "fit", "bakery.csv", "-o", "ease.xsell", "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ("100 lines read from bakery.csv; 40 lines with placeholder or dropped items (Tea 20, NONE "
+                           "20) left out; 60 lines kept\n")
+    assert json.loads(done.stdout) == {"output": "ease.xsell", "model": "ease", "items": 2, "orders": 40,
+                                       "lines": 60}
+    manifest = xsell.inspect_model(bakery / "ease.xsell")
+    assert manifest["params"]["l2"] == 50.0
+    assert manifest["training"]["first_order"] == "2016-10-10T09:58:11"  # Date+Time from [orders]
+    # the command line wins: another model (its own [fit.cooccurrence] table applies), Tea kept
+    done = _xsell(bakery, "fit", "bakery.csv", "-o", "cooc.xsell", "--model", "cooccurrence", "--drop-item", "Coffee",
+                  env={"XSELL_CONFIG": "xsell.toml"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("100 lines read from bakery.csv; 40 lines with placeholder or dropped items "
+                                  "(Coffee 20, NONE 20) left out;")
+    assert xsell.inspect_model(bakery / "cooc.xsell")["params"]["neighbors"] == 7
+    assert xsell.load_model(bakery / "cooc.xsell").items_.ids.tolist() == ["Bread", "Tea"]
+
+
+@pytest.mark.parametrize("config, message", [
+    ('[fit]\nmodle = "ease"\n',
+     "[fit] has no option 'modle'; its options: column, drop-item, json, keep-placeholders, keep-returns, layout, "
+     "max-len, metric, min-count, min-support, model, neighbors, output, param, seed, sep, threads"),
+    ("[fitt]\n", "unknown table [fitt]; allowed: [orders], [fit], [rules], [evaluate]"),
+    ('[orders]\ncolumn = { item_id = "Item" }\n',
+     "unknown key 'column' in [orders]; allowed: columns, layout, sep, keep_returns, drop_items, keep_placeholders"),
+    ("[fit\n", "cannot read config file {path}: "),
+])
+def test_a_bad_config_is_a_usage_error_naming_the_key(bakery: Path, config: str, message: str) -> None:
+    path = bakery / "bad.toml"
+    path.write_text(config)
+    done = _xsell(bakery, "--config", str(path), "fit", "bakery.csv", "-o", "m.xsell")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: Invalid value for '--config': " +
+                                  ("" if message.startswith("cannot") else f"config {path}: ") +
+                                  message.format(path=path)), done.stderr
+    assert done.stderr.count("\n") == 1 and not (bakery / "m.xsell").exists()
+
+
+def test_quiet_prints_only_results_and_verbose_logs_the_library(bakery: Path) -> None:
+    columns = ["-c", "order_id=Transaction", "-c", "item_id=Item", "-c", "timestamp=Date+Time"]
+    quiet = _xsell(bakery, "-q", "fit", "bakery.csv", "-o", "m.xsell", *columns)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert quiet.stdout == "saved m.xsell: cooccurrence, 3 items, 40 orders, 4 neighbour pairs\n"
+    loud = _xsell(bakery, "-v", "fit", "bakery.csv", "-o", "m.xsell", *columns)
+    logged = [line.split("] ", 1)[1] for line in loud.stderr.splitlines() if line.startswith("[")]
+    assert logged[0].startswith("xsell.data: loaded 40 orders of 3 items from bakery.csv in ")
+    assert logged[1] == "xsell.models: fitting CoOccurrence on 40 orders, 3 items, 80 lines"
+    assert logged[2].startswith("xsell.models: fitted CoOccurrence in ")
+    assert "20 lines with placeholder or dropped items (NONE 20) left out" in loud.stderr
+
+
+def test_placeholders_kept_on_request_and_a_time_alone_refused(bakery: Path) -> None:
+    kept = _xsell(bakery, "-q", "fit", "bakery.csv", "-o", "m.xsell", "-c", "order_id=Transaction",
+                  "-c", "item_id=Item", "--keep-placeholders", "--json")
+    assert json.loads(kept.stdout)["items"] == 4  # Bread, Coffee, Tea, NONE
+    alone = _xsell(bakery, "fit", "bakery.csv", "-o", "m.xsell", "-c", "order_id=Transaction", "-c", "item_id=Item",
+                   "-c", "timestamp=Time")
+    assert alone.returncode == 1
+    assert alone.stderr.startswith("error: column 'timestamp' (column 'Time') holds times of day without a date")
+    assert alone.stderr.rstrip().endswith("(xsell: --column timestamp=DATE+Time)")

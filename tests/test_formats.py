@@ -1,0 +1,271 @@
+"""Orders in every file format and table object users have (issue 12, section 1): each loads the same orders as
+the canonical CSV; dates and times in two columns; placeholder items left out and counted."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import xsell
+from xsell import InputError
+
+LINES = pd.DataFrame({
+    "order_id": ["1001", "1001", "1002", "1002", "1002", "1003", "1004", "1004"],
+    "item_id": ["0042", "85123A", "0042", "71053", "22423", "85123A", "71053", "0042"],
+    "quantity": ["2", "1", "1", "3", "1", "6", "1", "1"],
+    "price": ["2.55", "3.39", "2.55", "3.75", "12.75", "3.39", "3.75", "2.5"],
+    "customer_id": ["c1", "c1", "c2", "c2", "c2", "c1", "c3", "c3"],
+    "timestamp": ["2024-03-01 09:58:11", "2024-03-01 09:58:11", "2024-03-02 10:05:34", "2024-03-02 10:05:34",
+                  "2024-03-02 10:05:34", "2024-03-05 17:00:00", "2024-03-09 08:30:00", "2024-03-09 08:30:00"],
+})
+
+
+def _same(got: xsell.Orders, want: xsell.Orders) -> None:
+    """The same orders, ids, lines and values (the load report's source aside)."""
+    pd.testing.assert_frame_equal(got.to_frame(), want.to_frame())
+    assert got.items.ids.tolist() == want.items.ids.tolist()
+    assert (got.report.lines_read, got.report.lines_kept) == (want.report.lines_read, want.report.lines_kept)
+
+
+@pytest.fixture
+def canonical(tmp_path) -> xsell.Orders:
+    path = tmp_path / "canonical.csv"
+    LINES.to_csv(path, index=False)
+    return xsell.load_orders(path)
+
+
+def _zst(path, data: bytes) -> None:
+    with pa.output_stream(str(path), compression="zstd") as out:
+        out.write(data)
+
+
+def _write(tmp_path, name: str):
+    """LINES written as `name` (its suffix says how); returns the path."""
+    path = tmp_path / name
+    csv = LINES.to_csv(index=False).encode()
+    if name.endswith(".csv.zst"):
+        _zst(path, csv)
+    elif name.endswith(".tsv.zst"):
+        _zst(path, LINES.to_csv(index=False, sep="\t").encode())
+    elif name.endswith(".xlsx"):
+        LINES.to_excel(path, index=False)
+    elif name.endswith(".json"):
+        path.write_text(LINES.to_json(orient="records"))
+    elif name.endswith((".jsonl", ".ndjson")):
+        path.write_text(LINES.to_json(orient="records", lines=True))
+    elif name.endswith(".jsonl.gz"):
+        with gzip.open(path, "wt") as out:
+            out.write(LINES.to_json(orient="records", lines=True))
+    elif name.endswith(".jsonl.zst"):
+        _zst(path, LINES.to_json(orient="records", lines=True).encode())
+    else:
+        raise AssertionError(name)
+    return path
+
+
+@pytest.mark.parametrize("name", ["o.csv.zst", "o.tsv.zst", "o.xlsx", "o.json", "o.jsonl", "o.ndjson", "o.jsonl.gz",
+                                  "o.jsonl.zst"])
+def test_each_file_format_loads_the_orders_of_the_canonical_csv(tmp_path, canonical, name) -> None:
+    got = xsell.load_orders(_write(tmp_path, name))
+    _same(got, canonical)
+    assert got.report.source == str(tmp_path / name)
+
+
+def test_excel_reads_numbers_as_the_text_a_csv_would_hold(tmp_path) -> None:
+    """Cells typed as numbers in Excel (an order number 536365, a quantity 6) come out as a CSV's text would."""
+    frame = pd.DataFrame({"InvoiceNo": [536365, 536365, 536366], "StockCode": ["85123A", 71053, 71053],
+                          "Quantity": [6, 6, 2]})
+    path = tmp_path / "o.xlsx"
+    frame.to_excel(path, index=False)
+    got = xsell.load_orders(path, {"order_id": "InvoiceNo", "item_id": "StockCode", "quantity": "Quantity"})
+    assert got.to_frame().values.tolist() == [["536365", "85123A", 6.0], ["536365", "71053", 6.0],
+                                              ["536366", "71053", 2.0]]
+
+
+def test_formats_are_refused_with_what_is_wrong(tmp_path) -> None:
+    bad_json = tmp_path / "o.json"
+    bad_json.write_text('{"order_id": 1, "item_id": "a"}')
+    broken = tmp_path / "b.jsonl"
+    broken.write_text('{"order_id": 1, "item_id": "a"}\n{"order_id": 2, "item_id": \n')
+    lacking = tmp_path / "l.jsonl"
+    lacking.write_text('{"order": 1, "item_id": "a"}\n')
+    cases = [
+        (bad_json, f"cannot read JSON file {bad_json}: expected an array of objects, one per line of the table "
+                   '([{"order_id": ..., "item_id": ...}, ...]); for one object per line name it .jsonl'),
+        (lacking, f"missing required column 'order_id' in {lacking}; its columns are: order, item_id; map yours "
+                  "with --column order_id=NAME or columns={'order_id': NAME}"),
+    ]
+    for path, message in cases:
+        with pytest.raises(InputError) as caught:
+            xsell.load_orders(path)
+        assert str(caught.value) == message
+    with pytest.raises(InputError, match="^" + re.escape(f"cannot read JSON Lines file {broken}: ")):
+        xsell.load_orders(broken)
+
+
+class _Stream:
+    """Any object exposing only the Arrow PyCapsule stream interface."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        return self._table.__arrow_c_stream__(requested_schema)
+
+
+def test_arrow_streams_load_without_pandas(canonical) -> None:
+    """polars, DuckDB and any __arrow_c_stream__ object: the same orders as the CSV, named in the report."""
+    import duckdb
+    import polars as pl
+
+    table = pa.Table.from_pandas(LINES, preserve_index=False)
+    frame = pl.from_arrow(table)
+    relation = duckdb.from_arrow(table)
+    for source, label in [(frame, "polars DataFrame"), (relation, "duckdb DuckDBPyRelation"),
+                          (_Stream(table), "_Stream")]:
+        got = xsell.load_orders(source)
+        _same(got, canonical)
+        assert got.report.source == label
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(frame.lazy())
+    assert str(caught.value) == ("orders must be a CSV, Parquet, Excel or JSON path, a pandas DataFrame, a pyarrow "
+                                 "Table or an Arrow stream (polars, DuckDB: __arrow_c_stream__), not LazyFrame; a "
+                                 "lazy frame: call .collect() first")
+
+
+def test_a_catalog_loads_from_polars_too() -> None:
+    import polars as pl
+
+    catalog = xsell.load_catalog(pl.DataFrame({"item_id": ["a", "b"], "price": [2.5, 4.0]}))
+    assert len(catalog) == 2
+
+
+# -- date and time in two columns --------------------------------------------------------------------------
+
+
+def _bakery() -> pd.DataFrame:
+    stamps = pd.to_datetime(LINES["timestamp"])
+    return LINES.drop(columns="timestamp").assign(Date=stamps.dt.strftime("%Y-%m-%d"),
+                                                  Time=stamps.dt.strftime("%H:%M:%S"))
+
+
+def test_a_date_and_a_time_column_make_the_timestamp(tmp_path, canonical) -> None:
+    path = tmp_path / "bakery.csv"
+    _bakery().to_csv(path, index=False)
+    _same(xsell.load_orders(path, {"timestamp": ("Date", "Time")}), canonical)
+    # typed columns (Parquet date32 and time64; pandas datetimes and durations) give the same times
+    stamps = pd.to_datetime(LINES["timestamp"])
+    typed = pa.table({**{c: LINES[c] for c in ("order_id", "item_id", "quantity", "price", "customer_id")},
+                      "Date": pa.array(stamps.dt.date.tolist(), pa.date32()),
+                      "Time": pa.array(stamps.dt.time.tolist(), pa.time64("us"))})
+    pq.write_table(typed, tmp_path / "typed.parquet")
+    _same(xsell.load_orders(tmp_path / "typed.parquet", {"timestamp": ["Date", "Time"]}), canonical)
+    frame = LINES.drop(columns="timestamp").assign(Date=stamps.dt.normalize(), Time=stamps - stamps.dt.normalize())
+    assert xsell.load_orders(frame, {"timestamp": ("Date", "Time")}).to_frame()["timestamp"].tolist() == \
+        canonical.to_frame()["timestamp"].tolist()
+
+
+def test_a_time_of_day_alone_is_refused_not_stamped_with_today(tmp_path) -> None:
+    path = tmp_path / "bakery.csv"
+    _bakery().to_csv(path, index=False)
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(path, {"timestamp": "Time"})
+    assert str(caught.value) == (
+        "column 'timestamp' (column 'Time') holds times of day without a date (first rows (0-based): 0 ('09:58:11'), "
+        "1 ('09:58:11'), 2 ('10:05:34'), 3 ('10:05:34'), 4 ('10:05:34')); a time alone would be stamped with "
+        "today's date. Map the date column and the time column together: columns={'timestamp': ('DATE', 'Time')} "
+        "(xsell: --column timestamp=DATE+Time)")
+    times = _bakery().assign(Time=[datetime.time(9, 58, 11)] * len(LINES))  # typed times of day (Excel, Parquet)
+    with pytest.raises(InputError, match="^" + re.escape("column 'timestamp' (column 'Time') holds times of day "
+                                                         "without a date (first rows (0-based): 0 ('09:58:11')")):
+        xsell.load_orders(times, {"timestamp": "Time"})
+    # a real timestamp of today is not a time of day
+    now = pd.Timestamp.now().floor("s")
+    today = xsell.load_orders(pd.DataFrame({"order_id": [1], "item_id": ["a"], "timestamp": [str(now)]}))
+    assert today.to_frame()["timestamp"].tolist() == [now]
+
+
+def test_a_date_and_time_pair_is_checked(tmp_path) -> None:
+    path = tmp_path / "bakery.csv"
+    _bakery().to_csv(path, index=False)
+    cases = [
+        ({"timestamp": ("Date",)}, "timestamp=(DATE, TIME) takes two different column names, the date's and the "
+                                   "time's (xsell: --column timestamp=Date+Time); got ('Date',)"),
+        ({"timestamp": ("Date", "Date")}, "timestamp=(DATE, TIME) takes two different column names, the date's and "
+                                          "the time's (xsell: --column timestamp=Date+Time); got ('Date', 'Date')"),
+        ({"timestamp": ("Date", "item_id")}, "column 'item_id' is mapped to two roles: the time of 'timestamp' and "
+                                             "item_id"),
+        ({"timestamp": ("Date", "Hour")}, f"column 'Hour' mapped to the time of 'timestamp' is not in {path}; its "
+                                          "columns are: order_id, item_id, quantity, price, customer_id, Date, Time"),
+    ]
+    for columns, message in cases:
+        with pytest.raises(InputError) as caught:
+            xsell.load_orders(path, columns)
+        assert str(caught.value) == message
+
+
+# -- placeholder and non-product items ---------------------------------------------------------------------
+
+
+def _till() -> pd.DataFrame:
+    return pd.DataFrame({"order_id": ["1", "1", "2", "2", "3", "3", "4", "4", "5"],
+                         "item_id": ["Bread", "NONE", "Coffee", None, "POST", " ? ", "Tea", "n/a", "Bread"]})
+
+
+def test_placeholder_items_are_left_out_and_counted(tmp_path) -> None:
+    got = xsell.load_orders(_till())
+    assert got.to_frame()["item_id"].tolist() == ["Bread", "Coffee", "POST", "Tea", "Bread"]
+    assert got.report.items_dropped == (("NONE", 1), ("(empty)", 1), (" ? ", 1), ("n/a", 1))
+    assert str(got.report) == (
+        "9 lines read from DataFrame; 4 lines with placeholder or dropped items (NONE 1, (empty) 1,  ?  1, n/a 1) "
+        "left out; items that look like non-products kept in 'item_id': POST (1 lines); leave them out with "
+        "drop_items=[...] (xsell: --drop-item ID); 5 lines kept")
+    # the same from a CSV, whose empty cell is a missing id
+    path = tmp_path / "till.csv"
+    _till().to_csv(path, index=False)
+    assert xsell.load_orders(path).report.items_dropped == (("NONE", 1), ("(empty)", 1), (" ? ", 1), ("n/a", 1))
+
+
+def test_drop_items_and_keeping_placeholders() -> None:
+    dropped = xsell.load_orders(_till(), drop_items=["POST"])
+    assert dropped.to_frame()["item_id"].tolist() == ["Bread", "Coffee", "Tea", "Bread"]
+    assert dict(dropped.report.items_dropped)["POST"] == 1 and dropped.report.notes == ()
+    kept = xsell.load_orders(_till().dropna(), drop_placeholders=False)
+    assert kept.to_frame()["item_id"].tolist() == ["Bread", "NONE", "Coffee", "POST", " ? ", "Tea", "n/a", "Bread"]
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(_till(), drop_placeholders=False)
+    assert str(caught.value) == "column 'item_id' has 1 null ids; first rows (0-based): 3"
+    # integer item ids: dropped by value or by the text the CLI passes
+    ints = pd.DataFrame({"order_id": [1, 1, 2], "item_id": [10, 99, 10]})
+    for drop in ([99], ["99"]):
+        assert xsell.load_orders(ints, drop_items=drop).to_frame()["item_id"].tolist() == [10, 10]
+
+
+def test_every_line_a_placeholder_says_so() -> None:
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(pd.DataFrame({"order_id": ["1", "2"], "item_id": ["NONE", "?"]}))
+    assert str(caught.value) == ("no order lines left in DataFrame: all 2 lines were left out: 2 lines with "
+                                 "placeholder or dropped items (NONE 1, ? 1)")
+    for bad, message in [("POST", "drop_items must be a list of item ids, e.g. ['POST', 'DOT'], got 'POST'"),
+                         (5, "drop_items must be a list of item ids, e.g. ['POST', 'DOT'], got 5")]:
+        with pytest.raises(InputError) as caught:
+            xsell.load_orders(_till(), drop_items=bad)
+        assert str(caught.value) == message
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(_till(), drop_placeholders="yes")
+    assert str(caught.value) == "drop_placeholders must be True or False, got 'yes'"
+
+
+def test_placeholders_counted_before_returns() -> None:
+    """A line counts once, under its first reason: a placeholder item before a return."""
+    frame = pd.DataFrame({"order_id": ["1", "1", "2"], "item_id": ["NONE", "a", "a"], "quantity": [-1, -1, 2]})
+    report = xsell.load_orders(frame).report
+    assert (report.items_dropped, report.returns_dropped, report.lines_kept) == ((("NONE", 1),), 1, 1)
+    assert np.sum([report.item_lines_dropped, report.returns_dropped, report.lines_kept]) == report.lines_read
