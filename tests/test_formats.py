@@ -269,3 +269,30 @@ def test_placeholders_counted_before_returns() -> None:
     report = xsell.load_orders(frame).report
     assert (report.items_dropped, report.returns_dropped, report.lines_kept) == ((("NONE", 1),), 1, 1)
     assert np.sum([report.item_lines_dropped, report.returns_dropped, report.lines_kept]) == report.lines_read
+
+
+@pytest.mark.parametrize("name", ["b.csv.gz", "b.csv.zst", "b.tsv.zst", "b.jsonl", "b.jsonl.zst", "b.json", "b.xlsx"])
+def test_xsell_score_reads_every_format_as_it_reads_a_csv(tmp_path, canonical, name) -> None:
+    """Batch scoring (xsell score) takes the same formats; the output equals the plain CSV's, byte for byte."""
+    from xsell.batch import score_file
+
+    model = xsell.CoOccurrence(min_count=1).fit(canonical)
+    baskets = LINES.rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]]
+    baskets.to_csv(tmp_path / "b.csv", index=False)
+    text = baskets.to_csv(index=False, sep="\t" if ".tsv" in name else ",")
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt") as out:
+            out.write(text)
+    elif name.endswith(".zst"):
+        _zst(path, (baskets.to_json(orient="records", lines=True) if ".jsonl" in name else text).encode())
+    elif name.endswith(".jsonl"):
+        path.write_text(baskets.to_json(orient="records", lines=True))
+    elif name.endswith(".json"):
+        path.write_text(baskets.to_json(orient="records"))
+    else:
+        baskets.to_excel(path, index=False)
+    want = score_file(model, tmp_path / "b.csv", tmp_path / "want.csv", k=2, workers=1)
+    got = score_file(model, path, tmp_path / "got.csv", k=2, workers=1)
+    assert (got.baskets, got.rows_written) == (want.baskets, want.rows_written) == (4, 6)  # 1002 and 1003 have one candidate each
+    assert (tmp_path / "got.csv").read_bytes() == (tmp_path / "want.csv").read_bytes()

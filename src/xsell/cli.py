@@ -428,8 +428,8 @@ def evaluate(
     tune: Annotated[bool, typer.Option(help="Fit the hybrid's weights on a validation split of the "
                                             "training orders first.")] = False,
     threads: Annotated[int, typer.Option(help="Threads for ALS, BPR and item-KNN (0: all cores).", min=0)] = 0,
-    report: Annotated[Optional[Path], typer.Option(help="Write an HTML report with plots here "
-                                                        "(needs xsell[report]).")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Write an HTML report with plots here (needs "
+                                                        "matplotlib: pip install 'xsell\\[report]').")] = None,
     column: ColumnOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
