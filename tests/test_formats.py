@@ -296,3 +296,15 @@ def test_xsell_score_reads_every_format_as_it_reads_a_csv(tmp_path, canonical, n
     got = score_file(model, path, tmp_path / "got.csv", k=2, workers=1)
     assert (got.baskets, got.rows_written) == (want.baskets, want.rows_written) == (4, 6)  # 1002 and 1003 have one candidate each
     assert (tmp_path / "got.csv").read_bytes() == (tmp_path / "want.csv").read_bytes()
+
+
+def test_a_csv_without_a_header_is_named_as_such(tmp_path) -> None:
+    path = tmp_path / "nohead.csv"
+    path.write_text("1001,85123A,2\n1001,71053,1\n1002,0042,1\n")
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(path)
+    assert str(caught.value) == (
+        f"missing required column 'order_id' in {path}; its columns are: 1001, 85123A, 2; map yours with --column "
+        "order_id=NAME or columns={'order_id': NAME}; its first line looks like data, not column names: add a header "
+        "line such as order_id,item_id,quantity; a file of one basket per line, items split by commas and no header, "
+        "reads with layout='baskets' (--layout baskets)")

@@ -464,6 +464,9 @@ def _absent_columns(names: dict[str, str]) -> Missing:
                 baskets = "" if any(names[r] != r for r in REQUIRED) or table_format(label) not in ("csv", "tsv") else \
                     "; a file of one basket per line, items split by commas and no header, reads with " \
                     "layout='baskets' (--layout baskets)"
+                if table_format(label) in ("csv", "tsv") and any(_is_number(name) for name in columns):
+                    baskets = "; its first line looks like data, not column names: add a header line such as " \
+                              "order_id,item_id,quantity" + baskets
                 return (f"missing required column '{role}'{via} in {label}; its columns are: "
                         f"{', '.join(map(str, columns)) or '(none)'}; map yours with "
                         f"--column {role}=NAME or columns={{'{role}': NAME}}{baskets}")
@@ -474,6 +477,14 @@ def _absent_columns(names: dict[str, str]) -> Missing:
         return f"column '{names[optional]}' mapped to '{optional}' is not in {label}; its columns are: " \
                f"{', '.join(map(str, columns))}"
     return message
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(str(text).replace(",", "."))
+    except ValueError:
+        return False
+    return True
 
 
 def _repeated_columns(label: str, repeated: dict[Any, int]) -> str:
