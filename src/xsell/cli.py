@@ -492,9 +492,17 @@ def _needs_matplotlib() -> None:
         raise xsell.InputError("the HTML report needs matplotlib: pip install 'xsell[report]'")
 
 
+def _progress_log() -> Any:
+    """Where progress goes when stderr is not a terminal: the `xsell.cli` logger (shown with -v), so a job's
+    log stays quiet by default."""
+    import logging
+
+    return logging.getLogger("xsell.cli")
+
+
 class _steps:
     """A progress bar over the evaluation's steps on a terminal (naming the model being trained or
-    scored); plain lines otherwise."""
+    scored); log records (-v) otherwise."""
 
     _progress: Progress | None
     _task: TaskID
@@ -516,7 +524,7 @@ class _steps:
                 progress.update(self._task, description=text, completed=done, total=total)
 
             return update
-        return lambda text, done, total: typer.echo(f"[{done}/{total}] {text}...", err=True)
+        return lambda text, done, total: _progress_log().info("[%d/%d] %s", done, total, text)
 
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:
@@ -524,7 +532,7 @@ class _steps:
 
 
 class _stages:
-    """A spinner naming the current stage on a terminal; plain lines otherwise."""
+    """A spinner naming the current stage on a terminal; log records (-v) otherwise."""
 
     _status: Status | None
 
@@ -538,7 +546,7 @@ class _stages:
             status = self._status = Console(stderr=True).status("starting")
             status.__enter__()
             return lambda text: status.update(text)
-        return lambda text: typer.echo(f"{text}...", err=True)
+        return lambda text: _progress_log().info("%s", text)
 
     def __exit__(self, *exc: Any) -> None:
         if self._status is not None:
