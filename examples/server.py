@@ -1,4 +1,5 @@
 """A small recommendation endpoint a shop backend can copy: the standard library's http.server, no framework.
+Recommended for serving instead: `xsell serve MODEL` (pip install 'xsell[serve]': FastAPI, rules, hot reload).
 
     python examples/server.py model.xsell [--catalog catalog.csv] [--threshold 50] [--port 8000]
                               [--timeout 5] [--max-connections 256]

@@ -232,10 +232,12 @@ def test_batch_equals_single_requests(shop_model, catalog, shop, with_orders, pi
         np.testing.assert_allclose(mine["probability"], single["probability"], rtol=1e-12)
         assert mine["closes_gap"].tolist() == single["closes_gap"].tolist()
         assert mine["pinned"].tolist() == single["pinned"].tolist()
+        assert mine["reason"].tolist() == single["reason"].tolist()
     uplift = engine.score_batch(frame, k=4, mode="uplift").set_index("basket_id")
     first = frame["basket_id"].iloc[0]
     single = engine.cross_sell(frame[frame["basket_id"] == first]["item_id"].tolist(), k=4)
     assert uplift.loc[first, "expected_uplift_revenue"] == pytest.approx(single.expected_uplift_revenue)
+    assert uplift.loc[first, "expected_uplift_margin"] == pytest.approx(single.expected_uplift_margin)
     assert uplift.loc[first, "basket_value"] == pytest.approx(single.basket_value)
     ups = engine.up_sell_batch(shop.orders.items.ids[:50], k=3)
     for item in shop.orders.items.ids[:50]:

@@ -19,8 +19,8 @@ LAYERS = [
     ["xsell.models"],
     ["xsell.io"],
     ["xsell.engine"],
-    ["xsell.batch", "xsell.evaluation", "xsell.datasets"],
-    ["xsell.demo", "xsell.cli", "xsell.__main__"],
+    ["xsell.batch", "xsell.evaluation", "xsell.datasets", "xsell.serve"],
+    ["xsell.demo", "xsell.cli", "xsell.config", "xsell.__main__"],
 ]
 # io may use the registry and the schema of models/, the base class for isinstance, nothing else
 ALLOWED = {"xsell.io": {"xsell.models.registry", "xsell.models.schema", "xsell.models.base"}}

@@ -20,9 +20,12 @@ Order of the lines:
   input order. The folder is removed on every exit (after a SIGKILL, by the next run writing
   the same output). Cost: one more read of the input and a write and read of its columns.
 
-Output: basket_id, rank, item_id, score (or the engine's columns) as Parquet or CSV, written
-to a temporary file beside it and renamed into place when complete (`xsell.files.atomic_write`).
-Worker processes (workers > 1) die with the scoring process, even when it is killed.
+Output: basket_id, rank, item_id, score (or the engine's columns: `Engine.score_batch`,
+`Engine.up_sell_batch`) as Parquet or CSV, written to a temporary file beside it and renamed into
+place when complete (`xsell.files.atomic_write`). Worker processes (workers > 1) die with the
+scoring process, even when it is killed. Each chunk's rows are finished where they are scored (in
+the workers): catalog columns joined onto the suggested items (`catalog_columns`), and the wide
+layout (`wide`: one row per basket, each column once per rank), so both stream as the rows do.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import sys
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -217,19 +220,99 @@ def _partition_chunks(paths: list[Path], chunk_lines: int) -> Iterator[pd.DataFr
 # -- scoring ---------------------------------------------------------------------------
 
 
-_JOB: Any = None  # (model, engine, mode, k, threshold) of the running score_file; forked workers inherit it
+@dataclass(frozen=True)
+class _Job:
+    """What every chunk of the running score_file is scored with (forked workers inherit it)."""
+
+    model: Any
+    engine: Any
+    mode: str
+    k: int
+    threshold: float | None
+    reasons: bool = True
+    catalog: pd.DataFrame | None = None  # catalog_columns over the model's items (internal order)
+    wide: bool = False
+
+
+_JOB: _Job | None = None
 
 
 def _score_chunk(chunk: pd.DataFrame) -> pd.DataFrame:
-    model, engine, mode, k, threshold = _JOB
+    job = _JOB
+    assert job is not None
     scored: pd.DataFrame
-    if mode == "recommend":
-        scored = model.recommend_batch(chunk, k=k)
-    elif mode == "up-sell":
-        scored = engine.up_sell_batch(chunk, k=k)
+    if job.mode == "recommend":
+        scored = job.model.recommend_batch(chunk, k=job.k)
+    elif job.mode == "up-sell":
+        scored = job.engine.up_sell_batch(chunk, k=job.k)
+    elif job.mode == "cross-sell":
+        scored = job.engine.score_batch(chunk, k=job.k, threshold=job.threshold, mode=job.mode, reasons=job.reasons)
     else:
-        scored = engine.score_batch(chunk, k=k, threshold=threshold, mode=mode)
+        scored = job.engine.score_batch(chunk, k=job.k, threshold=job.threshold, mode=job.mode)
+    suggested = "upsell_id" if job.mode == "up-sell" else "item_id"
+    if job.catalog is not None:
+        scored = join_catalog(scored, suggested, job.catalog, job.model.items_)
+    if job.wide:
+        scored = wide_layout(scored, "item_id" if job.mode == "up-sell" else "basket_id", job.k)
     return scored
+
+
+def join_catalog(frame: pd.DataFrame, item: str, columns: pd.DataFrame, items: Any) -> pd.DataFrame:
+    """`frame` with the catalog's `columns` (one row per model item, internal order) of each row's `item`
+    inserted after that column."""
+    values = frame[item]
+    if isinstance(values.dtype, pd.CategoricalDtype):  # map the categories once, not every row
+        codes = values.cat.codes.to_numpy()
+        index = items.to_internal(values.cat.categories).astype(np.int64)[codes]
+        index[codes < 0] = -1
+    else:
+        index = items.to_internal(values).astype(np.int64)
+    joined = pd.DataFrame({name: pd.api.extensions.take(columns[name].array, index, allow_fill=True)
+                           for name in columns.columns})  # -1 (not a model item): NA
+    out = frame.reset_index(drop=True)
+    at = list(out.columns).index(item) + 1
+    parts = [out.iloc[:, :at], joined, out.iloc[:, at:]]
+    result = pd.concat(parts, axis=1)
+    result.attrs = dict(frame.attrs)
+    return result
+
+
+def wide_layout(frame: pd.DataFrame, key: str, k: int) -> pd.DataFrame:
+    """The long layout (one row per suggestion, `rank` 1..k) as one row per `key` (basket, or item for
+    up-sell): every other column once per rank, named column_1 .. column_k, best first; empty (NA) past a
+    row's last suggestion. A categorical key (the engine's and the models' basket_id) keeps every basket
+    scored, with suggestions or not, in its order; any other key, those with rows, in order of appearance.
+    A reshape, no loop over rows: columns x k takes."""
+    keys = frame[key]
+    codes: np.ndarray
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        codes, labels = keys.cat.codes.to_numpy().astype(np.int64), keys.cat.categories
+    else:
+        factorized, labels = pd.factorize(keys, sort=False)
+        codes = factorized.astype(np.int64)
+    flat = np.full(len(labels) * k, -1, dtype=np.int64)  # row of the long layout per (key, rank); -1: none
+    flat[codes * k + frame["rank"].to_numpy(dtype=np.int64) - 1] = np.arange(len(frame))
+    slots = flat.reshape(len(labels), k)
+    out: dict[str, Any] = {key: np.asarray(labels)}
+    for name in frame.columns:
+        if name in (key, "rank"):
+            continue
+        column = frame[name]
+        values = column.astype(_holds_gaps(column)).array
+        for rank in range(k):
+            out[f"{name}_{rank + 1}"] = pd.api.extensions.take(values, slots[:, rank], allow_fill=True)
+    wide = pd.DataFrame(out)
+    wide.attrs = dict(frame.attrs)
+    return wide
+
+
+def _holds_gaps(column: pd.Series) -> Any:
+    """A type of the column's values that can hold a gap (NA): numpy whole numbers and booleans become
+    pandas' nullable ones; others (floats, text, categories) hold NaN already."""
+    kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else None
+    if kind == "O" and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        return pd.StringDtype()  # text held as objects (pandas 2): a string column even when all empty
+    return "Int64" if kind in ("i", "u") else "boolean" if kind == "b" else column.dtype
 
 
 def _worker_start(parent: int) -> None:
@@ -328,6 +411,23 @@ class _Writer:
             self._pq = None
 
 
+def _catalog_names(catalog_columns: Sequence[str] | None, engine: Any, mode: str) -> list[str]:
+    """catalog_columns checked: a list of distinct names, an engine with a catalog, a mode with items."""
+    if catalog_columns is None:
+        return []
+    if isinstance(catalog_columns, (str, bytes)) or not all(isinstance(c, str) for c in catalog_columns):
+        raise InputError(f"catalog_columns must be a list of column names, got {catalog_columns!r}")
+    names = list(catalog_columns)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"catalog_columns names {', '.join(map(repr, twice))} more than once")
+    if names and (engine is None or engine.catalog is None):
+        raise InputError("catalog columns need an engine with a catalog: Engine(model, xsell.load_catalog(...))")
+    if names and mode == "uplift":
+        raise InputError("catalog columns describe suggested items; uplift rows are baskets")
+    return names
+
+
 def score_file(
     model: Any,
     baskets: str | os.PathLike[str],
@@ -340,6 +440,9 @@ def score_file(
     mode: str = "recommend",
     threshold: float | None = None,
     workers: int = 1,
+    reasons: bool = True,
+    catalog_columns: Sequence[str] | None = None,
+    wide: bool = False,
 ) -> ScoreSummary:
     """Score every basket of a CSV/Parquet file, chunk by chunk, with bounded memory.
 
@@ -351,6 +454,13 @@ def score_file(
     when the input turns out not to be grouped. workers > 1 scores chunks in that many forked
     processes (Linux/macOS), at most workers + 1 chunks in flight, written in order (an ALS model
     is scored in one process: implicit's OpenMP code is not safe to fork).
+
+    reasons: cross-sell rows carry `reason` (False: left out, faster and smaller). catalog_columns:
+    columns of the engine's catalog (`Catalog.column_names`: name, category, brand, ...) joined onto
+    each row's suggested item (item_id; upsell_id for up-sell), after it. wide: one row per basket
+    (per item for up-sell) instead of one per suggestion, each column once per rank: item_id_1 ..
+    item_id_k, then probability_1 .. probability_k and so on (`wide_layout`); not for uplift, which
+    is one row per basket already.
     """
     for name, value in (("workers", workers), ("chunk_lines", chunk_lines), ("k", k)):
         check_int(name, value, 1)
@@ -359,6 +469,15 @@ def score_file(
         raise InputError(f"mode must be one of {', '.join(modes)}, got {mode!r}")
     if mode != "recommend" and engine is None:
         raise InputError(f"mode {mode} needs an xsell.Engine")
+    for name, flag in (("reasons", reasons), ("wide", wide)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InputError(f"{name} must be True or False, got {flag!r}")
+    if wide and mode == "uplift":
+        raise InputError("the wide layout needs rows per suggestion (recommend, cross-sell, up-sell); uplift is "
+                         "one row per basket already")
+    if not reasons and mode != "cross-sell":
+        raise InputError(f"only cross-sell rows have reasons to leave out; {mode} rows have none")
+    names = _catalog_names(catalog_columns, engine, mode)
     src = Path(baskets)
     if not src.exists():
         raise InputError(f"baskets file not found: {src}")
@@ -378,8 +497,16 @@ def score_file(
     global _JOB
     if engine is not None:
         engine.prepare_batch()
-    _JOB = (model, engine, mode, k, threshold)
     empty = pd.DataFrame({"basket_id": pd.Series([], dtype=str), "item_id": pd.Series([], dtype=str)})
+    lookup = None
+    if names:
+        _JOB = _Job(model, engine, mode, k, threshold, reasons)
+        taken = [n for n in names if n in _score_chunk(empty).columns]
+        if taken:
+            raise InputError(f"catalog column {', '.join(map(repr, taken))} is already a column of the {mode} "
+                             f"output; leave it out of catalog_columns")
+        lookup = engine.catalog.item_columns(model.items_, names)  # once, before workers are forked
+    _JOB = _Job(model, engine, mode, k, threshold, reasons, lookup, wide)
 
     def write_parts(tmp: str, parts: Iterator[pd.DataFrame]) -> None:
         for key in ("lines", "baskets", "fallback", "rows"):

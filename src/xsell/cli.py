@@ -721,6 +721,32 @@ def inspect(
 
 @app.command()
 @_handles_errors
+def serve(
+    model: ModelArg,
+    catalog: Annotated[Optional[Path], typer.Option(help="Catalog file (CSV/Parquet: item_id, price, ...): "
+                                                         "cross-sell, up-sell and uplift endpoints need it.")] = None,
+    rules: Annotated[Optional[Path], typer.Option(help="Business rules (TOML): items never shown, pinned "
+                                                       "items, per-category limits.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one, named in the start-up "
+                                                             "line).")] = 8000,
+    reload_interval: Annotated[float, typer.Option(
+        min=0.0, help="Seconds between checks for a replaced model, catalog or rules file (0: never reload).")] = 2.0,
+    threshold: Annotated[Optional[float], typer.Option(help="Free-shipping threshold for the gap closer.")] = None,
+    mmap: Annotated[bool, typer.Option(help="Memory-map the model file (pages shared between servers).")] = False,
+    access_log: Annotated[bool, typer.Option(help="One log line per request.")] = True,
+) -> None:
+    """Serve MODEL over HTTP (FastAPI; needs the serve extra): also-bought, recommend, cross-sell, up-sell,
+    uplift, health and ready endpoints, hot reload of replaced files. Stop with Ctrl-C."""
+    from xsell.serve import run
+
+    run(model, catalog=catalog, rules=rules, host=host, port=port,
+        reload_interval=reload_interval if reload_interval > 0 else None, threshold=threshold, mmap=mmap,
+        access_log=access_log)
+
+
+@app.command()
+@_handles_errors
 def demo(
     orders: Annotated[Optional[Path], typer.Option(help="Run on your own order file instead.")] = None,
     column: ColumnOpt = None,
@@ -802,7 +828,8 @@ def main() -> None:
         if not hasattr(exc, "format_message"):
             typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (please report this)", err=True)
             raise SystemExit(1) from None
-        message = " ".join(exc.format_message().split())
+        # click 8.5 words a bad choice "Value error, 'x' is not one of ...": the first two words say nothing
+        message = " ".join(exc.format_message().split()).replace("Value error, ", "", 1)
         if not message:  # `xsell` alone: the help was shown, nothing went wrong
             raise SystemExit(0) from None
         ctx = getattr(exc, "ctx", None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -94,6 +94,41 @@ class Catalog:
         return AlignedCatalog(known=known, price=values(f["price"].to_numpy(dtype=np.float64), np.nan),
                               cost=values(f["cost"].to_numpy(dtype=np.float64), np.nan), category=category,
                               category_names=category_names, parent=parent, in_stock=values(stock, True))
+
+    @property
+    def column_names(self) -> list[str]:
+        """What `item_columns` can give: the roles (price, cost, category, parent, in_stock, brand), then the
+        file's other columns (names, descriptions...) as the file names them."""
+        return [*map(str, self.frame.columns), *map(str, self.attributes.columns)]
+
+    def item_columns(self, items: IdMap, names: Sequence[str]) -> pd.DataFrame:
+        """The named columns (`column_names`) for a model's items: one row per item in internal order, empty
+        (NA) where an item is not in the catalog. Types that can hold a gap: whole numbers Int64, true/false
+        boolean, text string, so every slice of the frame has the same types. Unknown names: InputError."""
+        names = list(names)
+        known = self.column_names
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise InputError(f"the catalog has no column {', '.join(map(repr, unknown))}; it has: "
+                             f"{', '.join(known)}")
+        model_index = self._model_index(items)
+        row = np.full(len(items), -1, dtype=np.int64)
+        hit = model_index >= 0
+        row[model_index[hit]] = np.flatnonzero(hit)
+        both = pd.concat([self.frame.reset_index(drop=True), self.attributes.reset_index(drop=True)], axis=1)
+        both.columns = known
+        out = {}
+        for name in names:
+            column = both[name]
+            kind = column.dtype.kind
+            if kind in "iu":
+                column = column.astype("Int64")
+            elif kind == "b":
+                column = column.astype("boolean")
+            elif kind == "O" and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+                column = column.astype(pd.StringDtype())
+            out[name] = pd.api.extensions.take(column.array, row, allow_fill=True)
+        return pd.DataFrame(out)
 
     def _model_index(self, items: IdMap) -> np.ndarray:
         """The model item of each catalog row (-1: none), by the model's id rule (`IdMap.to_internal`); for

@@ -1,8 +1,13 @@
-"""Business rules for what may be shown (named apart from association rules on purpose)."""
+"""Business rules for what may be shown (named apart from association rules on purpose), and `load_rules`,
+which reads them from a TOML file."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 
 import numpy as np
@@ -108,3 +113,78 @@ class BusinessRules:
         fields = {f: getattr(self, f) for f in ("exclude_items", "exclude_categories", "allow", "in_stock_only",
                                                 "min_price", "max_price", "max_per_category", "pin", "block")}
         return BusinessRules(**fields, objective=objective)
+
+
+RULE_KEYS = tuple(f.name for f in fields(BusinessRules))  # the keys of a rules file: BusinessRules' keywords
+
+
+def load_rules(path: str | os.PathLike[str]) -> BusinessRules:
+    """BusinessRules from a TOML file whose top-level keys are BusinessRules' keyword names, for example
+
+        exclude_items = ["POST", "85123A"]
+        exclude_categories = ["gift cards"]
+        in_stock_only = true
+        min_price = 2.5
+        max_price = 200
+        max_per_category = 2
+        pin = [["85123A", "71053"]]      # with 85123A in the basket, 71053 comes first
+        block = [["22423", "21232"]]
+        objective = "margin"             # probability, revenue or margin
+        # allow = ["85123A", "71053"]    # if given, only these items are ever shown
+
+    Keys left out keep BusinessRules' defaults. InputError, naming the file: a missing or unreadable file, a
+    file that is not UTF-8 or not TOML (with the line), an unknown key (with the allowed ones), a bad value."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover (Python 3.10: the tomli backport, a dependency there)
+        import tomli as tomllib
+
+    label = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise InputError(f"rules file not found: {label}") from None
+    except IsADirectoryError:
+        raise InputError(f"rules file {label} is a folder, not a file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read rules file {label}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InputError(f"rules file {label} is not UTF-8 (line {line}); save it as UTF-8") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"rules file {label} is not valid TOML: {_toml_problem(str(exc), text)}") from None
+    unknown = [key for key in values if key not in RULE_KEYS]
+    if unknown:
+        named = ", ".join(_unknown_key(key, values[key]) for key in unknown)
+        raise InputError(f"rules file {label} has unknown key{'s' if len(unknown) > 1 else ''} {named}; "
+                         f"the keys are {', '.join(RULE_KEYS)}")
+    try:
+        return BusinessRules(**values)
+    except InputError as exc:
+        raise InputError(f"rules file {label}: {exc}") from None
+
+
+def _unknown_key(key: str, value: Any) -> str:
+    """An unknown key of a rules file, with a hint: a table (`[rules]`) or the allowed key it is closest to."""
+    if isinstance(value, dict):
+        return f"'{key}' (a table: write its keys at the top of the file, without [{key}])"
+    close = difflib.get_close_matches(key, RULE_KEYS, 1)
+    return f"'{key}' (did you mean '{close[0]}'?)" if close else f"'{key}'"
+
+
+def _toml_problem(message: str, text: str) -> str:
+    """tomllib's message as "line N, column M: what": its position moved to the front; an error at the end
+    of the document (an unclosed list, a key without a value) gets the file's last line."""
+    found = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, flags=re.DOTALL)
+    if found:
+        what, where = found[1], f"line {found[2]}, column {found[3]}"
+    elif message.endswith(" (at end of document)"):
+        what, where = message[: -len(" (at end of document)")], f"line {max(len(text.splitlines()), 1)} (end of file)"
+    else:
+        return message
+    return f"{where}: {what[:1].lower()}{what[1:]}"

@@ -1,8 +1,11 @@
-"""Mine rules into a file for review: Parquet (list columns) or CSV (JSON arrays)."""
+"""Mine rules into a file for review: Parquet or CSV, with the counts behind every share.
+
+Parquet keeps antecedents and consequents as lists (list<string> for text ids, list<int64> for whole
+numbers: the ids as the orders give them); CSV writes them as `a & b` for people to read (an id that
+itself holds " & " reads ambiguously there: Parquet is the exact form)."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ class RulesSummary:
     skipped_baskets: int
     seconds: float
     output: str
+    mirrored_dropped: int = 0
 
 
 def _no_rules_message(orders: Orders, frame: pd.DataFrame, min_support: float, min_confidence: float,
@@ -47,48 +51,64 @@ def _no_rules_message(orders: Orders, frame: pd.DataFrame, min_support: float, m
 
 
 def write_rules(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a rules frame atomically: .parquet keeps item lists, .csv writes them as JSON arrays."""
+    """Write a rules frame (`mine_rules`) atomically: .parquet with antecedents and consequents as list
+    columns, .csv with them as `a & b`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     out = Path(path)
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".pq", ".csv"):
         raise InputError(f"rules output {out} must end in .parquet or .csv")
-    frame = frame.copy()
-    for col in ("antecedents", "consequents"):
+    table = pa.Table.from_pandas(frame.drop(columns=["antecedents", "consequents"]), preserve_index=False)
+    for at, col in enumerate(("antecedents", "consequents")):
+        items = item_lists(frame[col])
         if suffix == ".csv":
-            frame[col] = [json.dumps([_plain(x) for x in t]) for t in frame[col]]
-        else:
-            frame[col] = [list(t) for t in frame[col]]
-    frame.attrs = {}
+            items = pc.binary_join(pc.cast(items, pa.list_(pa.string())), " & ")
+        table = table.add_column(at, col, items)
+    table = table.replace_schema_metadata(None)
 
     def write(tmp: str) -> None:
         if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
+            table.to_pandas().to_csv(tmp, index=False)
         else:
-            frame.to_parquet(tmp, index=False)
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)
 
     atomic_write(out, write)
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def item_lists(column: pd.Series) -> Any:
+    """A column of id tuples as an Arrow list array, converted by Arrow (no Python loop per rule):
+    list<string> for text ids, list<int64> for whole numbers; list<string> when empty."""
+    import pyarrow as pa
+
+    lists = pa.array(column.tolist())
+    return lists if len(lists) and not pa.types.is_null(lists.type.value_type) else \
+        pa.array(column.tolist(), type=pa.list_(pa.string()))
 
 
 def mine_rules_to_file(orders: Orders, output: str | os.PathLike[str], *, min_support: float,
                        min_confidence: float = 0.0, max_len: int = 2, min_lift: float | None = None,
                        sort_by: str | None = "lift", top: int | None = None,
                        max_basket_items: int | None | str = "auto",
-                       progress: Callable[[str], None] | None = None) -> RulesSummary:
-    """Mine rules and write them; InputError (with a suggestion) when no rule survives."""
+                       progress: Callable[[str], None] | None = None,
+                       drop_mirrored: bool = False) -> RulesSummary:
+    """Mine rules with their counts (`mine_rules(counts=True)`) and write them (`write_rules`); InputError
+    (with a suggestion) when no rule survives."""
     if Path(output).suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise InputError(f"rules output {output} must end in .parquet or .csv")
     check_output_path(output)  # before mining, which may take minutes
     start = time.perf_counter()
     frame = mine_rules(orders, min_support, min_confidence, max_len, min_lift=min_lift, sort_by=sort_by,
-                       top=top, max_basket_items=max_basket_items, progress=progress)
+                       top=top, max_basket_items=max_basket_items, progress=progress, counts=True,
+                       drop_mirrored=drop_mirrored)
     if len(frame) == 0:
         raise InputError(_no_rules_message(orders, frame, min_support, min_confidence, min_lift))
     if progress:
         progress("writing")
     write_rules(frame, output)
     return RulesSummary(len(frame), dict(frame.attrs["itemsets"]), int(frame.attrs["n_orders"]),
-                        int(frame.attrs["skipped_baskets"]), time.perf_counter() - start, str(output))
+                        int(frame.attrs["skipped_baskets"]), time.perf_counter() - start, str(output),
+                        int(frame.attrs["mirrored_dropped"]))

@@ -18,6 +18,12 @@ metrics follow mlxtend's association_rules (without null handling):
   jaccard = s(AC) / (s(A) + s(C) - s(AC))
   certainty = (confidence - s(C)) / (1 - s(C)), 0 when s(C) = 1
   kulczynski = (s(AC) / s(A) + s(AC) / s(C)) / 2
+With counts=True the rules also carry the counts behind the shares: antecedent_count (orders holding
+the antecedent), consequent_count, count (orders holding both), n_orders (N), so s(A) =
+antecedent_count / n_orders and so on. drop_mirrored=True keeps one of two rules over the same
+items with the sides swapped (a -> b and b -> a; {a} -> {b, c} and {b, c} -> {a}): the one with the
+higher confidence (the antecedent in fewer orders), on a tie the one whose antecedent holds the
+itemset's smallest id (ids compared as the orders give them: text as text, numbers as numbers).
 
 Baskets far larger than the rest make itemset counting grow with the cube
 of their size. With max_len >= 3, baskets of more than `max_basket_items`
@@ -47,6 +53,7 @@ RULE_COLUMNS = ["antecedents", "consequents", "antecedent_support", "consequent_
                 "confidence", "lift", "leverage", "conviction", "zhangs_metric", "jaccard", "certainty",
                 "kulczynski"]
 METRICS = RULE_COLUMNS[2:]
+COUNT_COLUMNS = ["antecedent_count", "consequent_count", "count", "n_orders"]  # after support, with counts=True
 _AUTO_CAP = 100
 
 
@@ -337,8 +344,9 @@ def _lookup(sets: npt.NDArray[np.int32], counts: npt.NDArray[np.int64], query: n
     return counts[pos]  # every subset of a frequent itemset is frequent: always found
 
 
-def _rules_for_size(fi: FrequentItemsets, size: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(antecedent index rows, consequent index rows, itemset row) for every split of the size-k sets."""
+def _rules_for_size(fi: FrequentItemsets, size: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """(antecedent index rows, consequent index rows, itemset row, antecedent mask: bit c set when column c
+    of the itemset is in the antecedent) for every split of the size-k sets."""
     from itertools import combinations
 
     sets = fi.sets[size]
@@ -346,7 +354,8 @@ def _rules_for_size(fi: FrequentItemsets, size: int) -> list[tuple[np.ndarray, n
     for ante_size in range(1, size):
         for ante_cols in combinations(range(size), ante_size):
             cons_cols = [c for c in range(size) if c not in ante_cols]
-            out.append((sets[:, list(ante_cols)], sets[:, cons_cols], np.arange(len(sets))))
+            mask = sum(1 << c for c in ante_cols)
+            out.append((sets[:, list(ante_cols)], sets[:, cons_cols], np.arange(len(sets)), mask))
     return out
 
 
@@ -397,7 +406,9 @@ def _index_filter(items: Iterable[Any] | None, fi: FrequentItemsets, name: str) 
 def rule_arrays(fi: FrequentItemsets, min_confidence: float = 0.0, *, min_lift: float | None = None,
                 antecedents: Iterable[Any] | None = None, consequents: Iterable[Any] | None = None,
                 must_contain: Iterable[Any] | None = None) -> list[dict[str, Any]]:
-    """Rules as arrays (internal indices), one dict per (antecedent size, consequent size) block."""
+    """Rules as arrays (internal indices), one dict per (antecedent size, consequent size) block: antecedents,
+    consequents (index rows), the METRICS, antecedent_count, consequent_count, count (orders holding both),
+    itemset (the row of fi.sets[size]) and antecedent_mask (which columns of that row the antecedent holds)."""
     n_items = fi.orders.n_items
     n = float(fi.n_orders)
     min_confidence = check_confidence(min_confidence)
@@ -407,7 +418,7 @@ def rule_arrays(fi: FrequentItemsets, min_confidence: float = 0.0, *, min_lift: 
                               _index_filter(must_contain, fi, "must_contain"))
     blocks = []
     for size in sorted(s for s in fi.sets if s >= 2):
-        for ante, cons, which in _rules_for_size(fi, size):
+        for ante, cons, which, mask in _rules_for_size(fi, size):
             keep = np.ones(len(which), dtype=bool)
             if ante_ok is not None:
                 keep &= ante_ok[ante].all(axis=1)
@@ -416,15 +427,18 @@ def rule_arrays(fi: FrequentItemsets, min_confidence: float = 0.0, *, min_lift: 
             if need is not None:
                 keep &= need[ante].any(axis=1) | need[cons].any(axis=1)
             ante, cons, which = ante[keep], cons[keep], which[keep]
-            s_ac = fi.counts[size][which] / n
-            s_a = _lookup(fi.sets[ante.shape[1]], fi.counts[ante.shape[1]], ante, n_items) / n
-            s_c = _lookup(fi.sets[cons.shape[1]], fi.counts[cons.shape[1]], cons, n_items) / n
-            metrics = _metrics(s_ac, s_a, s_c, n)
+            n_ac = fi.counts[size][which]
+            n_a = _lookup(fi.sets[ante.shape[1]], fi.counts[ante.shape[1]], ante, n_items)
+            n_c = _lookup(fi.sets[cons.shape[1]], fi.counts[cons.shape[1]], cons, n_items)
+            metrics = _metrics(n_ac / n, n_a / n, n_c / n, n)
             keep = metrics["confidence"] >= min_confidence
             if min_lift is not None:
                 keep &= metrics["lift"] >= min_lift
             blocks.append({"antecedents": ante[keep], "consequents": cons[keep],
-                           **{k: v[keep] for k, v in metrics.items()}})
+                           **{k: v[keep] for k, v in metrics.items()},
+                           "antecedent_count": n_a[keep].astype(np.int64),
+                           "consequent_count": n_c[keep].astype(np.int64), "count": n_ac[keep].astype(np.int64),
+                           "itemset": which[keep], "antecedent_mask": np.full(int(keep.sum()), mask, np.int64)})
     return blocks
 
 
@@ -442,6 +456,8 @@ def mine_rules(
     top: int | None = None,
     max_basket_items: int | None | str = "auto",
     progress: Callable[[str], None] | None = None,
+    counts: bool = False,
+    drop_mirrored: bool = False,
 ) -> pd.DataFrame:
     """Association rules with every standard metric, as a DataFrame (see the module docstring).
 
@@ -449,9 +465,12 @@ def mine_rules(
     must_contain: keep rules that hold at least one of these items on either side.
     sort_by: a metric column (descending) or None; top: keep the first N after sorting.
     Columns: antecedents and consequents (tuples of external ids), then
-    antecedent_support, consequent_support, support, confidence, lift, leverage,
-    conviction, zhangs_metric, jaccard, certainty, kulczynski.
-    `frame.attrs` holds n_orders, itemset counts and skipped_baskets.
+    antecedent_support, consequent_support, support, [counts=True: antecedent_count,
+    consequent_count, count, n_orders,] confidence, lift, leverage, conviction, zhangs_metric,
+    jaccard, certainty, kulczynski.
+    drop_mirrored: of two rules with the sides swapped keep one (the module docstring says which),
+    before sorting and `top`.
+    `frame.attrs` holds n_orders, itemset counts, skipped_baskets and mirrored_dropped.
     """
     if sort_by is not None and (not isinstance(sort_by, str) or sort_by not in METRICS):
         raise InputError(f"sort_by must be one of {', '.join(METRICS)}, got {sort_by!r}")
@@ -466,26 +485,69 @@ def mine_rules(
     check_basket_cap(max_basket_items)
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a function of one message or None, got {progress!r}")
+    for name, flag in (("counts", counts), ("drop_mirrored", drop_mirrored)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InputError(f"{name} must be True or False, got {flag!r}")
     say = progress or (lambda _msg: None)
     say("counting itemsets")
     fi = frequent_itemsets(orders, min_support, max_len, max_basket_items=max_basket_items)
     say("building rules")
     blocks = rule_arrays(fi, min_confidence, min_lift=min_lift, antecedents=antecedents,
                          consequents=consequents, must_contain=must_contain)
+    dropped = 0
+    if drop_mirrored:
+        mirrored = _mirrored(blocks, fi)
+        dropped = int(sum(int(m.sum()) for m in mirrored))
+        blocks = [{k: v[~m] for k, v in block.items()} for block, m in zip(blocks, mirrored)]
+    columns = RULE_COLUMNS[:5] + COUNT_COLUMNS + RULE_COLUMNS[5:] if counts else RULE_COLUMNS
     ids = orders.items.ids
     frames = []
     for block in blocks:
-        part = {"antecedents": _tuples(ids[block["antecedents"]]), "consequents": _tuples(ids[block["consequents"]])}
+        part: dict[str, Any] = {"antecedents": _tuples(ids[block["antecedents"]]),
+                                "consequents": _tuples(ids[block["consequents"]])}
         part.update({k: block[k] for k in METRICS})
-        frames.append(pd.DataFrame(part, columns=RULE_COLUMNS))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RULE_COLUMNS)
+        if counts:
+            part.update({k: block[k] for k in COUNT_COLUMNS[:3]})
+            part["n_orders"] = np.full(len(block["count"]), fi.n_orders, dtype=np.int64)
+        frames.append(pd.DataFrame(part, columns=columns))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     if sort_by is not None and len(frame):
         frame = frame.sort_values(sort_by, ascending=False, kind="stable", ignore_index=True)
     if top is not None:
         frame = frame.head(top).reset_index(drop=True)
     frame.attrs.update({"n_orders": fi.n_orders, "skipped_baskets": fi.skipped_baskets,
-                        "itemsets": {size: int(len(s)) for size, s in fi.sets.items()}})
+                        "itemsets": {size: int(len(s)) for size, s in fi.sets.items()}, "mirrored_dropped": dropped})
     return frame
+
+
+def _mirrored(blocks: list[dict[str, Any]], fi: FrequentItemsets) -> list[np.ndarray]:
+    """Per block of `rule_arrays`, a mask of the rules whose mirror (the same itemset, the sides swapped) is
+    also there and wins: it has the higher confidence (its antecedent is in fewer orders; the itemset's count
+    is the same), or on a tie its antecedent holds the itemset's smallest id. Vectorised over all rules of
+    one itemset size: a rule is (itemset row, antecedent mask), its mirror the complement mask."""
+    id_rank = np.empty(fi.orders.n_items, dtype=np.int64)
+    id_rank[fi.orders.items.order()] = np.arange(fi.orders.n_items)  # ids ascending, as the orders give them
+    drops = [np.zeros(len(b["count"]), dtype=bool) for b in blocks]
+    sizes = [b["antecedents"].shape[1] + b["consequents"].shape[1] for b in blocks]
+    for size in sorted(set(sizes)):
+        members = [t for t, s in enumerate(sizes) if s == size]
+        which = np.concatenate([blocks[t]["itemset"] for t in members]).astype(np.int64)
+        mask = np.concatenate([blocks[t]["antecedent_mask"] for t in members])
+        ante_count = np.concatenate([blocks[t]["antecedent_count"] for t in members])
+        if not len(which):
+            continue
+        key, mirror = which << size | mask, which << size | ((1 << size) - 1) ^ mask
+        order = np.argsort(key, kind="stable")
+        at = np.minimum(np.searchsorted(key[order], mirror), len(key) - 1)
+        there = key[order][at] == mirror
+        other = ante_count[order[at]]
+        smallest = np.argmin(id_rank[fi.sets[size][which]], axis=1)  # the column holding the smallest id
+        holds_smallest = (mask >> smallest) & 1 == 1
+        drop = there & ((ante_count > other) | ((ante_count == other) & ~holds_smallest))
+        bounds = np.cumsum([0] + [len(blocks[t]["count"]) for t in members])
+        for t, lo, hi in zip(members, bounds[:-1], bounds[1:]):
+            drops[t] = drop[lo:hi]
+    return drops
 
 
 def _tuples(rows: np.ndarray) -> list[tuple[Any, ...]]:
