@@ -171,7 +171,7 @@ def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path
     result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args],
                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == code
-    pattern = ".+".join(re.escape(part) for part in message.split(TYPER))
+    pattern = ".*".join(re.escape(part) for part in message.split(TYPER))  # click 8.5: "Value error, " dropped
     assert re.fullmatch(pattern, result.stderr.strip()), result.stderr
 
 
