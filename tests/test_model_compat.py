@@ -84,12 +84,12 @@ def _answers_as_when_saved(model, folder: Path, name: str) -> None:
 
 
 def _same(got: list[list], expected: list[list], name: str) -> None:
-    """Equal answers; for REROUNDED models the scores (the list before the last field) to float32 precision."""
-    if name not in REROUNDED:
-        assert got == expected
-        return
+    """Equal answers; the scores (the list before the last field) for REROUNDED models to float32 precision,"""
+    # others to the last bits a float64 sum can differ in between numpy releases (the hybrid's under numpy
+    # 1.24: 0.32029824593229317 vs 0.3202982459322931); the items and their order exactly
+    rtol = 1e-6 if name in REROUNDED else 1e-13
     assert len(got) == len(expected)
     for g, e in zip(got, expected):
         assert g[:-2] == e[:-2] and g[-1] == e[-1]  # the query, the items, the fallback flag
         assert len(g[-2]) == len(e[-2])
-        np.testing.assert_allclose(g[-2], e[-2], rtol=1e-6, atol=0)
+        np.testing.assert_allclose(g[-2], e[-2], rtol=rtol, atol=0)

@@ -718,6 +718,11 @@ def _item_filter(col: pd.Series, placeholders: bool, drop: frozenset[Any], name:
     naming kept items that look like non-products. Works on the column's distinct values, then one isin."""
     uniques = pd.Series(col.dropna().unique())
     text = uniques.astype(str) if uniques.dtype.kind not in "OSU" else uniques.map(str)
+    nul = uniques.dtype.kind == "O" and bool(text.str.contains("\x00", regex=False).any())
+    if nul:  # pandas < 2.1 hashes text only up to a NUL ('\x00a' == ''): exact sets instead (such ids are refused
+        # later anyway, so this slow path only runs on the way to that error)
+        uniques = pd.Series(list(dict.fromkeys(col.dropna().tolist())), dtype=object)
+        text = uniques.map(str)
     folded = text.str.strip().str.casefold()
     bad = folded.isin(PLACEHOLDER_ITEMS).to_numpy() if placeholders else np.zeros(len(uniques), dtype=bool)
     if drop:
@@ -732,8 +737,13 @@ def _item_filter(col: pd.Series, placeholders: bool, drop: frozenset[Any], name:
                  f"drop_items=[...] (xsell: --drop-item ID)",)
     if not bad.any() and not empty.any():
         return None, (), notes
-    gone = col.isin(uniques[bad]).to_numpy() | empty
-    counts = col[gone].value_counts(dropna=False)
+    if nul:
+        bad_set = set(uniques[bad].tolist())
+        gone = np.fromiter((v in bad_set for v in col.tolist()), dtype=bool, count=len(col)) | empty
+        counts = pd.Series(col[gone].tolist(), dtype=object).value_counts(dropna=False)
+    else:
+        gone = col.isin(uniques[bad]).to_numpy() | empty
+        counts = col[gone].value_counts(dropna=False)
     dropped = tuple(("(empty)" if pd.isna(cast(Any, item)) or item == "" else repr(item) if not str(item).strip()
                      else str(item), int(lines)) for item, lines in counts.items())
     return ~gone, dropped, notes
