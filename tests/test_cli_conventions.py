@@ -110,3 +110,60 @@ def test_placeholders_kept_on_request_and_a_time_alone_refused(bakery: Path) -> 
     assert alone.returncode == 1
     assert alone.stderr.startswith("error: column 'timestamp' (column 'Time') holds times of day without a date")
     assert alone.stderr.rstrip().endswith("(xsell: --column timestamp=DATE+Time)")
+
+
+REPORT = "100 lines read from bakery.csv; 40 lines with placeholder or dropped items (Tea 20, NONE 20) left out; " \
+         "60 lines kept"
+
+
+def test_the_orders_table_of_a_config_reads_orders_for_rules_score_and_demo(bakery: Path) -> None:
+    """[orders] (columns with Date+Time, drop_items) applies wherever orders are read, not only to fit; -q keeps
+    each command's stderr empty."""
+    rules = _xsell(bakery, "--config", "xsell.toml", "rules", "bakery.csv", "-o", "r.csv", "--min-support", "0.1",
+                   "--json")
+    assert rules.returncode == 0, rules.stderr
+    assert rules.stderr == REPORT + "\n"
+    assert json.loads(rules.stdout)["rules"] == 2  # Bread -> Coffee and back: Tea and NONE left out
+    quiet = _xsell(bakery, "--config", "xsell.toml", "-q", "rules", "bakery.csv", "-o", "r.csv", "--min-support",
+                   "0.1", "--max-len", "3")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+    assert _xsell(bakery, "--config", "xsell.toml", "-q", "fit", "bakery.csv", "-o", "m.xsell", "--model",
+                  "cooccurrence").returncode == 0
+    pd.DataFrame({"basket_id": [1, 2], "item_id": ["Bread", "Coffee"]}).to_csv(bakery / "b.csv", index=False)
+    score = ["score", "m.xsell", "b.csv", "-o", "s.csv", "--mode", "cross-sell", "--orders", "bakery.csv",
+             "--workers", "1"]
+    scored = _xsell(bakery, "--config", "xsell.toml", *score)
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stderr == REPORT + "\n"
+    assert pd.read_csv(bakery / "s.csv")["item_id"].tolist() == ["Coffee", "Bread"]
+    quiet = _xsell(bakery, "--config", "xsell.toml", "-q", *score)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+    demo = _xsell(bakery, "--config", "xsell.toml", "demo", "--orders", "bakery.csv")
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.splitlines()[0] == f"Your orders: {REPORT}"
+    # without the config, the same commands name the missing column: the config was what made them work
+    bare = _xsell(bakery, "demo", "--orders", "bakery.csv")
+    assert bare.returncode == 1 and bare.stderr.startswith("error: missing required column 'order_id' in bakery.csv")
+
+
+def test_log_records_go_to_the_stderr_of_each_run_in_one_process(bakery: Path) -> None:
+    """main() called twice in one process (a test runner, a notebook) with stderr replaced in between: each run's
+    -v records land in that run's stderr, not in the first run's (closed) stream."""
+    code = """
+import contextlib, io, sys
+from xsell.cli import main
+for run in range(2):
+    sys.argv = ["xsell", "-v", "fit", "bakery.csv", "-o", f"m{run}.xsell", "-c", "order_id=Transaction",
+                "-c", "item_id=Item"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main()
+        except SystemExit as exc:
+            assert exc.code == 0, err.getvalue()
+    print(run, sum("xsell.models: fitted CoOccurrence" in line for line in err.getvalue().splitlines()))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=bakery, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "0 1\n1 1\n"), done.stderr

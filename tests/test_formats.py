@@ -308,3 +308,85 @@ def test_a_csv_without_a_header_is_named_as_such(tmp_path) -> None:
         "order_id=NAME or columns={'order_id': NAME}; its first line looks like data, not column names: add a header "
         "line such as order_id,item_id,quantity; a file of one basket per line, items split by commas and no header, "
         "reads with layout='baskets' (--layout baskets)")
+
+
+# -- review findings: what the reader must not get wrong around placeholders and odd values ------------------
+
+
+def test_error_rows_count_the_input_rows_not_what_was_left_after_placeholders(tmp_path) -> None:
+    """Row numbers in an error are the input's (0-based data rows), also when placeholder lines before them were
+    left out."""
+    frame = pd.DataFrame({"order_id": ["1", "1", "2", "2", "3"], "item_id": ["NONE", "a", "?", "b", "c"],
+                          "quantity": ["1", "1", "1", "two", "1"],
+                          "timestamp": ["2024-01-01"] * 4 + ["someday"]})
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(frame.drop(columns="timestamp"))
+    assert str(caught.value) == "column 'quantity' has 1 non-numeric values; first rows (0-based): 3 ('two')"
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(frame.assign(quantity="1"))
+    assert str(caught.value) == "column 'timestamp' has 1 unparseable timestamps; first rows (0-based): 4 ('someday')"
+    path = tmp_path / "o.csv"  # the same through a CSV: row 3 is the file's fourth data line
+    frame.drop(columns="timestamp").to_csv(path, index=False)
+    with pytest.raises(InputError, match=re.escape("first rows (0-based): 3 ('two')") + "$"):
+        xsell.load_orders(path)
+
+
+def test_ids_that_are_lists_are_refused_by_name_not_with_a_type_error() -> None:
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(pd.DataFrame({"order_id": [1, 2], "item_id": [["a"], ["b", "c"]]}))
+    assert str(caught.value) == ("column 'item_id' holds list values, not string or integer ids; convert it, for "
+                                 "example df['item_id'].astype(str)")
+
+
+def test_a_categorical_item_column_counts_only_the_lines_left_out() -> None:
+    items = pd.Categorical(["NONE", "a", "b", "POST"], categories=["a", "b", "NONE", "POST", "unused", "?"])
+    got = xsell.load_orders(pd.DataFrame({"order_id": [1, 1, 2, 2], "item_id": items}), drop_items=["POST"])
+    assert got.report.items_dropped == (("NONE", 1), ("POST", 1))  # no ('unused', 0), no ('?', 0)
+    assert got.to_frame()["item_id"].tolist() == ["a", "b"]
+
+
+def test_whole_float_item_ids_are_dropped_by_the_integer_or_its_text() -> None:
+    """A Parquet or pandas column of float ids (1.0, 2.0: integers after a NaN) loads as integer ids; --drop-item
+    passes text, so '1' must match 1.0, as it matches the integer 1."""
+    frame = pd.DataFrame({"order_id": [1, 1, 2, 2], "item_id": [1.0, 2.0, 3.0, np.nan]})
+    for drop in (["1"], [1], [1.0]):
+        got = xsell.load_orders(frame, drop_items=drop)
+        assert got.report.items_dropped == (("1", 1), ("(empty)", 1))
+        assert got.to_frame()["item_id"].tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("text", ["09:58:11Z", "09:58:11 UTC", "09:58:11+01:00", "23:30-0500", "9:58 pm GMT",
+                                  "09:58:11,5"])
+def test_a_time_of_day_with_a_zone_is_refused_too(text: str) -> None:
+    frame = pd.DataFrame({"order_id": [1], "item_id": ["a"], "timestamp": [text]})
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(frame)
+    assert str(caught.value).startswith(f"column 'timestamp' holds times of day without a date (first rows "
+                                        f"(0-based): 0 ({text!r}))")
+
+
+def test_json_lines_whose_ids_change_type_name_the_rows(tmp_path) -> None:
+    path = tmp_path / "o.jsonl"
+    path.write_text('{"order_id": 1, "item_id": 42}\n{"order_id": 1, "item_id": "A-1"}\n'
+                    '{"order_id": 2, "item_id": 7}\n')
+    with pytest.raises(InputError) as caught:
+        xsell.load_orders(path)
+    assert str(caught.value) == ("column 'item_id' mixes ids of different types (mixed-integer); first rows "
+                                 "(0-based): 0 (42), 2 (7); convert it to one type, for example "
+                                 "df['item_id'].astype(str)")
+    # a quantity written as a number on one line and as text on another is still a quantity
+    path.write_text('{"order_id": 1, "item_id": "a", "quantity": 2}\n{"order_id": 1, "item_id": "b", '
+                    '"quantity": "3"}\n')
+    assert xsell.load_orders(path).to_frame()["quantity"].tolist() == [2.0, 3.0]
+
+
+def test_excel_keeps_ids_that_pandas_would_read_as_missing(tmp_path) -> None:
+    """As a CSV: only an empty cell is missing; 'NA' (a product code) stays an id; 'None' is a placeholder."""
+    path = tmp_path / "o.xlsx"
+    pd.DataFrame({"order_id": ["1", "1", "2", "2"], "item_id": ["NA", "None", "NULL-1", ""]}).to_excel(path, index=False)
+    got = xsell.load_orders(path)
+    assert got.to_frame()["item_id"].tolist() == ["NA", "NULL-1"]
+    assert got.report.items_dropped == (("None", 1), ("(empty)", 1))
+    csv = tmp_path / "o.csv"
+    pd.read_excel(path, dtype=str, keep_default_na=False).to_csv(csv, index=False)
+    _same(got, xsell.load_orders(csv))

@@ -175,3 +175,26 @@ def test_set_order_takes_only_the_sorting_permutation() -> None:
             IdMap(["b", "c", "a"]).set_order(np.array(bad, dtype=np.int32))
     with pytest.raises(InputError, match=re.escape(message)):
         IdMap(["b", "c", "a"]).set_order(np.array([2, 0, 1], dtype=np.int64))
+
+
+@pytest.mark.parametrize("n", [8191, 8192, 8193, 20_000])
+@pytest.mark.parametrize("kind", ["str", "int"])
+def test_set_order_checks_every_neighbouring_pair_across_the_gather_blocks(n: int, kind: str) -> None:
+    """The order is checked a block of 8192 rows at a time: a wrong pair anywhere, the pair that straddles a
+    block's edge included, is refused; the right order of shuffled ids is taken."""
+    shuffled = np.random.default_rng(n).permutation(n)
+    ids = [f"SKU-{v:06d}" for v in shuffled] if kind == "str" else (shuffled * 7 - 5_000).tolist()
+    right = np.argsort(np.array(ids), kind="stable").astype(np.int32)
+    m = IdMap(ids)
+    m.set_order(right.copy())
+    assert m.index_of(ids[123]) == 123
+    message = "the id order must list every id once, in ascending order of the ids"
+    for i in sorted(i for i in {0, 8190, 8191, 16383, n - 2} if i + 1 < n):
+        wrong = right.copy()
+        wrong[[i, i + 1]] = wrong[[i + 1, i]]
+        with pytest.raises(InputError, match=re.escape(message)):
+            IdMap(ids).set_order(wrong)
+    twice = list(ids)  # two equal ids side by side in the order: not strictly ascending
+    twice[right[8192 % n]] = twice[right[(8192 % n) - 1]]
+    with pytest.raises(InputError, match=re.escape(message)):
+        IdMap(np.array(twice)).set_order(right.copy())

@@ -177,10 +177,14 @@ def test_placeholders_are_the_lines_a_plain_filter_drops(items: list[str]) -> No
     kept = frame[~placeholder].reset_index(drop=True)
     try:
         want = xsell.load_orders(kept, drop_placeholders=False) if len(kept) else None
-    except InputError as exc:  # an id refused for another reason (too long, NUL): refused the same way
+    except InputError as exc:  # an id refused for another reason (too long, NUL): refused the same way, naming
+        # the rows of the input (before the placeholders were left out)
         with pytest.raises(InputError) as caught:
             xsell.load_orders(frame)
-        assert str(caught.value) == str(exc)
+        head, rows = str(exc).split("first rows (0-based): ")
+        original = np.flatnonzero(~placeholder.to_numpy())
+        rows = re.sub(r"(^|, )(\d+) \(", lambda m: f"{m[1]}{original[int(m[2])]} (", rows)
+        assert str(caught.value) == f"{head}first rows (0-based): {rows}"
         return
     if want is None:
         with pytest.raises(InputError, match="^no order lines left in DataFrame: all "):

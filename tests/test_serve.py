@@ -515,13 +515,16 @@ def test_create_app_refuses_bad_settings(files):
 
 
 # -- run() and the optional extra ------------------------------------------------------------------
-def test_run_serves_until_sigterm_and_logs_the_load(files, basket_item, shop_model):
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code = (f"from xsell.serve import run; run({str(files / 'm.xsell')!r}, catalog={str(files / 'catalog.csv')!r}, "
-            f"port={port}, reload_interval=0.1, access_log=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return int(probe.getsockname()[1])
+
+
+def serve_in_a_process(argv: list[str], port: int, item: str, expected: list, what: str) -> tuple[int, str]:
+    """Start ``argv`` (a server on ``port``), wait until /ready answers, check /also-bought for ``item`` against
+    ``expected``, send SIGTERM and return (exit code, stderr)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             def answered() -> Any:
@@ -529,13 +532,21 @@ def test_run_serves_until_sigterm_and_logs_the_load(files, basket_item, shop_mod
                     return client.get("/ready").status_code == 200
                 except httpx.TransportError:
                     return proc.poll() is not None and pytest.fail(proc.stderr.read() if proc.stderr else "")
-            wait_until(answered, "run() to serve", timeout=60)
-            assert get(client, "/also-bought", item=basket_item, k=2)[1]["suggestions"] == \
-                shop_model.also_bought(basket_item, k=2).to_records()
+            wait_until(answered, what, timeout=60)
+            assert get(client, "/also-bought", item=item, k=len(expected))[1]["suggestions"] == expected
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=20)
-    assert proc.returncode in (0, -signal.SIGTERM), stderr  # uvicorn >= 0.29 re-raises the signal once shut down
+    return proc.returncode, stderr
+
+
+def test_run_serves_until_sigterm_and_logs_the_load(files, basket_item, shop_model):
+    port = free_port()
+    code = (f"from xsell.serve import run; run({str(files / 'm.xsell')!r}, catalog={str(files / 'catalog.csv')!r}, "
+            f"port={port}, reload_interval=0.1, access_log=False)")
+    returncode, stderr = serve_in_a_process([sys.executable, "-c", code], port, basket_item,
+                                            shop_model.also_bought(basket_item, k=2).to_records(), "run() to serve")
+    assert returncode in (0, -signal.SIGTERM), stderr  # uvicorn >= 0.29 re-raises the signal once shut down
     assert "Application shutdown complete." in stderr
     assert f"loaded {files / 'm.xsell'}: cooccurrence model, 360 items; catalog {files / 'catalog.csv'}" in stderr
     assert "Uvicorn running on" in stderr and "Traceback" not in stderr
@@ -566,27 +577,15 @@ def test_import_xsell_never_imports_fastapi_and_serve_says_which_extra():
 
 
 def test_the_cli_serves_until_sigterm_and_names_a_missing_model_in_one_line(files, basket_item, shop_model, tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     cli = [sys.executable, "-c", "from xsell.cli import main; main()", "serve"]
-    proc = subprocess.Popen([*cli, str(files / "m.xsell"), "--catalog", str(files / "catalog.csv"), "--port",
-                             str(port), "--no-access-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            def answered() -> Any:
-                try:
-                    return client.get("/ready").status_code == 200
-                except httpx.TransportError:
-                    return proc.poll() is not None and pytest.fail(proc.stderr.read() if proc.stderr else "")
-            wait_until(answered, "xsell serve to serve", timeout=60)
-            assert get(client, "/also-bought", item=basket_item, k=3)[1]["suggestions"] == \
-                shop_model.also_bought(basket_item, k=3).to_records()
-    finally:
-        proc.terminate()
-        _, stderr = proc.communicate(timeout=20)
+    argv = [*cli, str(files / "m.xsell"), "--catalog", str(files / "catalog.csv"), "--port", str(port),
+            "--no-access-log"]
+    returncode, stderr = serve_in_a_process(argv, port, basket_item,
+                                            shop_model.also_bought(basket_item, k=3).to_records(),
+                                            "xsell serve to serve")
     # uvicorn shuts down, then re-raises SIGTERM: the CLI's usual "stopped by a signal" exit (128 + 15)
-    assert proc.returncode in (0, 143), stderr
+    assert returncode in (0, 143), stderr
     assert "Application shutdown complete." in stderr and "Traceback" not in stderr
     done = subprocess.run([*cli, str(tmp_path / "none.xsell")], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (1, f"error: model file not found: {tmp_path / 'none.xsell'}\n")

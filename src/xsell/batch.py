@@ -399,7 +399,8 @@ class _Writer:
                 self._pq = pq.ParquetWriter(self.tmp, table.schema)
             self._pq.write_table(table.cast(self._pq.schema))
         else:
-            frame.to_csv(self.tmp, mode="w" if self._first else "a", header=self._first, index=False)
+            with np.errstate(invalid="ignore"):  # pandas 2.0 casts NaN to text through numpy, which warns
+                frame.to_csv(self.tmp, mode="w" if self._first else "a", header=self._first, index=False)
         self._first = False
 
     def close(self, empty_schema: pd.DataFrame | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from enum import Enum
@@ -60,16 +61,29 @@ def _note(text: str) -> None:
 def _set_logging(verbose: int, quiet: bool) -> None:
     """The `xsell` logger's records on stderr: warnings by default, info with -v, debug with -vv, errors only
     with --quiet. The library only logs; it never prints."""
-    import logging
-
     logger = logging.getLogger("xsell")
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logger.setLevel(level)
-    if not any(getattr(h, "_xsell_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("[%(asctime)s] %(name)s: %(message)s", "%H:%M:%S"))
-        handler._xsell_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record is logged (not the stream of the first run: main()
+    may be called again with stderr replaced, as by a test runner or an embedding program)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ and setStream assign it: ignored
+        pass
 
 
 def _config(ctx: typer.Context, path: Optional[Path]) -> None:
@@ -377,6 +391,8 @@ def rules(
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    drop_item: DropItemOpt = None,
+    keep_placeholders: KeepPlaceholdersOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Mine association rules for review: every standard metric beside the order counts behind it
@@ -387,9 +403,8 @@ def rules(
     import xsell
     from xsell.mining.export import mine_rules_to_file
 
-    data = xsell.load_orders(orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
-                             sep=sep)
-    typer.echo(str(data.report), err=True)
+    data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
+                        keep_placeholders=keep_placeholders)
     with warnings.catch_warnings(record=True) as caught, _stages() as stage:
         warnings.simplefilter("always")
         summary = mine_rules_to_file(
@@ -398,8 +413,7 @@ def rules(
             max_basket_items="auto" if max_basket_items is None else (max_basket_items or None), progress=stage,
             drop_mirrored=drop_mirrored)
     for warning in caught:  # in the CLI's words: a Python keyword is no advice to someone at a shell
-        typer.echo(f"warning: {warning.message}".replace("pass max_basket_items=None", "pass --max-basket-items 0"),
-                   err=True)
+        _note(f"warning: {warning.message}".replace("pass max_basket_items=None", "pass --max-basket-items 0"))
     if json_:
         typer.echo(json.dumps({"output": summary.output, "rules": summary.rules, "orders": summary.n_orders,
                                "itemsets": {str(size): count for size, count in sorted(summary.itemsets.items())},
@@ -620,8 +634,15 @@ def score(
                                                             "below it get gap-closing items first.")] = None,
     orders: Annotated[Optional[Path], typer.Option(help="Training orders: needed by the engine for models "
                                                         "other than cooccurrence, and for data-driven "
-                                                        "substitutes.")] = None,
+                                                        "substitutes; read with --column, --layout, --sep, "
+                                                        "--keep-returns, --drop-item, --keep-placeholders.")
+                      ] = None,
     column: ColumnOpt = None,
+    layout: LayoutOpt = Layout.lines,
+    sep: SepOpt = None,
+    keep_returns: Annotated[bool, typer.Option(help="--orders: keep lines with quantity <= 0.")] = False,
+    drop_item: DropItemOpt = None,
+    keep_placeholders: KeepPlaceholdersOpt = False,
     workers: Annotated[Optional[int], typer.Option(help="Processes scoring chunks in parallel (default: 2 on a "
                                                        "machine with 2 or more cores; 1: no extra process).",
                                                   min=1)] = None,
@@ -651,13 +672,16 @@ def score(
     engine = None
     if how != "recommend" or catalog is not None or threshold is not None or rank_by != "revenue":
         cat = xsell.load_catalog(catalog) if catalog is not None else None
-        history = xsell.load_orders(orders, columns=_columns(column)) if orders is not None else None
+        history = None if orders is None else _load_orders(
+            orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
+            keep_placeholders=keep_placeholders)
         engine = xsell.Engine(loaded, cat, xsell.BusinessRules(objective=rank_by), orders=history,
                               threshold=threshold)
         if how == "recommend":
             how = "cross-sell"
     what = "items" if how == "up-sell" else "baskets"
     shape: dict[str, Any] = {"reasons": reasons, "catalog_columns": catalog_column or None, "wide": wide}
+    progress = progress and not _QUIET[0]
     if progress and sys.stderr.isatty():
         from rich.progress import Progress
 
@@ -685,8 +709,9 @@ def score(
 
 
 def _plain_progress(done: int, total: int | None) -> None:
-    typer.echo(f"{done:,} lines scored" if done else "lines of a basket are not next to each other: "
-               "regrouping the input by basket first", err=True)
+    """score's progress off a terminal: records of the `xsell.cli` logger (shown with -v)."""
+    _progress_log().info("%s", f"{done:,} lines scored" if done else "lines of a basket are not next to each "
+                         "other: regrouping the input by basket first")
 
 
 @app.command()
@@ -750,12 +775,21 @@ def serve(
 def demo(
     orders: Annotated[Optional[Path], typer.Option(help="Run on your own order file instead.")] = None,
     column: ColumnOpt = None,
+    layout: LayoutOpt = Layout.lines,
+    sep: SepOpt = None,
+    keep_returns: Annotated[bool, typer.Option(help="--orders: keep lines with quantity <= 0.")] = False,
+    drop_item: DropItemOpt = None,
+    keep_placeholders: KeepPlaceholdersOpt = False,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic shop.")] = 0,
 ) -> None:
     """Fit on a built-in synthetic shop (no download) and show recommendations."""
+    import xsell
     from xsell.demo import run_demo
 
-    for line in run_demo(None if orders is None else str(orders), _columns(column), seed=seed):
+    data = None if orders is None else xsell.load_orders(  # its load report is one of the demo's lines
+        orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value, sep=sep,
+        drop_items=drop_item or (), drop_placeholders=not keep_placeholders)
+    for line in run_demo(data, seed=seed):
         typer.echo(line)
 
 

@@ -11,9 +11,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def run_demo(orders_path: str | None = None, columns: Mapping[str, str] | None = None,
+def run_demo(orders_path: str | Orders | None = None, columns: Mapping[str, str] | None = None,
              seed: int = 0) -> list[str]:
-    """Fit a co-occurrence model and return the demo's lines of text (InputError on a bad seed)."""
+    """Fit a co-occurrence model and return the demo's lines of text (InputError on a bad seed).
+
+    orders_path: None (the synthetic shop), a path read with `load_orders(path, columns)`, or loaded Orders."""
     from xsell.evaluation.protocol import check_whole
 
     seed = check_whole("seed", seed, 0)  # numpy's own refusal of -1 reads as a bug
@@ -28,7 +30,7 @@ def run_demo(orders_path: str | None = None, columns: Mapping[str, str] | None =
         lines.append(f"Synthetic shop (seed {seed}): {orders.n_orders:,} orders, {orders.n_items:,} items, "
                      f"{orders.n_customers:,} customers; complements and substitutes planted.")
     else:
-        orders = load_orders(orders_path, columns=columns)
+        orders = orders_path if isinstance(orders_path, Orders) else load_orders(orders_path, columns=columns)
         lines.append(f"Your orders: {orders.report}")
     model = CoOccurrence().fit(orders)
     counts = orders.item_counts()

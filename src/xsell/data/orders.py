@@ -11,6 +11,7 @@ import datetime
 import functools
 import logging
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, cast
 
@@ -27,6 +28,14 @@ OPTIONAL = ("customer_id", "timestamp", "quantity", "price")
 CANONICAL = REQUIRED + OPTIONAL
 _ID_COLUMNS = ("order_id", "item_id", "customer_id")
 _SHOW = 5  # offending rows shown in an error message
+# the input's row numbers of the lines being validated, when lines were left out before (placeholder items):
+# error messages name rows of the input as the user sees it, not of what was left
+_ROW_NUMBERS: ContextVar[np.ndarray | None] = ContextVar("xsell_row_numbers", default=None)
+
+
+def _input_rows(positions: np.ndarray) -> np.ndarray:
+    rows = _ROW_NUMBERS.get()
+    return positions if rows is None else rows[positions]
 _log = logging.getLogger("xsell.data")
 PLACEHOLDER_ITEMS = ("", "?", "-", "none", "null", "nan", "n/a", "#n/a", "undefined")
 """Item ids left out by default (drop_placeholders=True), compared stripped and case-insensitively: a till's
@@ -398,13 +407,16 @@ def _date_and_time(date: pd.Series, time: pd.Series) -> pd.Series:
     return combined.astype(object).where(combined.notna(), None)
 
 
-_TIME_OF_DAY = r"^\s*\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([AaPp]\.?[Mm]\.?)?\s*$"
+# a time of day alone: 9:58, 09:58:11.5, 9:58 pm, 09:58:11Z, 09:58 UTC, 09:58:11+01:00, T09:58
+_TIME_OF_DAY = (r"^\s*T?\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([AaPp]\.?[Mm]\.?)?\s*"
+                r"([Zz]|(UTC|GMT|utc|gmt)?\s*([+-]\d{1,2}(:?\d{2})?)?)?\s*$")
 
 
 def _time_only(col: pd.Series, parsed: pd.Series, where: str, name: str) -> None:
     """Refuse a column of times of day without a date ('09:58:11'), which pandas would stamp with today's
     date: only rows parsed as today need a look at their text."""
-    today = {pd.Timestamp.now().normalize(), pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()}
+    now = (pd.Timestamp.now().normalize(), pd.Timestamp.now(tz="UTC").tz_localize(None).normalize())
+    today = {day + pd.Timedelta(days=shift) for day in now for shift in (-1, 0, 1)}  # a UTC offset moves the day
     dates = parsed.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(parsed.dt, "tz", None) is not None \
         else parsed
     suspect = dates.dt.normalize().isin(list(today)).to_numpy()
@@ -499,17 +511,17 @@ def _describe(role: str, name: str) -> str:
 def _rows(mask: np.ndarray, values: Any = None) -> str:
     idx = np.flatnonzero(mask)[:_SHOW]
     if values is None:
-        shown = ", ".join(str(i) for i in idx)
+        shown = ", ".join(str(i) for i in _input_rows(idx))
     else:
         vals = np.asarray(values)[idx].tolist()  # Python scalars: the same text under numpy 1 and 2
-        shown = ", ".join(f"{i} ({v!r})" for i, v in zip(idx, vals))
+        shown = ", ".join(f"{i} ({v!r})" for i, v in zip(_input_rows(idx), vals))
     return f"first rows (0-based): {shown}"
 
 
 def _rows_text(mask: np.ndarray, col: pd.Series) -> str:
     """Like _rows, showing each value as text ('2300-01-01 00:00:00', not a datetime repr)."""
     idx = np.flatnonzero(mask)[:_SHOW]
-    shown = ", ".join(f"{i} ({str(v)!r})" for i, v in zip(idx, col.iloc[idx]))
+    shown = ", ".join(f"{i} ({str(v)!r})" for i, v in zip(_input_rows(idx), col.iloc[idx]))
     return f"first rows (0-based): {shown}"
 
 
@@ -524,7 +536,7 @@ def _check_string_ids(values: pd.Series, where: str) -> None:
     long = lengths > MAX_ID_LENGTH
     if long.any():
         idx = np.flatnonzero(long)[:_SHOW]
-        shown = ", ".join(f"{i} ({int(lengths[i])} characters)" for i in idx)
+        shown = ", ".join(f"{row} ({int(lengths[i])} characters)" for i, row in zip(idx, _input_rows(idx)))
         raise InputError(f"{where} has {int(long.sum()):,} ids longer than {MAX_ID_LENGTH} characters; "
                          f"first rows (0-based): {shown}")
     nul = values.str.contains("\x00", regex=False, na=False).to_numpy(dtype=bool)
@@ -595,7 +607,9 @@ def _id_column(col: pd.Series, role: str, name: str, nullable: bool) -> tuple[Id
         elif inferred != "empty":
             is_str = np.fromiter((isinstance(x, str) for x in values), bool, len(values))
             if not is_str.any():
-                raise InputError(f"{where} holds {inferred} values, not string or integer ids; {convert}")
+                kinds = sorted({type(x).__name__ for x in values[~null]})  # the error path only
+                shown = kinds[0] if len(kinds) == 1 else inferred
+                raise InputError(f"{where} holds {shown} values, not string or integer ids; {convert}")
             raise InputError(
                 f"{where} mixes ids of different types ({inferred}); {_rows(~is_str & ~null, values.to_numpy())}; "
                 f"convert it to one type, for example df[{name!r}].astype(str)")
@@ -715,8 +729,19 @@ LAYOUTS = ("lines", "baskets")
 def _item_filter(col: pd.Series, placeholders: bool, drop: frozenset[Any], name: str
                  ) -> tuple[np.ndarray | None, tuple[tuple[str, int], ...], tuple[str, ...]]:
     """Lines to keep (None: all), the items left out with their line counts (most lines first), and a note
-    naming kept items that look like non-products. Works on the column's distinct values, then one isin."""
-    uniques = pd.Series(col.dropna().unique())
+    naming kept items that look like non-products. Works on the column's distinct values, then one isin.
+    A column whose values cannot be told apart (lists, dicts) is left to _id_column's refusal."""
+    if isinstance(col.dtype, pd.CategoricalDtype):  # its categories, used or not, would be counted
+        col = col.astype(object)
+    try:
+        uniques = pd.Series(col.dropna().unique())
+    except TypeError:  # unhashable values: not ids
+        return None, (), ()
+    if uniques.dtype.kind == "f":  # whole-number float ids are integer ids (_id_column): 1.0 is '1'
+        v = uniques.to_numpy()
+        if bool((np.abs(v) < 2.0**63).all() and (v == np.round(v)).all()):  # else _id_column refuses them
+            uniques = uniques.astype(np.int64)
+            col = col.astype("Int64")
     text = uniques.astype(str) if uniques.dtype.kind not in "OSU" else uniques.map(str)
     nul = uniques.dtype.kind == "O" and bool(text.str.contains("\x00", regex=False).any())
     if nul:  # pandas < 2.1 hashes text only up to a NUL ('\x00a' == ''): exact sets instead (such ids are refused
@@ -726,7 +751,7 @@ def _item_filter(col: pd.Series, placeholders: bool, drop: frozenset[Any], name:
     folded = text.str.strip().str.casefold()
     bad = folded.isin(PLACEHOLDER_ITEMS).to_numpy() if placeholders else np.zeros(len(uniques), dtype=bool)
     if drop:
-        bad = bad | uniques.isin(drop).to_numpy() | text.isin({str(v) for v in drop}).to_numpy()
+        bad = bad | uniques.isin(drop).to_numpy(dtype=bool) | text.isin({str(v) for v in drop}).to_numpy()
     empty = col.isna().to_numpy() if placeholders else np.zeros(len(col), dtype=bool)
     notes: tuple[str, ...] = ()
     odd = folded.str.contains(_NON_PRODUCT, regex=True).to_numpy() & ~bad
@@ -742,7 +767,7 @@ def _item_filter(col: pd.Series, placeholders: bool, drop: frozenset[Any], name:
         gone = np.fromiter((v in bad_set for v in col.tolist()), dtype=bool, count=len(col)) | empty
         counts = pd.Series(col[gone].tolist(), dtype=object).value_counts(dropna=False)
     else:
-        gone = col.isin(uniques[bad]).to_numpy() | empty
+        gone = col.isin(uniques[bad]).to_numpy(dtype=bool, na_value=False) | empty
         counts = col[gone].value_counts(dropna=False)
     dropped = tuple(("(empty)" if pd.isna(cast(Any, item)) or item == "" else repr(item) if not str(item).strip()
                      else str(item), int(lines)) for item, lines in counts.items())
@@ -844,6 +869,19 @@ def load_orders(
             raise InputError(f"no order lines left in {label}: all {lines_read:,} lines were left out: {why[0]}")
         df = df[keep_items].reset_index(drop=True)
 
+    token = _ROW_NUMBERS.set(None if keep_items is None else np.flatnonzero(keep_items))
+    try:
+        return _validated(df, names, present, date_time, bool(keep_returns), label, lines_read, notes,
+                          items_dropped, started)
+    finally:
+        _ROW_NUMBERS.reset(token)
+
+
+def _validated(df: pd.DataFrame, names: dict[str, str], present: list[str], date_time: tuple[str, str] | None,
+               keep_returns: bool, label: str, lines_read: int, notes: tuple[str, ...],
+               items_dropped: tuple[tuple[str, int], ...], started: float) -> Orders:
+    """load_orders after reading and leaving out placeholder items: each column validated, lines with a bad
+    quantity or price (or returns) left out, the Orders assembled."""
     order_map, order_index = _id_column(df[names["order_id"]], "order_id", names["order_id"], False)
     item_map, item_index = _id_column(df[names["item_id"]], "item_id", names["item_id"], False)
     customer_map = customer_index = timestamp = quantity = price = None

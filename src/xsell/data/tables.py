@@ -191,7 +191,9 @@ def _read_other(path: Path, fmt: Format) -> pd.DataFrame:
         if importlib.util.find_spec("openpyxl") is None:  # pandas' reader for .xlsx
             raise InputError(f"reading {path} (.xlsx) needs openpyxl: pip install 'xsell[excel]'")
         try:
-            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+            # as CSVs are read: only an empty cell is missing, so an id 'NA' or 'None' stays an id
+            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl", keep_default_na=False,
+                                  na_values=[""])
         except Exception as exc:
             raise InputError(f"cannot read Excel file {path}: {' '.join(str(exc).split())}") from None
         return frame
@@ -200,9 +202,21 @@ def _read_other(path: Path, fmt: Format) -> pd.DataFrame:
         with _open_binary(path) as fh:
             data = fh.read()
         if fmt == "jsonl":
+            import pyarrow as pa
             import pyarrow.json as pa_json
 
-            return _arrow_to_pandas(pa_json.read_json(io.BytesIO(data)))
+            try:
+                return _arrow_to_pandas(pa_json.read_json(io.BytesIO(data)))
+            except pa.ArrowInvalid as exc:
+                if "changed from" not in str(exc):
+                    raise
+                # a column holding numbers on some lines and text on others ({"item_id": 42} then
+                # {"item_id": "A-1"}): read as written, so load_orders names the rows that differ
+                import json
+                import re
+
+                text = re.sub(rb"\}\s*\n\s*\{", b"},{", data.strip())  # one JSON array: raw newlines only
+                return pd.DataFrame.from_records(json.loads(b"[" + text + b"]"))  # separate objects
         import json
 
         rows = json.loads(data)
