@@ -179,9 +179,9 @@ def test_set_order_takes_only_the_sorting_permutation() -> None:
 
 @pytest.mark.parametrize("n", [8191, 8192, 8193, 20_000])
 @pytest.mark.parametrize("kind", ["str", "int"])
-def test_set_order_checks_every_neighbouring_pair_across_the_gather_blocks(n: int, kind: str) -> None:
-    """The order is checked a block of 8192 rows at a time: a wrong pair anywhere, the pair that straddles a
-    block's edge included, is refused; the right order of shuffled ids is taken."""
+def test_set_order_checks_every_neighbouring_pair(n: int, kind: str) -> None:
+    """A stored order with one swapped pair anywhere (first, last, around powers of two where a blocked check
+    would change block) or two equal ids side by side is refused; the right order of shuffled ids is taken."""
     shuffled = np.random.default_rng(n).permutation(n)
     ids = [f"SKU-{v:06d}" for v in shuffled] if kind == "str" else (shuffled * 7 - 5_000).tolist()
     right = np.argsort(np.array(ids), kind="stable").astype(np.int32)
