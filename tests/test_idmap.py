@@ -179,9 +179,15 @@ def test_set_order_takes_only_the_sorting_permutation() -> None:
 
 @pytest.mark.parametrize("n", [8191, 8192, 8193, 20_000])
 @pytest.mark.parametrize("kind", ["str", "int"])
-def test_set_order_checks_every_neighbouring_pair(n: int, kind: str) -> None:
-    """A stored order with one swapped pair anywhere (first, last, around powers of two where a blocked check
-    would change block) or two equal ids side by side is refused; the right order of shuffled ids is taken."""
+@pytest.mark.parametrize("kernel", ["_sorts_prefetching", "_sorts_plain"])
+def test_set_order_checks_every_neighbouring_pair(n: int, kind: str, kernel: str, monkeypatch) -> None:
+    """A stored order with one swapped pair anywhere (first, last, around powers of two) or two equal ids side
+    by side is refused; the right order of shuffled ids is taken. Both kernels: the prefetching one (rows
+    loaded ahead) and the plain one a numba that cannot build the prefetch gets."""
+    from xsell.kernels import ids as kernels
+
+    assert kernels._sorts is kernels._sorts_prefetching  # this numba builds it
+    monkeypatch.setattr(kernels, "_sorts", getattr(kernels, kernel))
     shuffled = np.random.default_rng(n).permutation(n)
     ids = [f"SKU-{v:06d}" for v in shuffled] if kind == "str" else (shuffled * 7 - 5_000).tolist()
     right = np.argsort(np.array(ids), kind="stable").astype(np.int32)
