@@ -24,7 +24,7 @@ A basket's score for a candidate j is the sum of score(i -> j) over its items i.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, cast
 
 import numpy as np
 import pandas as pd
@@ -121,6 +121,9 @@ class CoOccurrence(Recommender):
         # read-only views: the model's tables are never written after this (and the kernels see one type
         # whether the arrays were fitted or memory-mapped from a file)
         self.neighbor_indptr_ = kernels.read_only(nb_indptr)
+        # row bounds read as Python ints on the request path: a memoryview indexes in 0.04 µs where a numpy
+        # scalar or slice costs 0.15-0.3 µs (also_bought and 1-item recommend are about 2 µs in all)
+        self._indptr_at = memoryview(cast(Any, self.neighbor_indptr_))  # numpy arrays are buffers
         self.neighbor_indices_ = kernels.read_only(nb_indices)
         self.neighbor_scores_ = kernels.read_only(nb_scores)
         self.neighbor_counts_ = nb_counts
@@ -133,8 +136,11 @@ class CoOccurrence(Recommender):
         return self.neighbor_indices_[s:e], self.neighbor_scores_[s:e]
 
     def _top_neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        start, end = self.neighbor_indptr_[item:item + 2].tolist()
-        end = min(end, start + k)
+        at = self._indptr_at
+        start = at[item]
+        end = at[item + 1]
+        if end > start + k:
+            end = start + k
         return self.neighbor_indices_[start:end], self.neighbor_scores_[start:end]
 
     def _single(self, item: int, k: int) -> Recommendations | None:
