@@ -15,6 +15,7 @@ import pytest
 
 import xsell
 from xsell import InputError
+from xsell.data.idmap import IdMap
 
 LINES = pd.DataFrame({
     "order_id": ["1001", "1001", "1002", "1002", "1002", "1003", "1004", "1004"],
@@ -145,6 +146,22 @@ def test_a_catalog_loads_from_polars_too() -> None:
 
     catalog = xsell.load_catalog(pl.DataFrame({"item_id": ["a", "b"], "price": [2.5, 4.0]}))
     assert len(catalog) == 2
+
+
+def test_polars_categorical_columns_load_as_their_text(canonical) -> None:
+    """polars' Categorical travels as a dictionary with uint32 codes (pyarrow before 17 cannot hand those to
+    pandas): orders and a catalog's category load as the same text would."""
+    import polars as pl
+
+    frame = pl.from_arrow(pa.Table.from_pandas(LINES, preserve_index=False))
+    categorical = frame.with_columns(pl.col("item_id").cast(pl.Categorical), pl.col("customer_id").cast(pl.Categorical))
+    _same(xsell.load_orders(categorical), canonical)
+    items = IdMap(["b", "a", "c"])
+    plain = pl.DataFrame({"item_id": ["a", "b", "c"], "price": [2.5, 4.0, 1.0], "category": ["x", "y", "x"]})
+    catalogs = [xsell.load_catalog(f) for f in (plain, plain.with_columns(pl.col("category").cast(pl.Categorical)))]
+    frames = [c.item_columns(items, ["category", "price"]) for c in catalogs]
+    pd.testing.assert_frame_equal(frames[1], frames[0])
+    assert frames[0]["category"].tolist() == ["y", "x", "x"]
 
 
 # -- date and time in two columns --------------------------------------------------------------------------

@@ -351,6 +351,12 @@ def _find_ragged_line(path: Path, sep: str, n: int, encoding_errors: str) -> Non
 def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     import pyarrow as pa
 
+    unsigned = [i for i, field in enumerate(table.schema) if pa.types.is_dictionary(field.type)
+                and pa.types.is_unsigned_integer(field.type.index_type)]
+    for i in unsigned:  # polars' Categorical has uint32 codes, which pyarrow < 17 cannot give pandas
+        field = table.schema.field(i)
+        signed = pa.dictionary(pa.int64(), field.type.value_type)
+        table = table.set_column(i, field.name, table.column(i).cast(signed))
     try:
         return table.to_pandas()
     except pa.ArrowInvalid:  # older pyarrow casts to nanoseconds, and 2300-01-01 does not fit: checked later
