@@ -129,6 +129,28 @@ def test_demo_runs_without_download_and_finds_planted_complements():
     assert int(n) / int(total) >= 0.95
 
 
+def test_demo_json_holds_the_model_answers_the_text_shows():
+    from xsell.datasets import synthetic_shop
+
+    result = runner.invoke(app, ["demo", "--json", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    shop = synthetic_shop(seed=1)
+    model = xsell.CoOccurrence().fit(shop.orders)
+    items = [a for a, _ in shop.truth.complements[0:9:3]]
+    assert [entry["item"] for entry in got["also_bought"]] == items
+    assert [entry["suggestions"] for entry in got["also_bought"]] == \
+        [model.also_bought(item, k=5).to_records() for item in items]
+    assert got["basket"] == items[:2]
+    assert got["basket_completion"] == model.recommend(items[:2], k=5).to_records()
+    found = sum(b in model.also_bought(a, k=3).items for a, b in shop.truth.complements)
+    assert (got["planted_complements_found_in_top_3"], got["planted_complements"]) == (found, 90)
+    assert (got["data"], got["seed"], got["orders"], got["items"], got["load_report"]) == (
+        "synthetic shop", 1, shop.orders.n_orders, shop.orders.n_items, None)
+    text = runner.invoke(app, ["demo", "--seed", "1"]).output
+    assert f"Planted complements found in the top 3: {found} of 90." in text
+
+
 def test_an_empty_item_id_is_an_unknown_item_not_a_bug(model_path):
     result = runner.invoke(app, ["recommend", str(model_path), ""])
     assert result.exit_code == 0, result.output
@@ -187,7 +209,9 @@ def test_version_is_printed_by_the_console_script_with_exit_0(tmp_path, args, pr
 
 
 @pytest.mark.parametrize("command", [["fit", "{orders}", "-o", "{missing}/m.xsell"],
-                                     ["score", "no-such-model.xsell", "{orders}", "-o", "{missing}/out.parquet"]])
+                                     ["score", "no-such-model.xsell", "{orders}", "-o", "{missing}/out.parquet"],
+                                     ["rules", "{orders}", "-o", "{missing}/rules.csv"],
+                                     ["evaluate", "{orders}", "--report", "{missing}/report.html"]])
 def test_a_missing_output_folder_fails_before_any_input_is_read(tmp_path, orders_csv, command):
     import subprocess
     import sys
@@ -198,6 +222,16 @@ def test_a_missing_output_folder_fails_before_any_input_is_read(tmp_path, orders
     # one line: no load report (the orders were not read), no complaint about the model file (not opened)
     assert (result.returncode, result.stdout, result.stderr) == (1, "", f"error: folder does not exist: "
                                                                        f"{tmp_path / 'missing'}\n")
+
+
+def test_a_rules_file_of_an_unknown_type_is_refused_before_the_orders_are_read(tmp_path, orders_csv):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", "rules", str(orders_csv),
+                             "-o", "rules.txt"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1, "", "error: rules output rules.txt must end in .parquet or .csv\n")  # no load report before it
 
 
 def test_fit_rules_and_score_print_json_for_machines(tmp_path, orders_csv):

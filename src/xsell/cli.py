@@ -400,9 +400,9 @@ def rules(
     (items as `a & b`)."""
     import warnings
 
-    import xsell
-    from xsell.mining.export import mine_rules_to_file
+    from xsell.mining.export import check_rules_output, mine_rules_to_file
 
+    check_rules_output(output)  # before the orders are read
     data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
                         keep_placeholders=keep_placeholders)
     with warnings.catch_warnings(record=True) as caught, _stages() as stage:
@@ -781,14 +781,18 @@ def demo(
     drop_item: DropItemOpt = None,
     keep_placeholders: KeepPlaceholdersOpt = False,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic shop.")] = 0,
+    json_: JsonOpt = False,
 ) -> None:
     """Fit on a built-in synthetic shop (no download) and show recommendations."""
     import xsell
-    from xsell.demo import run_demo
+    from xsell.demo import demo_json, run_demo
 
     data = None if orders is None else xsell.load_orders(  # its load report is one of the demo's lines
         orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value, sep=sep,
         drop_items=drop_item or (), drop_placeholders=not keep_placeholders)
+    if json_:
+        typer.echo(json.dumps(demo_json(data, seed=seed)))
+        return
     for line in run_demo(data, seed=seed):
         typer.echo(line)
 

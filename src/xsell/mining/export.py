@@ -89,6 +89,14 @@ def item_lists(column: pd.Series) -> Any:
         pa.array(column.tolist(), type=pa.list_(pa.string()))
 
 
+def check_rules_output(output: str | os.PathLike[str]) -> None:
+    """InputError unless `output` names a .parquet or .csv file in an existing folder: checked before the
+    orders are read (xsell rules) and before mining."""
+    if Path(output).suffix.lower() not in (".parquet", ".pq", ".csv"):
+        raise InputError(f"rules output {output} must end in .parquet or .csv")
+    check_output_path(output)
+
+
 def mine_rules_to_file(orders: Orders, output: str | os.PathLike[str], *, min_support: float,
                        min_confidence: float = 0.0, max_len: int = 2, min_lift: float | None = None,
                        sort_by: str | None = "lift", top: int | None = None,
@@ -97,9 +105,7 @@ def mine_rules_to_file(orders: Orders, output: str | os.PathLike[str], *, min_su
                        drop_mirrored: bool = False) -> RulesSummary:
     """Mine rules with their counts (`mine_rules(counts=True)`) and write them (`write_rules`); InputError
     (with a suggestion) when no rule survives."""
-    if Path(output).suffix.lower() not in (".parquet", ".pq", ".csv"):
-        raise InputError(f"rules output {output} must end in .parquet or .csv")
-    check_output_path(output)  # before mining, which may take minutes
+    check_rules_output(output)  # before mining, which may take minutes
     start = time.perf_counter()
     frame = mine_rules(orders, min_support, min_confidence, max_len, min_lift=min_lift, sort_by=sort_by,
                        top=top, max_basket_items=max_basket_items, progress=progress, counts=True,
