@@ -185,6 +185,20 @@ TYPER = "<typer's words>"
     (["score", "m.xsell", "b.csv", "-o", "out.csv", "--mode", "sideways"],
      "error: Invalid value for '--mode': " + TYPER + "'sideways' is not one of 'recommend', 'cross-sell', "
      "'up-sell', 'uplift'. (see: xsell score --help)", 2),
+    (["score", "m.xsell", "b.csv", "-o", "out.csv", "--objective", "profit"],
+     "error: Invalid value for '--objective': " + TYPER + "'profit' is not one of 'probability', 'revenue', "
+     "'margin'. (see: xsell score --help)", 2),
+    (["evaluate", "missing.csv", "--task", "next-basket"],
+     "error: Invalid value for '--task': " + TYPER + "'next-basket' is not one of 'basket-completion', "
+     "'next-order'. (see: xsell evaluate --help)", 2),
+    (["rules", "missing.csv", "-o", "r.csv", "--sort", "bogus"],
+     "error: Invalid value for '--sort': " + TYPER + "'bogus' is not one of 'antecedent_support', "
+     "'consequent_support', 'support', 'confidence', 'lift', 'leverage', 'conviction', 'zhangs_metric', 'jaccard', "
+     "'certainty', 'kulczynski'. (see: xsell rules --help)", 2),
+    (["fit", "missing.csv", "-o", "m.xsell", "--model", "rules", "--metric", "bogus"],
+     "error: Invalid value for '--metric': " + TYPER + "'bogus' is not one of 'antecedent_support', "
+     "'consequent_support', 'support', 'confidence', 'lift', 'leverage', 'conviction', 'zhangs_metric', 'jaccard', "
+     "'certainty', 'kulczynski'. (see: xsell fit --help)", 2),
 ])
 def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path, args, message, code):
     import subprocess

@@ -167,3 +167,54 @@ for run in range(2):
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=bakery, capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout) == (0, "0 1\n1 1\n"), done.stderr
+
+
+def test_errors_reaching_the_cli_name_the_cli_option_too(bakery: Path) -> None:
+    """A library message that advises a Python keyword also names the option a shell user types."""
+    columns = ["-c", "order_id=Transaction", "-c", "item_id=Item"]
+    untimed = _xsell(bakery, "-q", "evaluate", "bakery.csv", *columns, "--models", "popular")
+    assert untimed.returncode == 1
+    assert untimed.stderr == ("error: these orders have no timestamp column; map one with columns={'timestamp': NAME} "
+                              "(xsell: --column timestamp=NAME)\n")
+    assert _xsell(bakery, "-q", "fit", "bakery.csv", "-o", "e.xsell", "--model", "ease", *columns).returncode == 0
+    pd.DataFrame({"basket_id": [1], "item_id": ["Bread"]}).to_csv(bakery / "b.csv", index=False)
+    engine = _xsell(bakery, "score", "e.xsell", "b.csv", "-o", "s.csv", "--mode", "cross-sell")
+    assert engine.returncode == 1
+    assert engine.stderr == ("error: an Engine over EASE needs the training orders for its probabilities and reasons: "
+                             "Engine(model, orders=orders) (xsell score: --orders FILE)\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal")
+def test_score_on_a_terminal_shows_lines_counted_and_time_elapsed_on_csv_input(tmp_path: Path) -> None:
+    """A CSV's length is unknown until its end, so the bar itself cannot fill: the line count and the elapsed
+    time say how far the run got (on stderr, the terminal; stdout keeps the one summary line)."""
+    import pty
+    import re
+
+    from xsell.datasets import synthetic_log
+
+    log = synthetic_log(n_orders=20_000, n_items=300, seed=0)
+    xsell.save_model(xsell.CoOccurrence(min_count=1).fit(log), tmp_path / "m.xsell")
+    lines = log.to_frame()[["order_id", "item_id"]].rename(columns={"order_id": "basket_id"})
+    lines.to_csv(tmp_path / "b.csv", index=False)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", "from xsell.cli import main; main()", "score", "m.xsell", "b.csv",
+                             "-o", "out.csv", "--chunk-lines", "5000", "--workers", "1"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal's other end closed: the process is done
+            break
+        if not data:
+            break
+        shown += data
+    os.close(master)
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    assert proc.wait(timeout=60) == 0
+    assert stdout == f"wrote out.csv: 20,000 baskets (0 with no known item got popular items), {20_000 * 10:,} rows\n"
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))  # colours and cursor moves
+    counts = [int(n.replace(",", "")) for n in re.findall(r"scoring baskets [━ ]*([\d,]+) lines \d:\d\d:\d\d", text)]
+    assert counts and max(counts) > 0 and max(counts) <= len(lines), text[-500:]

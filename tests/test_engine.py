@@ -161,7 +161,7 @@ def test_margin_objective_ranks_by_expected_margin(shop_model, catalog, shop):
 def test_engine_over_other_models_needs_orders(shop):
     ease = xsell.EASE().fit(shop.orders)
     with pytest.raises(InputError, match=r"^an Engine over EASE needs the training orders for its probabilities "
-                                         r"and reasons: Engine\(model, orders=orders\)$"):
+                                         r"and reasons: Engine\(model, orders=orders\) \(xsell score: --orders FILE\)$"):
         xsell.Engine(ease)
     a, b = shop.truth.complements[0]
     assert b in xsell.Engine(ease, orders=shop.orders).cross_sell([a], k=3).items

@@ -106,16 +106,16 @@ REFUSED = [
     ("up_sell item without category", lambda e: xsell.Engine(e.model, xsell.load_catalog(
         e.frame.assign(category=e.frame["category"].where(e.frame["item_id"] != ITEM), parent=None))).up_sell(ITEM),
      "item 'P000-B' has no category or product family in the catalog, so nothing to up-sell it with: give it one, "
-     "or the engine the training orders with customers (Engine(model, orders=orders))"),
+     "or the engine the training orders with customers (Engine(model, orders=orders); xsell score: --orders FILE)"),
     ("up_sell without categories", lambda e: xsell.Engine(e.model).up_sell(ITEM),
      "up_sell needs a catalog with categories or families, or the training orders with customers "
-     "(Engine(model, orders=orders))"),
+     "(Engine(model, orders=orders); xsell score: --orders FILE)"),
     ("up_sell_batch without categories", lambda e: xsell.Engine(e.model).up_sell_batch([ITEM, A]),
      "up_sell needs a catalog with categories or families, or the training orders with customers "
-     "(Engine(model, orders=orders))"),
+     "(Engine(model, orders=orders); xsell score: --orders FILE)"),
     ("up_sell_batch without categories, no items", lambda e: xsell.Engine(e.model).up_sell_batch([]),
      "up_sell needs a catalog with categories or families, or the training orders with customers "
-     "(Engine(model, orders=orders))"),
+     "(Engine(model, orders=orders); xsell score: --orders FILE)"),
     ("up_sell_batch without any price", lambda e: _unpriced_engine(e).up_sell_batch([ITEM, A]),
      "up_sell needs prices and no item has one: give a catalog with prices or orders with prices"),
     ("cross_sell a DataFrame basket", lambda e: e.engine.cross_sell(pd.DataFrame({"item_id": [A, B]})),
@@ -442,5 +442,5 @@ def test_score_up_sell_without_a_catalog_refuses_as_up_sell_does(cli_files, tmp_
                                    "--mode", "up-sell", "--no-progress", "--workers", "1"])
     assert run.exit_code == 1, run.output
     assert run.stderr.splitlines() == ["error: up_sell needs a catalog with categories or families, or the training "
-                                       "orders with customers (Engine(model, orders=orders))"]
+                                       "orders with customers (Engine(model, orders=orders); xsell score: --orders FILE)"]
     assert run.stdout == "" and not out.exists()

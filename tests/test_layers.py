@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "xsell"
 
 # lowest first; a module's layer is that of its longest matching prefix
 LAYERS = [
-    ["xsell.errors", "xsell.checks", "xsell.files", "xsell.kernels"],
+    ["xsell.errors", "xsell.checks", "xsell.files", "xsell.kernels", "xsell.names"],
     ["xsell.data"],
     ["xsell.mining"],
     ["xsell.models"],

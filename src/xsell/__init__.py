@@ -33,6 +33,7 @@ _EXPORTS = {
     "Catalog": "xsell.engine",
     "Suggestions": "xsell.engine",
     "load_catalog": "xsell.engine",
+    "load_rules": "xsell.engine.rules",
     "mine_rules": "xsell.mining.rules",
     "frequent_itemsets": "xsell.mining.rules",
     "Recommendations": "xsell.models.base",
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.models.hybrid import Hybrid as Hybrid
     from xsell.engine import BusinessRules as BusinessRules, Catalog as Catalog, Engine as Engine
     from xsell.engine import Suggestions as Suggestions, load_catalog as load_catalog
+    from xsell.engine.rules import load_rules as load_rules
     from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
     from xsell.models.cooccurrence import CoOccurrence as CoOccurrence
     from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pairs

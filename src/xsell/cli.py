@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, NoReturn, Optional, 
 import typer
 
 from xsell.models.registry import ALIASES, MODELS, canonical_name
+from xsell.names import RULE_METRICS
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -146,6 +147,14 @@ class Mode(str, Enum):
     cross_sell = "cross-sell"
     up_sell = "up-sell"
     uplift = "uplift"
+
+
+Metric: Any = Enum("Metric", [(name, name) for name in RULE_METRICS], type=str)  # type: ignore[misc]
+"""`xsell rules --sort` and `xsell fit --metric`: a rule's metrics (choices in --help and completion)."""
+if TYPE_CHECKING:
+    MetricType = Enum
+else:
+    MetricType = Metric
 
 
 class Objective(str, Enum):
@@ -328,7 +337,8 @@ def fit(
         help="Ignore itemsets with lower support (default: 0 for cooccurrence, 0.001 for rules).")] = None,
     neighbors: Annotated[int, typer.Option(help="cooccurrence: neighbours kept per item.", min=1)] = 100,
     max_len: Annotated[int, typer.Option(help="rules: 2 (item -> item) or 3 (also pairs -> item).")] = 2,
-    metric: Annotated[str, typer.Option(help="rules: the metric that scores recommendations.")] = "confidence",
+    metric: Annotated[MetricType, typer.Option(help="rules: the metric that scores recommendations.")
+                      ] = Metric["confidence"],
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
     seed: Annotated[int, typer.Option(help="als, bpr: random seed (same seed, same model).")] = 0,
     threads: Annotated[int, typer.Option(help="als, bpr, itemknn: threads (0: all cores; bpr is reproducible "
@@ -350,7 +360,7 @@ def fit(
         "cooccurrence": lambda **set_: xsell.CoOccurrence(**{
             "min_count": min_count, "min_support": min_support or 0.0, "neighbors": neighbors, **set_}),
         "association_rules": lambda **set_: xsell.AssociationRules(**{
-            "min_support": 0.001 if min_support is None else min_support, "max_len": max_len, "metric": metric,
+            "min_support": 0.001 if min_support is None else min_support, "max_len": max_len, "metric": metric.value,
             **set_}),
     }
     fitted = makers[name](**_model_params(param, name))
@@ -378,7 +388,7 @@ def rules(
     min_confidence: Annotated[float, typer.Option(help="Drop rules below this confidence.")] = 0.0,
     max_len: Annotated[int, typer.Option(help="Items per rule, antecedent and consequent together.")] = 2,
     min_lift: Annotated[Optional[float], typer.Option(help="Drop rules below this lift.")] = None,
-    sort: Annotated[str, typer.Option(help="Metric to sort by, descending.")] = "lift",
+    sort: Annotated[MetricType, typer.Option(help="Metric to sort by, descending.")] = Metric["lift"],
     top: Annotated[Optional[int], typer.Option(help="Keep the first N rules after sorting.")] = None,
     drop_mirrored: Annotated[bool, typer.Option(
         "--drop-mirrored", help="Of two rules over the same items with the sides swapped (a -> b and b -> a), "
@@ -409,7 +419,7 @@ def rules(
         warnings.simplefilter("always")
         summary = mine_rules_to_file(
             data, output, min_support=min_support, min_confidence=min_confidence, max_len=max_len,
-            min_lift=min_lift, sort_by=sort, top=top,
+            min_lift=min_lift, sort_by=sort.value, top=top,
             max_basket_items="auto" if max_basket_items is None else (max_basket_items or None), progress=stage,
             drop_mirrored=drop_mirrored)
     for warning in caught:  # in the CLI's words: a Python keyword is no advice to someone at a shell
@@ -616,7 +626,8 @@ def for_customer(
 @_handles_errors
 def score(
     model: ModelArg,
-    baskets: Annotated[Path, typer.Argument(help="CSV or Parquet of basket_id,item_id lines, in any order "
+    baskets: Annotated[Path, typer.Argument(help="basket_id,item_id lines (CSV, TSV, Parquet, .xlsx, JSON Lines; "
+                                                  "also .gz/.zst), in any order "
                                                   "(a file sorted by basket streams in one pass; otherwise the "
                                                   "lines are first regrouped through temporary files beside "
                                                   "the output).")],
@@ -626,7 +637,7 @@ def score(
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     mode: Annotated[Mode, typer.Option(help="recommend (the model alone), cross-sell, up-sell (the file holds "
                                             "item_id lines) or uplift (one row per basket).")] = Mode.recommend,
-    catalog: Annotated[Optional[Path], typer.Option(help="Catalog CSV or Parquet (item_id, price, cost, "
+    catalog: Annotated[Optional[Path], typer.Option(help="Catalog file in any orders format (item_id, price, cost, "
                                                          "category, parent, in_stock...).")] = None,
     objective: Annotated[Objective, typer.Option(help="Rank by probability, revenue or margin.",
                                                  case_sensitive=False)] = Objective.revenue,
@@ -683,13 +694,17 @@ def score(
     shape: dict[str, Any] = {"reasons": reasons, "catalog_columns": catalog_column or None, "wide": wide}
     progress = progress and not _QUIET[0]
     if progress and sys.stderr.isatty():
-        from rich.progress import Progress
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(transient=True) as bar:
+        # a CSV's size in lines is unknown until its end: the count and the elapsed time say how far it got
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} lines"),
+                      TimeElapsedColumn(), transient=True, console=Console(stderr=True)) as bar:
             task = bar.add_task(f"scoring {what}", total=None)
             summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=how,
                                  workers=workers or min(2, os.cpu_count() or 1),
-                                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total,
+                                                                         refresh=True),
                                  **shape)
     else:
         summary = score_file(loaded, baskets, output, k=k, chunk_lines=chunk_lines, engine=engine, mode=how,
@@ -749,7 +764,7 @@ def inspect(
 def serve(
     model: ModelArg,
     catalog: Annotated[Optional[Path], typer.Option(help="Catalog file (CSV/Parquet: item_id, price, ...): "
-                                                         "cross-sell, up-sell and uplift endpoints need it.")] = None,
+                                                         "cross-sell and up-sell endpoints need it.")] = None,
     rules: Annotated[Optional[Path], typer.Option(help="Business rules (TOML): items never shown, pinned "
                                                        "items, per-category limits.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
@@ -762,7 +777,7 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="One log line per request.")] = True,
 ) -> None:
     """Serve MODEL over HTTP (FastAPI; needs the serve extra): also-bought, recommend, cross-sell, up-sell,
-    uplift, health and ready endpoints, hot reload of replaced files. Stop with Ctrl-C."""
+    health and ready endpoints, hot reload of replaced files. Stop with Ctrl-C."""
     from xsell.serve import run
 
     run(model, catalog=catalog, rules=rules, host=host, port=port,

@@ -273,7 +273,8 @@ class Orders:
     def order_times(self) -> np.ndarray:
         """Time of each order (int64 ns; the earliest of its lines). Raises without timestamps."""
         if self.timestamp is None:
-            raise InputError("these orders have no timestamp column; map one with columns={'timestamp': ...}")
+            raise InputError("these orders have no timestamp column; map one with columns={'timestamp': NAME} "
+                             "(xsell: --column timestamp=NAME)")
         out = np.full(self.n_orders, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(out, self.order_index, self.timestamp)
         return out
@@ -786,7 +787,8 @@ def load_orders(
 ) -> Orders:
     """Read order lines into a validated, cleaned `Orders`.
 
-    source: a CSV/TSV or Parquet path, a pandas DataFrame or a pyarrow Table.
+    source: a path (CSV/TSV, Parquet, Excel .xlsx, JSON or JSON Lines; text formats also .gz/.zst), a pandas
+        DataFrame, a pyarrow Table, or any table with `__arrow_c_stream__` (a polars DataFrame, a DuckDB relation).
     layout: "lines" (one order line per row, with named columns) or "baskets": a text file with one
         basket per line, its items split by `sep` (default ","), no header (the arules/mlxtend basket
         format, e.g. Groceries); blank lines skipped, whitespace around items and empty items left out,

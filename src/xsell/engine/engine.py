@@ -91,7 +91,7 @@ class Engine:
         source = evidence_source(model, orders)
         if source is None:
             raise InputError(f"an Engine over {type(model).__name__} needs the training orders for its "
-                             f"probabilities and reasons: Engine(model, orders=orders)")
+                             f"probabilities and reasons: Engine(model, orders=orders) (xsell score: --orders FILE)")
         self._evidence = Evidence(source, None if source is model else model.items_, self.smoothing)
         # a CoOccurrence model scored with its own counts: many baskets in one product
         self._fast = source is model and isinstance(source, CoOccurrence)

@@ -50,7 +50,7 @@ class UpSell:
             self.check(st)
             raise InputError(f"item {item!r} has no category or product family in the catalog, so nothing to "
                              f"up-sell it with: give it one, or the engine the training orders with customers "
-                             f"(Engine(model, orders=orders))")
+                             f"(Engine(model, orders=orders); xsell score: --orders FILE)")
         n, ints, floats, bools = single.up_sell(st, rules, i, float(self.band), self.subs_args, self.base, k)
         base = float(st.price[i])
         how = (f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
@@ -100,7 +100,7 @@ class UpSell:
         any item nothing is an up-sell."""
         if self.subs is None and not (st.group >= 0).any():
             raise InputError("up_sell needs a catalog with categories or families, or the training orders with "
-                             "customers (Engine(model, orders=orders))")
+                             "customers (Engine(model, orders=orders); xsell score: --orders FILE)")
         if not st.priced.any():
             raise InputError("up_sell needs prices and no item has one: give a catalog with prices or orders "
                              "with prices")

@@ -44,14 +44,13 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell.names import RULE_METRICS
 from xsell.data.idmap import describe_type, short_repr
 from xsell.data.orders import Orders
 from xsell.checks import check_int
 from xsell.errors import InputError
 
-RULE_COLUMNS = ["antecedents", "consequents", "antecedent_support", "consequent_support", "support",
-                "confidence", "lift", "leverage", "conviction", "zhangs_metric", "jaccard", "certainty",
-                "kulczynski"]
+RULE_COLUMNS = ["antecedents", "consequents", *RULE_METRICS]
 METRICS = RULE_COLUMNS[2:]
 COUNT_COLUMNS = ["antecedent_count", "consequent_count", "count", "n_orders"]  # after support, with counts=True
 _AUTO_CAP = 100
