@@ -212,7 +212,8 @@ def test_console_script_errors_are_one_line_exit_2_for_usage_1_for_data(tmp_path
 
 
 @pytest.mark.parametrize("args, printed", [(["--version"], f"xsell {xsell.__version__}\n"),
-                                            (["version"], f"{xsell.__version__}\n")])  # the bare number, for scripts
+                                            (["version"], f"{xsell.__version__}\n"),  # the bare number, for scripts
+                                            (["version", "--json"], json.dumps({"version": xsell.__version__}) + "\n")])
 def test_version_is_printed_by_the_console_script_with_exit_0(tmp_path, args, printed):
     import subprocess
     import sys

@@ -218,3 +218,18 @@ def test_score_on_a_terminal_shows_lines_counted_and_time_elapsed_on_csv_input(t
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))  # colours and cursor moves
     counts = [int(n.replace(",", "")) for n in re.findall(r"scoring baskets [━ ]*([\d,]+) lines \d:\d\d:\d\d", text)]
     assert counts and max(counts) > 0 and max(counts) <= len(lines), text[-500:]
+
+
+def test_score_sep_applies_to_the_baskets_and_the_catalog(bakery: Path) -> None:
+    columns = ["-c", "order_id=Transaction", "-c", "item_id=Item"]
+    assert _xsell(bakery, "-q", "fit", "bakery.csv", "-o", "m.xsell", *columns).returncode == 0
+    pd.DataFrame({"basket_id": [1, 2], "item_id": ["Bread", "Coffee"]}).to_csv(bakery / "b.txt", index=False, sep="|")
+    pd.DataFrame({"item_id": ["Bread", "Coffee", "Tea", "NONE"], "price": [2.0, 3.0, 2.5, 0.0],
+                  "category": ["bakery", "drinks", "drinks", "none"]}).to_csv(bakery / "c.txt", index=False, sep="|")
+    done = _xsell(bakery, "-q", "score", "m.xsell", "b.txt", "-o", "s.csv", "--mode", "cross-sell", "--catalog",
+                  "c.txt", "--sep", "|", "--workers", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["baskets"] == 2
+    scored = pd.read_csv(bakery / "s.csv")
+    assert scored.groupby("basket_id")["item_id"].first().to_dict() == {1: "Coffee", 2: "Bread"}
+    assert scored.loc[scored["item_id"] == "Coffee", "price"].tolist() == [3.0]  # the catalog's price, read with '|'

@@ -529,6 +529,15 @@ def test_up_sell_alone_equals_up_sell_batch_bit_for_bit(shop_model, catalog, sho
             for column in ("probability", "price", "extra_price", "expected_revenue", "expected_margin"):
                 assert _same_floats(got[column], mine[column])
             assert got["pinned"].tolist() == mine["pinned"].tolist()
+            assert got["closes_gap"].tolist() == mine["closes_gap"].tolist()
+            assert got["reason"].tolist() == mine["reason"].tolist()  # pinned rows too (rules pin top[0] -> top[5])
+    assert "reason" not in engine.up_sell_batch(items, k=4, reasons=False).columns
+    no_catalog = xsell.Engine(shop_model, orders=shop.orders)  # data-driven substitutes: another reason text
+    batch = no_catalog.up_sell_batch(items, k=2)
+    assert len(batch) > 0
+    for item in batch["item_id"].astype(str).unique():
+        assert no_catalog.up_sell(item, k=2).to_frame()["reason"].tolist() == \
+            batch.loc[batch["item_id"] == item, "reason"].tolist()
 
 
 def test_suggestions_build_their_frame_on_first_use(engine, shop):

@@ -407,3 +407,55 @@ def test_excel_keeps_ids_that_pandas_would_read_as_missing(tmp_path) -> None:
     csv = tmp_path / "o.csv"
     pd.read_excel(path, dtype=str, keep_default_na=False).to_csv(csv, index=False)
     _same(got, xsell.load_orders(csv))
+
+
+CATALOG = pd.DataFrame({"item_id": ["0042", "85123A", "71053", "22423"], "price": ["2.55", "3.39", "3.75", "12.75"],
+                        "category": ["mugs", "lights", "lights", "cake stands"]})
+
+
+@pytest.mark.parametrize("name", ["c.csv.gz", "c.csv.zst", "c.xlsx", "c.json", "c.jsonl", "c-semicolon.csv"])
+def test_a_catalog_loads_from_every_format_as_from_its_csv(tmp_path, name) -> None:
+    CATALOG.to_csv(tmp_path / "c.csv", index=False)
+    want = xsell.load_catalog(tmp_path / "c.csv")
+    path = tmp_path / name
+    text = CATALOG.to_csv(index=False, sep=";" if "semicolon" in name else ",")
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt") as out:
+            out.write(text)
+    elif name.endswith(".zst"):
+        _zst(path, text.encode())
+    elif name.endswith(".xlsx"):
+        CATALOG.to_excel(path, index=False)
+    elif name.endswith(".jsonl"):
+        path.write_text(CATALOG.to_json(orient="records", lines=True))
+    elif name.endswith(".json"):
+        path.write_text(CATALOG.to_json(orient="records"))
+    else:
+        path.write_text(text)
+    got = xsell.load_catalog(path)
+    items = IdMap(["22423", "0042", "85123A", "71053"])
+    pd.testing.assert_frame_equal(got.item_columns(items, ["price", "category"]),
+                                  want.item_columns(items, ["price", "category"]))
+    assert got.item_columns(items, ["price"])["price"].tolist() == [12.75, 2.55, 3.39, 3.75]
+
+
+def test_sep_is_taken_by_catalogs_and_batch_scoring(tmp_path, canonical) -> None:
+    """A '|' file read with sep='|' equals the comma file; the wrong separator names the missing column."""
+    from xsell.batch import score_file
+
+    CATALOG.to_csv(tmp_path / "c.csv", index=False)
+    CATALOG.to_csv(tmp_path / "c.txt", index=False, sep="|")
+    items = IdMap(["0042", "85123A"])
+    assert xsell.load_catalog(tmp_path / "c.txt", sep="|").item_columns(items, ["category"])["category"].tolist() \
+        == ["mugs", "lights"]
+    with pytest.raises(InputError, match="item_id"):
+        xsell.load_catalog(tmp_path / "c.txt", sep=";")
+    model = xsell.CoOccurrence(min_count=1).fit(canonical)
+    baskets = LINES.rename(columns={"order_id": "basket_id"})[["basket_id", "item_id"]]
+    baskets.to_csv(tmp_path / "b.csv", index=False)
+    baskets.to_csv(tmp_path / "b.txt", index=False, sep="|")
+    score_file(model, tmp_path / "b.csv", tmp_path / "want.csv", k=2, workers=1)
+    score_file(model, tmp_path / "b.txt", tmp_path / "got.csv", k=2, workers=1, sep="|")
+    assert (tmp_path / "got.csv").read_bytes() == (tmp_path / "want.csv").read_bytes()
+    with pytest.raises(InputError, match="basket_id"):
+        score_file(model, tmp_path / "b.txt", tmp_path / "bad.csv", k=2, workers=1, sep=";")

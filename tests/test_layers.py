@@ -90,3 +90,17 @@ def test_io_calls_no_private_member_of_a_model() -> None:
                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                and node.value.id in ("model", "cls") and node.attr.startswith("_")]
     assert private == []
+
+
+@pytest.mark.parametrize("name, path", [(n, p) for n, p in modules() if n != "xsell.cli"],
+                         ids=[n for n, _ in modules() if n != "xsell.cli"])
+def test_the_library_never_prints_or_writes_to_the_standard_streams(name: str, path: Path) -> None:
+    """Library progress and notes go to the `xsell` logger; only the command line (xsell.cli) prints."""
+    said = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+            said.append(f"print() at line {node.lineno}")
+        if isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr") and \
+                isinstance(node.value, ast.Name) and node.value.id == "sys":
+            said.append(f"sys.{node.attr} at line {node.lineno}")
+    assert said == []

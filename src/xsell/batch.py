@@ -71,10 +71,10 @@ class _NotGrouped(Exception):
 # -- reading -----------------------------------------------------------------------
 
 
-def _read_chunks(path: Path, chunk_lines: int, required: tuple[str, ...]) -> Chunks:
+def _read_chunks(path: Path, chunk_lines: int, required: tuple[str, ...], sep: str | None = None) -> Chunks:
     """The required (and optional) columns in chunks: CSV cells as text, Parquet columns as stored."""
     return read_chunks(path, what="baskets", required=required, optional=_OPTIONAL, chunk_lines=chunk_lines,
-                       first_lines=_FIRST_CSV_CHUNK)
+                       first_lines=_FIRST_CSV_CHUNK, sep=sep)
 
 
 def _checked(chunks: Chunks, path: Path, required: tuple[str, ...]) -> Generator[pd.DataFrame, None, None]:
@@ -244,7 +244,7 @@ def _score_chunk(chunk: pd.DataFrame) -> pd.DataFrame:
     if job.mode == "recommend":
         scored = job.model.recommend_batch(chunk, k=job.k)
     elif job.mode == "up-sell":
-        scored = job.engine.up_sell_batch(chunk, k=job.k)
+        scored = job.engine.up_sell_batch(chunk, k=job.k, reasons=job.reasons)
     elif job.mode == "cross-sell":
         scored = job.engine.score_batch(chunk, k=job.k, threshold=job.threshold, mode=job.mode, reasons=job.reasons)
     else:
@@ -444,6 +444,7 @@ def score_file(
     reasons: bool = True,
     catalog_columns: Sequence[str] | None = None,
     wide: bool = False,
+    sep: str | None = None,
 ) -> ScoreSummary:
     """Score every basket of a CSV/Parquet file, chunk by chunk, with bounded memory.
 
@@ -461,7 +462,8 @@ def score_file(
     each row's suggested item (item_id; upsell_id for up-sell), after it. wide: one row per basket
     (per item for up-sell) instead of one per suggestion, each column once per rank: item_id_1 ..
     item_id_k, then probability_1 .. probability_k and so on (`wide_layout`); not for uplift, which
-    is one row per basket already.
+    is one row per basket already. sep: a CSV input's separator (one character; default: found from the
+    file, as `load_orders` does).
     """
     for name, value in (("workers", workers), ("chunk_lines", chunk_lines), ("k", k)):
         check_int(name, value, 1)
@@ -489,7 +491,7 @@ def score_file(
         raise InputError(f"output {out} must end in .parquet or .csv")
     check_output_path(out)
     required = ("item_id",) if mode == "up-sell" else _COLUMNS
-    chunks = _read_chunks(src, chunk_lines, required)
+    chunks = _read_chunks(src, chunk_lines, required, sep)
     total = chunks.total
     counts = {"lines": 0, "baskets": 0, "fallback": 0, "rows": 0, "partitions": 0}
 
@@ -544,7 +546,7 @@ def score_file(
         lines = chunks.line_count()
         n = min(_MAX_PARTITIONS, max(1, math.ceil(lines / max(chunk_lines, _PARTITION_LINES))))
         with temp_folder_beside(out) as folder:
-            again = _read_chunks(src, max(chunk_lines, _PARTITION_LINES), required)
+            again = _read_chunks(src, max(chunk_lines, _PARTITION_LINES), required, sep)
             with closing(again):
                 paths = _partition(_checked(again, src, required), again.schema, folder, n)
             counts["partitions"] = n

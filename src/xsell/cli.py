@@ -669,7 +669,9 @@ def score(
                                                "files).")] = True,
     json_: JsonOpt = False,
 ) -> None:
-    """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift."""
+    """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift.
+
+    --sep sets the separator of every CSV it reads: the baskets, --catalog and --orders."""
     import xsell
     from xsell.batch import score_file
     from xsell.files import check_output_path
@@ -682,7 +684,7 @@ def score(
     loaded = xsell.load_model(model)
     engine = None
     if how != "recommend" or catalog is not None or threshold is not None or rank_by != "revenue":
-        cat = xsell.load_catalog(catalog) if catalog is not None else None
+        cat = xsell.load_catalog(catalog, sep=sep) if catalog is not None else None
         history = None if orders is None else _load_orders(
             orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
             keep_placeholders=keep_placeholders)
@@ -691,7 +693,8 @@ def score(
         if how == "recommend":
             how = "cross-sell"
     what = "items" if how == "up-sell" else "baskets"
-    shape: dict[str, Any] = {"reasons": reasons, "catalog_columns": catalog_column or None, "wide": wide}
+    shape: dict[str, Any] = {"reasons": reasons, "catalog_columns": catalog_column or None, "wide": wide,
+                             "sep": sep}
     progress = progress and not _QUIET[0]
     if progress and sys.stderr.isatty():
         from rich.console import Console
@@ -813,11 +816,11 @@ def demo(
 
 
 @app.command()
-def version() -> None:
+def version(json_: JsonOpt = False) -> None:
     """Print xsell's version."""
     from xsell import __version__
 
-    typer.echo(__version__)
+    typer.echo(json.dumps({"version": __version__}) if json_ else __version__)
 
 
 class _Signalled(BaseException):

@@ -220,9 +220,10 @@ def _number(frame: pd.DataFrame, role: str, name: str) -> np.ndarray:
     return out
 
 
-def load_catalog(source: Any, columns: Mapping[str, str] | None = None) -> Catalog:
-    """Read and validate a catalog (see the module docstring); `columns` maps roles to your column names."""
-    frame = read_table(source, what="catalog", duplicates=_repeated_columns, accepted=_SOURCES).frame
+def load_catalog(source: Any, columns: Mapping[str, str] | None = None, *, sep: str | None = None) -> Catalog:
+    """Read and validate a catalog (see the module docstring); `columns` maps roles to your column names;
+    `sep` is a CSV's separator (one character; default: found from the file: , ; tab or |)."""
+    frame = read_table(source, what="catalog", duplicates=_repeated_columns, accepted=_SOURCES, sep=sep).frame
     frame = frame.reset_index(drop=True)
     if columns is not None and not isinstance(columns, Mapping):
         raise InputError(f"columns must map roles to column names, e.g. {{'item_id': 'SKU'}}, "

@@ -215,15 +215,19 @@ class Engine:
         k = check_int("k", k, 1)
         return self._upsell.one(st, item, k, self._rules(rules))
 
-    def up_sell_batch(self, items: Any, k: int = 5, rules: BusinessRules | None = None) -> pd.DataFrame:
+    def up_sell_batch(self, items: Any, k: int = 5, rules: BusinessRules | None = None,
+                      reasons: bool = True) -> pd.DataFrame:
         """Up-sells for many items at once (a column or list of item ids), vectorised: item_id, rank,
-        upsell_id, probability, price, extra_price, expected_revenue, expected_margin, pinned. Unknown
+        upsell_id, probability, price, extra_price, expected_revenue, expected_margin, closes_gap, pinned and
+        reason, as `up_sell` gives them per item (reasons=False leaves the reason out). Unknown
         items, items without a price and items with nothing to compare them with (no category, family
         or data-driven substitutes) get no rows, where `up_sell` raises InputError. An engine that can up-sell
         nothing at all (no categories, families or substitutes; no prices) raises InputError as `up_sell` does."""
         st = self._state  # read once: the whole answer comes from one catalog
         k = check_int("k", k, 1)
-        return self._upsell.many(st, items, k, self._rules(rules))
+        if not isinstance(reasons, (bool, np.bool_)):
+            raise InputError(f"reasons must be True or False, got {reasons!r}")
+        return self._upsell.many(st, items, k, self._rules(rules), bool(reasons))
 
     # -- batch -----------------------------------------------------------------------------
     def score_batch(self, baskets: Any, k: int = 5, rules: BusinessRules | None = None,

@@ -20,6 +20,7 @@ from xsell.data.idmap import IdMap
 from xsell.engine import filters, single
 from xsell.engine.evidence import read_only
 from xsell.engine.filters import Held, Rules
+from xsell.engine.reasons import PINNED, money_texts
 from xsell.engine.snapshot import Snapshot
 from xsell.engine.suggestions import Columns, Suggestions, item_id, plain
 from xsell.errors import InputError
@@ -70,9 +71,10 @@ class UpSell:
 
         return Suggestions.of(Columns(ids, columns), basket_value=base)
 
-    def many(self, st: Snapshot, items: Any, k: int, rules: Rules) -> pd.DataFrame:
+    def many(self, st: Snapshot, items: Any, k: int, rules: Rules, reasons: bool = True) -> pd.DataFrame:
         """Up-sells of many items (a column or list of item ids): item_id, rank, upsell_id, probability, price,
-        extra_price, expected_revenue, expected_margin, pinned; unknown and unpriced items get no rows."""
+        extra_price, expected_revenue, expected_margin, closes_gap, pinned, reason (as `one` writes it; left out
+        with reasons=False); unknown and unpriced items get no rows."""
         if isinstance(items, pd.DataFrame):
             if "item_id" not in items.columns:
                 raise InputError(f"items frame lacks column item_id; it has: {', '.join(map(str, items.columns))}")
@@ -89,10 +91,44 @@ class UpSell:
         idx = self.items.to_internal(values).astype(np.int64)  # the model's matching rule, vectorised
         idx = idx[idx >= 0]
         uniq = np.unique(idx[st.priced[idx]])
-        frame = self.frame(st, uniq, k, rules)
+        frame, source = self.frame(st, uniq, k, rules, with_source=True)
         frame = frame.rename(columns={"item_id": "upsell_id", "source_id": "item_id"})
-        return frame[["item_id", "rank", "upsell_id", "probability", "price", "extra_price", "expected_revenue",
-                      "expected_margin", "pinned"]]
+        columns = ["item_id", "rank", "upsell_id", "probability", "price", "extra_price", "expected_revenue",
+                   "expected_margin", "closes_gap", "pinned"]
+        if reasons:
+            frame["reason"] = self.reasons(st, source, frame["price"].to_numpy(), frame["probability"].to_numpy(),
+                                           frame["pinned"].to_numpy())
+            columns.append("reason")
+        out: pd.DataFrame = frame[columns]
+        return out
+
+    def reasons(self, st: Snapshot, source: np.ndarray, price: np.ndarray, likely: np.ndarray,
+                pinned: np.ndarray) -> Any:
+        """`one`'s reasons for many rows (source items as internal indices), vectorised with Arrow's string
+        kernels: the text per source item once, the numbers formatted as Python's format() writes them."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if len(source) == 0:
+            return pd.array([], dtype=object)
+        cat = st.cat
+        sources, at = np.unique(source, return_inverse=True)
+        how = [f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
+               else "same product family" if cat.parent[i] >= 0
+               else "bought by the same customers, rarely in the same order" for i in sources.tolist()]
+        head = pc.if_else(pa.array(pinned), PINNED, pa.array(how, type=pa.string()).take(at.ravel()))
+        base = st.price[source]
+        ratio = price / base
+        ratio_text = money_texts(ratio)
+        wide = ratio >= 1000  # '{:.2f}' has no thousands separator: the few such rows written by Python
+        if wide.any():
+            ratio_text = pc.if_else(pa.array(wide), pa.array([f"{v:.2f}" if w else "" for v, w in
+                                                               zip(ratio.tolist(), wide.tolist())]), ratio_text)
+        shares, share_at = np.unique(likely, return_inverse=True)
+        share_text = pa.array([f"{v:.1%}" for v in shares.tolist()], type=pa.string()).take(share_at.ravel())
+        text = pc.binary_join_element_wise(head, ", ", ratio_text, "x the price (+", money_texts(price - base),
+                                           "); in ", share_text, " of orders", "")
+        return text.to_numpy(zero_copy_only=False)
 
     def check(self, st: Snapshot) -> None:
         """Refuse up-sell requests this engine can never answer (every up-sell path calls it): without a
@@ -137,7 +173,7 @@ class UpSell:
         keep = (c_all != s_all) & (price[c_all] > price[s_all])
         return s_all[keep], c_all[keep]
 
-    def frame(self, st: Snapshot, src: np.ndarray, k: int, rules: Rules) -> pd.DataFrame:
+    def frame(self, st: Snapshot, src: np.ndarray, k: int, rules: Rules, with_source: bool = False) -> Any:
         """The top k up-sells of each source item (internal indices, priced), through the business rules."""
         s_, c_ = self.pairs(st, src)
         held = Held.own(src[st.priced[src]], len(self.items))  # each source item is a row holding itself
@@ -156,10 +192,11 @@ class UpSell:
         s_, c_, likely, extra, extra_margin, pinned = (s_[order], c_[order], likely[order], extra[order],
                                                        extra_margin[order], pinned[at])
         ids = self.items.ids
-        return pd.DataFrame({"source_id": ids[s_], "rank": rank.astype(np.int32), "item_id": ids[c_],
-                             "probability": likely, "price": price[c_], "extra_price": extra,
-                             "expected_revenue": likely * extra, "expected_margin": likely * extra_margin,
-                             "closes_gap": np.zeros(len(s_), bool), "pinned": pinned})
+        frame = pd.DataFrame({"source_id": ids[s_], "rank": rank.astype(np.int32), "item_id": ids[c_],
+                              "probability": likely, "price": price[c_], "extra_price": extra,
+                              "expected_revenue": likely * extra, "expected_margin": likely * extra_margin,
+                              "closes_gap": np.zeros(len(s_), bool), "pinned": pinned})
+        return (frame, s_) if with_source else frame
 
 
 __all__ = ["UpSell"]
