@@ -318,3 +318,31 @@ def test_shell_completion_offers_commands_and_choices(tmp_path, words, cword, ex
                            "from xsell.cli import main; main()"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env)
     assert (done.returncode, done.stdout.split(), done.stderr) == (0, expected, "")
+
+
+def test_every_printing_command_prints_json_through_the_real_entry_point(tmp_path, model_path):
+    """also-bought, recommend, for-customer and inspect with --json, run as a user runs them: stdout is one JSON
+    document holding what the Python API answers."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> Any:
+        done = subprocess.run([sys.executable, "-c", "from xsell.cli import main; main()", *args, "--json"],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    model = xsell.load_model(model_path)
+    got = run("also-bought", str(model_path), "a", "-k", "2")
+    assert [(r["item_id"], r["score"]) for r in got["results"]] == list(model.also_bought("a", k=2))
+    got = run("recommend", str(model_path), "a", "b", "-k", "2")
+    assert [(r["item_id"], r["score"]) for r in got["results"]] == list(model.recommend(["a", "b"], k=2))
+    frame = pd.DataFrame({"order_id": [1, 1, 2, 2, 3, 3, 4], "item_id": ["a", "b", "a", "c", "b", "c", "a"],
+                          "customer_id": ["u", "u", "v", "v", "u", "u", "w"],
+                          "timestamp": pd.date_range("2024-01-01", periods=7, freq="D")})
+    hybrid = xsell.Hybrid().fit(xsell.load_orders(frame))
+    xsell.save_model(hybrid, tmp_path / "h.xsell")
+    got = run("for-customer", str(tmp_path / "h.xsell"), "u", "-k", "2", "--include-bought")
+    assert [(r["item_id"], r["score"]) for r in got["results"]] == \
+        list(hybrid.recommend_for_customer("u", k=2, exclude_bought=False))
+    assert run("inspect", str(model_path)) == xsell.inspect_model(model_path)

@@ -308,7 +308,10 @@ def _load_orders(path: Path, column: list[str] | None, *, layout: Layout = Layou
 
 def _print_frame(frame: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     if as_json:
-        payload = {**(extra or {}), "results": json.loads(frame.to_json(orient="records"))}
+        from xsell.data.records import frame_records
+
+        # plain values at full precision (pandas' to_json keeps 10 digits); NaN becomes null
+        payload = {**(extra or {}), "results": frame_records(frame)}
         typer.echo(json.dumps(payload))
         return
     if extra and extra.get("fallback"):
@@ -495,7 +498,9 @@ def evaluate(
                       "title": f"xsell evaluation: {orders.name}"})
     table = result.table
     if json_:
-        typer.echo(json.dumps({**result.meta, "results": json.loads(table.to_json(orient="records"))}))
+        from xsell.data.records import frame_records
+
+        typer.echo(json.dumps({**result.meta, "results": frame_records(table)}))
         return
     what = "one hidden item each" if task is Task.basket_completion else "a customer's next order each"
     typer.echo(f"{result.meta['baskets']:,} test baskets ({what}), k={k}, split: {result.meta['split']}")
