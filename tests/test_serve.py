@@ -4,6 +4,7 @@ status and body, /ready follows the loading, and the files are reloaded under lo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -319,7 +320,7 @@ def test_health_and_ready(client, files, shop_model):
 
 
 def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def test_ready_is_503_until_the_model_file_arrives(tmp_path, shop_model, basket_item):
@@ -589,3 +590,13 @@ def test_the_cli_serves_until_sigterm_and_names_a_missing_model_in_one_line(file
     assert "Application shutdown complete." in stderr and "Traceback" not in stderr
     done = subprocess.run([*cli, str(tmp_path / "none.xsell")], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (1, f"error: model file not found: {tmp_path / 'none.xsell'}\n")
+
+
+def test_times_in_answers_always_carry_six_fraction_digits():
+    """Times are written by xsell, not by pydantic (2.1 wrote 04:17:46.113Z for .113000): the same text under every
+    supported release, also for a whole millisecond or a whole second."""
+    from xsell.serve.app import _utc
+    from xsell.serve.schemas import FileInfo
+
+    for seconds, text in [(1764649066.113, "2025-12-02T04:17:46.113000Z"), (1764649066.0, "2025-12-02T04:17:46.000000Z")]:
+        assert json.loads(FileInfo(path="p", modified=_utc(seconds), size=1).model_dump_json())["modified"] == text

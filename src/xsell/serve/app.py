@@ -130,8 +130,10 @@ async def request_rules(
 Rules = Annotated[RequestRules, Depends(request_rules)]
 
 
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
+def _utc(seconds: float) -> str:
+    """UTC time as ISO 8601 text with microseconds, written here: pydantic's datetime serialisation differs
+    between its releases (2.1 drops trailing zeros of the fraction)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _file(state: Optional[FileState]) -> Optional[FileInfo]:

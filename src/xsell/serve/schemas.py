@@ -5,7 +5,6 @@ price or margin, NaN in the library, is null here)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, Field
@@ -70,7 +69,8 @@ class Health(BaseModel):
 
 class FileInfo(BaseModel):
     path: str
-    modified: datetime = Field(description="The file's modification time when it was read (UTC).")
+    modified: str = Field(description="The file's modification time when it was read: UTC, ISO 8601 with "
+                                      "microseconds, e.g. 2026-12-02T04:17:46.113000Z.")
     size: int = Field(description="Bytes.")
 
 
@@ -82,7 +82,7 @@ class ModelInfo(FileInfo):
 class LoadFailure(BaseModel):
     file: str = Field(description="The file that failed to load.")
     message: str
-    at: datetime = Field(description="When (UTC).")
+    at: str = Field(description="When: UTC, ISO 8601 with microseconds.")
 
 
 class Ready(BaseModel):
@@ -90,7 +90,8 @@ class Ready(BaseModel):
     model: Optional[ModelInfo] = None
     catalog: Optional[FileInfo] = None
     rules: Optional[FileInfo] = None
-    loaded_at: Optional[datetime] = Field(default=None, description="When the serving state began serving (UTC).")
+    loaded_at: Optional[str] = Field(default=None, description="When the serving state began serving: UTC, ISO 8601 "
+                                                               "with microseconds.")
     reloads: int = Field(default=0, description="Reloads since start (the first load not counted).")
     cross_sell: bool = Field(default=False, description="Whether /cross-sell and /up-sell answer with this model.")
     error: Optional[LoadFailure] = Field(default=None, description=(
