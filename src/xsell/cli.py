@@ -296,13 +296,14 @@ def _columns(pairs: list[str] | None) -> dict[str, Any]:
 
 def _load_orders(path: Path, column: list[str] | None, *, layout: Layout = Layout.lines, sep: str | None = None,
                  keep_returns: bool = False, drop_item: list[str] | None = None,
-                 keep_placeholders: bool = False) -> Any:
-    """xsell.load_orders with the CLI's options; the load report is a note on stderr."""
+                 keep_placeholders: bool = False, note: bool = True) -> Any:
+    """xsell.load_orders with the CLI's options; the load report is a note on stderr (unless note=False)."""
     import xsell
 
     data = xsell.load_orders(path, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
                              sep=sep, drop_items=drop_item or (), drop_placeholders=not keep_placeholders)
-    _note(str(data.report))
+    if note:
+        _note(str(data.report))
     return data
 
 
@@ -807,12 +808,11 @@ def demo(
     json_: JsonOpt = False,
 ) -> None:
     """Fit on a built-in synthetic shop (no download) and show recommendations."""
-    import xsell
     from xsell.demo import demo_json, run_demo
 
-    data = None if orders is None else xsell.load_orders(  # its load report is one of the demo's lines
-        orders, columns=_columns(column), keep_returns=keep_returns, layout=layout.value, sep=sep,
-        drop_items=drop_item or (), drop_placeholders=not keep_placeholders)
+    data = None if orders is None else _load_orders(  # its load report is one of the demo's lines
+        orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
+        keep_placeholders=keep_placeholders, note=False)
     if json_:
         typer.echo(json.dumps(demo_json(data, seed=seed)))
         return

@@ -54,9 +54,7 @@ class UpSell:
                              f"(Engine(model, orders=orders); xsell score: --orders FILE)")
         n, ints, floats, bools = single.up_sell(st, rules, i, float(self.band), self.subs_args, self.base, k)
         base = float(st.price[i])
-        how = (f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
-               else "same product family" if cat.parent[i] >= 0
-               else "bought by the same customers, rarely in the same order")
+        how = _how(st, i)
         likely, price = floats[:2 * n].reshape(2, n).tolist()
         pinned = "pinned by the merchandiser"
         reasons = [f"{pinned if pin else how}, {p / base:.2f}x the price (+{p - base:,.2f}); in {lk:.1%} of orders"
@@ -111,19 +109,17 @@ class UpSell:
 
         if len(source) == 0:
             return pd.array([], dtype=object)
-        cat = st.cat
         sources, at = np.unique(source, return_inverse=True)
-        how = [f"same category '{cat.category_names[cat.category[i]]}'" if cat.category[i] >= 0
-               else "same product family" if cat.parent[i] >= 0
-               else "bought by the same customers, rarely in the same order" for i in sources.tolist()]
+        how = [_how(st, i) for i in sources.tolist()]  # once per source item
         head = pc.if_else(pa.array(pinned), PINNED, pa.array(how, type=pa.string()).take(at.ravel()))
         base = st.price[source]
         ratio = price / base
         ratio_text = money_texts(ratio)
         wide = ratio >= 1000  # '{:.2f}' has no thousands separator: the few such rows written by Python
         if wide.any():
-            ratio_text = pc.if_else(pa.array(wide), pa.array([f"{v:.2f}" if w else "" for v, w in
-                                                               zip(ratio.tolist(), wide.tolist())]), ratio_text)
+            rows = np.flatnonzero(wide)
+            written = pa.array([f"{v:.2f}" for v in ratio[rows].tolist()], type=pa.string())
+            ratio_text = pc.if_else(pa.array(wide), written.take(np.maximum(np.cumsum(wide) - 1, 0)), ratio_text)
         shares, share_at = np.unique(likely, return_inverse=True)
         share_text = pa.array([f"{v:.1%}" for v in shares.tolist()], type=pa.string()).take(share_at.ravel())
         text = pc.binary_join_element_wise(head, ", ", ratio_text, "x the price (+", money_texts(price - base),
@@ -197,6 +193,14 @@ class UpSell:
                               "expected_revenue": likely * extra, "expected_margin": likely * extra_margin,
                               "closes_gap": np.zeros(len(s_), bool), "pinned": pinned})
         return (frame, s_) if with_source else frame
+
+
+def _how(st: Snapshot, i: int) -> str:
+    """How item i's up-sells were found, the first words of their reason."""
+    cat = st.cat
+    if cat.category[i] >= 0:
+        return f"same category '{cat.category_names[cat.category[i]]}'"
+    return "same product family" if cat.parent[i] >= 0 else "bought by the same customers, rarely in the same order"
 
 
 __all__ = ["UpSell"]
