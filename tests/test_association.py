@@ -203,7 +203,7 @@ def shop_lines(shop) -> pd.DataFrame:
 @pytest.mark.parametrize("aggregate, metric", [("max", "confidence"), ("sum", "confidence"), ("sum", "leverage")])
 def test_batch_equals_one_by_one(shop, shop_lines, max_len, aggregate, metric):
     model = AssociationRules(min_support=0.001, max_len=max_len, aggregate=aggregate, metric=metric).fit(shop.orders)
-    batch = model.recommend_batch(shop_lines, k=5)
+    batch = model.recommend_batch(shop_lines, k=5, explain=True)  # with the rule behind each row
     fallbacks = 0
     n_baskets = 0
     for basket_id, items in shop_lines.groupby("basket_id")["item_id"]:
@@ -214,6 +214,10 @@ def test_batch_equals_one_by_one(shop, shop_lines, max_len, aggregate, metric):
         assert got["item_id"].tolist() == single.items
         assert np.array_equal(got["score"].to_numpy(), single.scores)  # same floats, not just close
         assert got["rank"].tolist() == list(range(1, len(single) + 1))
+        explained = single.to_frame()
+        assert got["rule"].tolist() == explained["rule"].tolist()
+        for stat in ("support", "confidence", "lift"):
+            assert np.array_equal(got[stat].to_numpy(), explained[stat].to_numpy(), equal_nan=True)
     assert n_baskets == 300
     assert batch.attrs["fallback_baskets"] == fallbacks
     assert fallbacks < 30  # most baskets are answered by rules
@@ -228,6 +232,11 @@ def test_batch_on_the_tiny_fixture_by_hand(tiny_orders):
     assert x["score"].tolist() == [pytest.approx(2.0), pytest.approx(8 / 9)]
     assert frame[frame.basket_id == "y"]["item_id"].tolist() == ["a", "b"]
     assert frame.attrs["fallback_baskets"] == 1
+    explained = model.recommend_batch({"x": ["a", "c"], "y": ["zzz"]}, k=2, explain=True)
+    assert explained["rule"].tolist() == ["a & c -> d", explained["rule"][1], "", ""]
+    assert explained["rule"][1] in ("a -> b", "c -> b")  # both at lift 8/9
+    assert explained["lift"][:2].tolist() == [pytest.approx(2.0), pytest.approx(8 / 9)]
+    assert explained["confidence"][2:].isna().all() and explained["lift"][2:].isna().all()
 
 
 # -- the rules behind the model -------------------------------------------------------------------------------

@@ -190,6 +190,28 @@ def test_batch_accepts_a_mapping_and_flags_fallbacks(tiny_orders):
     assert list(frame.columns) == ["basket_id", "rank", "item_id", "score"]
 
 
+def test_batch_explanation_by_hand_with_a_tie_and_a_fallback():
+    """C is bought once with A and once with B: in basket [B, A] both pairs tie, and the explanation
+    names A, the basket item `recommend` names (the lower index); a basket of unknown ids gets the
+    popular items with count and support, no confidence, no lift, no `because`."""
+    frame = pd.DataFrame({"order_id": ["1", "1", "2", "2", "3", "3", "4", "4"],
+                          "item_id": ["A", "C", "B", "C", "A", "D", "B", "E"]})
+    model = CoOccurrence(min_count=1).fit(xsell.load_orders(frame))
+    batch = model.recommend_batch({"x": ["B", "A"], "y": ["nope"]}, k=3, explain=True)
+    x = batch[batch.basket_id == "x"]
+    assert x["item_id"].tolist()[0] == "C"
+    c = x.iloc[0]
+    assert (c["because"], c["count"], c["support"], c["confidence"]) == ("A", 1, 1 / 4, 1 / 2)
+    assert c["lift"] == 1 * 4 / (2 * 2)
+    single = model.recommend(["B", "A"], k=3).to_frame()
+    assert single["because"].tolist() == x["because"].astype(object).tolist()
+    y = batch[batch.basket_id == "y"]
+    assert y["because"].isna().all() and y["confidence"].isna().all() and y["lift"].isna().all()
+    assert y["count"].tolist() == [2, 2, 2] and y["support"].tolist() == [0.5, 0.5, 0.5]
+    with pytest.raises(InputError, match=r"^explain must be True or False, got 'yes'$"):
+        model.recommend_batch({"x": ["A"]}, explain="yes")
+
+
 def test_batch_frame_without_item_column_is_refused(tiny_orders):
     model = CoOccurrence(min_count=1).fit(tiny_orders)
     with pytest.raises(InputError, match=r"^baskets frame lacks column\(s\) item_id; it has: basket_id, sku$"):

@@ -102,7 +102,7 @@ def test_round_trip_of_a_tiny_model(tmp_path: Path) -> None:
     loaded = xsell.load_model(path)
     assert isinstance(loaded, xsell.CoOccurrence)
     assert loaded.get_params() == model.get_params() == {
-        "min_count": 1, "min_support": 0.0, "neighbors": 100, "alpha": 0.5, "shrinkage": 5.0}
+        "min_count": 1, "min_support": 0.0, "neighbors": 100, "alpha": 0.5, "shrinkage": 5.0, "keep_counts": None}
     assert loaded.training_summary_ == {"orders": 4, "items": 4, "customers": 0, "lines": 10}
     # d was only bought with a (order 3) and c (order 3): both are its neighbours, b is not
     assert sorted(loaded.also_bought("d").items) == ["a", "c"]
@@ -118,7 +118,7 @@ def test_round_trip_with_integer_item_ids(tmp_path: Path) -> None:
     assert loaded.items_.kind == "int"
     assert loaded.items_.ids.tolist() == [10, 20, 30, 40]
     assert loaded.get_params() == {"min_count": 1, "min_support": 0.0, "neighbors": 2, "alpha": 0.2,
-                                   "shrinkage": 0.0}
+                                   "shrinkage": 0.0, "keep_counts": None}
     assert_same_answers(model, loaded, [10, "20", 30, 40, 99], {1: [10], 2: [10, 20], 3: [40, 20]})
 
 

@@ -290,6 +290,33 @@ def test_score_command_wide_with_catalog_columns(tmp_path, shop_model, catalog_f
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_score_command_explain_equals_recommend_batch(tmp_path, shop_model, lines):
+    """`xsell score --explain` writes recommend_batch(explain=True)'s columns, chunked over two worker
+    processes, the same values as one call in Python; it is refused (exit 2) where rows are not the model's."""
+    xsell.save_model(shop_model, tmp_path / "m.xsell")
+    lines.to_csv(tmp_path / "baskets.csv", index=False)
+    done = run_xsell("score", "m.xsell", "baskets.csv", "-o", "ex.parquet", "--explain", "-k", "4",
+                     "--chunk-lines", "500", "--workers", "2", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    got = pd.read_parquet(tmp_path / "ex.parquet")
+    want = shop_model.recommend_batch(lines, k=4, explain=True)
+    assert list(got.columns) == ["basket_id", "rank", "item_id", "score", "count", "support", "confidence", "lift",
+                                 "because"]
+    for frame in (got, want):
+        for name in ("basket_id", "item_id", "because"):
+            frame[name] = frame[name].astype(object)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
+    done = run_xsell("score", "m.xsell", "baskets.csv", "-o", "x.csv", "--explain", "--mode", "cross-sell",
+                     cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Invalid value for '--explain': only for recommend rows of the model alone (--mode recommend without " \
+           "--catalog, --threshold or --objective)" in " ".join(done.stderr.split())
+    assert not (tmp_path / "x.csv").exists()
+    with pytest.raises(InputError, match=r"^explain is for recommend rows, not uplift$"):
+        score_file(shop_model, tmp_path / "baskets.csv", tmp_path / "x.csv", engine=xsell.Engine(shop_model),
+                   mode="uplift", explain=True)
+
+
 # -- mined rules: counts, mirrored rules, the file ---------------------------------------------------------
 
 ORDERS = [{"a", "b", "c"}, {"a", "b"}, {"a", "c", "d"}, {"b", "c"}]  # conftest's tiny_frame

@@ -232,6 +232,7 @@ class _Job:
     reasons: bool = True
     catalog: pd.DataFrame | None = None  # catalog_columns over the model's items (internal order)
     wide: bool = False
+    explain: bool = False
 
 
 _JOB: _Job | None = None
@@ -242,7 +243,7 @@ def _score_chunk(chunk: pd.DataFrame) -> pd.DataFrame:
     assert job is not None
     scored: pd.DataFrame
     if job.mode == "recommend":
-        scored = job.model.recommend_batch(chunk, k=job.k)
+        scored = job.model.recommend_batch(chunk, k=job.k, explain=job.explain)
     elif job.mode == "up-sell":
         scored = job.engine.up_sell_batch(chunk, k=job.k, reasons=job.reasons)
     elif job.mode == "cross-sell":
@@ -445,6 +446,7 @@ def score_file(
     catalog_columns: Sequence[str] | None = None,
     wide: bool = False,
     sep: str | None = None,
+    explain: bool = False,
 ) -> ScoreSummary:
     """Score every basket of a CSV/Parquet file, chunk by chunk, with bounded memory.
 
@@ -463,7 +465,8 @@ def score_file(
     (per item for up-sell) instead of one per suggestion, each column once per rank: item_id_1 ..
     item_id_k, then probability_1 .. probability_k and so on (`wide_layout`); not for uplift, which
     is one row per basket already. sep: a CSV input's separator (one character; default: found from the
-    file, as `load_orders` does).
+    file, as `load_orders` does). explain: recommend rows also carry the model's explanation columns
+    (`recommend_batch(explain=True)`: for co-occurrence count, support, confidence, lift, because).
     """
     for name, value in (("workers", workers), ("chunk_lines", chunk_lines), ("k", k)):
         check_int(name, value, 1)
@@ -472,12 +475,15 @@ def score_file(
         raise InputError(f"mode must be one of {', '.join(modes)}, got {mode!r}")
     if mode != "recommend" and engine is None:
         raise InputError(f"mode {mode} needs an xsell.Engine")
-    for name, flag in (("reasons", reasons), ("wide", wide)):
+    for name, flag in (("reasons", reasons), ("wide", wide), ("explain", explain)):
         if not isinstance(flag, (bool, np.bool_)):
             raise InputError(f"{name} must be True or False, got {flag!r}")
     if wide and mode == "uplift":
         raise InputError("the wide layout needs rows per suggestion (recommend, cross-sell, up-sell); uplift is "
                          "one row per basket already")
+    if explain and mode != "recommend":
+        raise InputError(f"explain adds the model's explanation columns to recommend rows; {mode} rows explain "
+                         f"themselves (reason)" if mode != "uplift" else "explain is for recommend rows, not uplift")
     if not reasons and mode != "cross-sell":
         raise InputError(f"only cross-sell rows have reasons to leave out; {mode} rows have none")
     names = _catalog_names(catalog_columns, engine, mode)
@@ -503,13 +509,13 @@ def score_file(
     empty = pd.DataFrame({"basket_id": pd.Series([], dtype=str), "item_id": pd.Series([], dtype=str)})
     lookup = None
     if names:
-        _JOB = _Job(model, engine, mode, k, threshold, reasons)
+        _JOB = _Job(model, engine, mode, k, threshold, reasons, explain=bool(explain))
         taken = [n for n in names if n in _score_chunk(empty).columns]
         if taken:
             raise InputError(f"catalog column {', '.join(map(repr, taken))} is already a column of the {mode} "
                              f"output; leave it out of catalog_columns")
         lookup = engine.catalog.item_columns(model.items_, names)  # once, before workers are forked
-    _JOB = _Job(model, engine, mode, k, threshold, reasons, lookup, wide)
+    _JOB = _Job(model, engine, mode, k, threshold, reasons, lookup, wide, bool(explain))
 
     def write_parts(tmp: str, parts: Iterator[pd.DataFrame]) -> None:
         for key in ("lines", "baskets", "fallback", "rows"):

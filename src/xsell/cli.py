@@ -340,6 +340,10 @@ def fit(
     min_support: Annotated[Optional[float], typer.Option(
         help="Ignore itemsets with lower support (default: 0 for cooccurrence, 0.001 for rules).")] = None,
     neighbors: Annotated[int, typer.Option(help="cooccurrence: neighbours kept per item.", min=1)] = 100,
+    keep_counts: Annotated[Optional[int], typer.Option(
+        help="cooccurrence: keep the counts `xsell update` adds new orders to (1: every pair, updates equal a "
+             "refit; N: pairs seen in N or more orders, a smaller file, updates slightly undercount).",
+        min=1)] = None,
     max_len: Annotated[int, typer.Option(help="rules: 2 (item -> item) or 3 (also pairs -> item).")] = 2,
     metric: Annotated[MetricType, typer.Option(help="rules: the metric that scores recommendations.")
                       ] = Metric["confidence"],
@@ -362,7 +366,8 @@ def fit(
     makers: dict[str, Callable[..., Any]] = {
         **model_factories(seed, threads),  # the models as `xsell evaluate` fits them
         "cooccurrence": lambda **set_: xsell.CoOccurrence(**{
-            "min_count": min_count, "min_support": min_support or 0.0, "neighbors": neighbors, **set_}),
+            "min_count": min_count, "min_support": min_support or 0.0, "neighbors": neighbors,
+            "keep_counts": keep_counts, **set_}),
         "association_rules": lambda **set_: xsell.AssociationRules(**{
             "min_support": 0.001 if min_support is None else min_support, "max_len": max_len, "metric": metric.value,
             **set_}),
@@ -381,6 +386,46 @@ def fit(
     size = {"cooccurrence": lambda: f", {len(fitted.neighbor_indices_):,} neighbour pairs",
             "association_rules": lambda: f", {fitted.n_rules:,} rules"}.get(name, lambda: "")()
     typer.echo(f"saved {output}: {name}, {data.n_items:,} items, {data.n_orders:,} orders{size}")
+
+
+@app.command()
+@_handles_errors
+def update(
+    model: ModelArg,
+    orders: Annotated[Path, typer.Argument(help="The new orders: " + _ORDER_FILES)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Updated model file to write (may be MODEL "
+                                                                "itself: written atomically).")],
+    column: ColumnOpt = None,
+    layout: LayoutOpt = Layout.lines,
+    sep: SepOpt = None,
+    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    drop_item: DropItemOpt = None,
+    keep_placeholders: KeepPlaceholdersOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Add new orders to a model fitted with --keep-counts and save it: new items included, orders
+    already in the model refused (cooccurrence)."""
+    import xsell
+    from xsell.files import check_output_path
+
+    check_output_path(output)
+    loaded = xsell.load_model(model)
+    if not hasattr(loaded, "update"):
+        _fail(f"{loaded.model_type} models cannot be updated yet; fit it again (xsell update takes cooccurrence "
+              f"models fitted with --keep-counts)")
+    before_items, before_orders = loaded.n_items, loaded.n_orders_
+    data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
+                        keep_placeholders=keep_placeholders)
+    loaded.update(data)
+    xsell.save_model(loaded, output)
+    added = {"orders": int(loaded.n_orders_ - before_orders), "items": int(loaded.n_items - before_items)}
+    if json_:
+        typer.echo(json.dumps({"output": str(output), "model": loaded.model_type, "orders": int(loaded.n_orders_),
+                               "items": int(loaded.n_items), "new_orders": added["orders"],
+                               "new_items": added["items"]}))
+        return
+    typer.echo(f"saved {output}: {loaded.model_type}, {loaded.n_items:,} items ({added['items']:,} new), "
+               f"{loaded.n_orders_:,} orders ({added['orders']:,} new)")
 
 
 @app.command()
@@ -673,6 +718,10 @@ def score(
                                  "of the file.")] = None,
     reasons: Annotated[bool, typer.Option(help="Cross-sell rows carry a reason (--no-reasons: faster, smaller "
                                                "files).")] = True,
+    explain: Annotated[bool, typer.Option("--explain", help="Recommend rows (the model alone) also carry the "
+                                                            "model's explanation: for cooccurrence count, support, "
+                                                            "confidence, lift and the basket item behind the row "
+                                                            "(because); for rules the rule.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Score many baskets from a file, streaming: recommendations, cross-sells, up-sells or uplift.
@@ -686,6 +735,10 @@ def score(
     if catalog_column and catalog is None:
         _fail("--catalog-column needs --catalog, the file the columns come from")
     how, rank_by = mode.value, objective.value
+    if explain and (how != "recommend" or catalog is not None or threshold is not None or rank_by != "revenue"):
+        raise typer.BadParameter("only for recommend rows of the model alone (--mode recommend without --catalog, "
+                                 "--threshold or --objective); cross-sell and up-sell rows carry a reason",
+                                 param_hint="'--explain'")
 
     loaded = xsell.load_model(model)
     engine = None
@@ -700,7 +753,7 @@ def score(
             how = "cross-sell"
     what = "items" if how == "up-sell" else "baskets"
     shape: dict[str, Any] = {"reasons": reasons, "catalog_columns": catalog_column or None, "wide": wide,
-                             "sep": sep}
+                             "sep": sep, "explain": explain}
     progress = progress and not _QUIET[0]
     if progress and sys.stderr.isatty():
         from rich.console import Console

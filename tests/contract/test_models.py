@@ -165,3 +165,31 @@ def test_k_beyond_the_catalogue_batch_equals_single(model, baskets, customer_req
         got = answers.get(basket_id, ([], [], []))[0]
         assert (len(got), set(got)) == (len(one), set(one.items)), basket_id
         assert len(one) <= model.n_items
+
+
+def test_batch_explanations_equal_single(model, baskets):
+    """recommend_batch(explain=True) carries recommend(...).to_frame()'s explanation columns with the
+    same values, row for row; `because` (co-occurrence) names a basket item for every basket, also
+    one-item baskets, where the single answer leaves it out (it can only be that item)."""
+    frame = model.recommend_batch(baskets, k=K, explain=True)
+    plain = model.recommend_batch(baskets, k=K)
+    pd.testing.assert_frame_equal(frame[list(plain.columns)], plain)
+    problems = []
+    for basket_id, basket in baskets.items():
+        one = model.recommend(basket, k=K).to_frame()
+        got = frame[frame["basket_id"] == basket_id].reset_index(drop=True)
+        for name in one.columns[2:]:
+            want = one[name].astype(object).tolist()
+            have = got[name].astype(object).tolist()
+            if [None if pd.isna(v) else v for v in want] != [None if pd.isna(v) else v for v in have]:
+                problems.append(f"{basket_id} {name}: batch {have} != single {want}")
+        if "because" in got.columns and "because" not in one.columns:
+            known = [item for item in basket if item in set(model.items_.ids.tolist())]
+            want_because = known[:1] * len(got) if not model.recommend(basket, k=K).fallback else [None] * len(got)
+            have_because = [None if pd.isna(v) else v for v in got["because"].astype(object)]
+            if have_because != want_because:
+                problems.append(f"{basket_id} because: batch {have_because} != {want_because}")
+    assert_no_problems(problems)
+    extra = set(frame.columns) - set(plain.columns)
+    assert extra == set(model.recommend(baskets["b00"], k=K).to_frame().columns[2:]) | (
+        {"because"} if "because" in frame.columns else set())

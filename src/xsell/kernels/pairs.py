@@ -268,3 +268,66 @@ def neighbour_rows(r0: int, r1: int, indptr: np.ndarray, indices: np.ndarray, co
             out_bits[dst] = np.uint32(low - (key >> np.uint64(32)))
             out_counts[dst] = count_of[j]
             dst += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def merged_lengths(old_ptr: np.ndarray, old_indices: np.ndarray, add_ptr: np.ndarray,
+                   add_indices: np.ndarray) -> np.ndarray:
+    """Entries of each row after adding a second count table with the same rows (both with each
+    row's columns strictly ascending; `old` may have fewer rows: the rest are empty)."""
+    n_rows = len(add_ptr) - 1
+    n_old = len(old_ptr) - 1
+    lengths = np.empty(n_rows, dtype=np.int64)
+    for i in range(n_rows):
+        s, e = (old_ptr[i], old_ptr[i + 1]) if i < n_old else (0, 0)
+        a, b = add_ptr[i], add_ptr[i + 1]
+        m = e - s
+        while a < b:  # each added column not in the old row is one more entry
+            j = add_indices[a]
+            while s < e and old_indices[s] < j:
+                s += 1
+            if s == e or old_indices[s] != j:
+                m += 1
+            a += 1
+        lengths[i] = m
+    return lengths
+
+
+@numba.njit(cache=True, nogil=True)
+def merge_rows(old_ptr: np.ndarray, old_indices: np.ndarray, old_counts: np.ndarray, add_ptr: np.ndarray,
+               add_indices: np.ndarray, add_counts: np.ndarray, out_ptr: np.ndarray, out_indices: np.ndarray,
+               out_counts: np.ndarray) -> bool:
+    """Write old + add row by row into out (out_ptr from `merged_lengths`), columns ascending, the
+    counts of a column in both added. Returns False when a sum does not fit int32 (out incomplete)."""
+    n_rows = len(add_ptr) - 1
+    n_old = len(old_ptr) - 1
+    top = np.int64(2**31 - 1)
+    for i in range(n_rows):
+        s, e = (old_ptr[i], old_ptr[i + 1]) if i < n_old else (0, 0)
+        a, b = add_ptr[i], add_ptr[i + 1]
+        d = out_ptr[i]
+        if a == b:  # most rows: a copy
+            for p in range(s, e):
+                out_indices[d] = old_indices[p]
+                out_counts[d] = old_counts[p]
+                d += 1
+            continue
+        while s < e or a < b:
+            if a == b or (s < e and old_indices[s] < add_indices[a]):
+                out_indices[d] = old_indices[s]
+                out_counts[d] = old_counts[s]
+                s += 1
+            elif s == e or add_indices[a] < old_indices[s]:
+                out_indices[d] = add_indices[a]
+                out_counts[d] = add_counts[a]
+                a += 1
+            else:
+                total = np.int64(old_counts[s]) + np.int64(add_counts[a])
+                if total > top:
+                    return False
+                out_indices[d] = old_indices[s]
+                out_counts[d] = np.int32(total)
+                s += 1
+                a += 1
+            d += 1
+    return True

@@ -204,6 +204,60 @@ def neighbour_table(counts: PairCounts, floor: int, alpha: float, shrinkage: flo
     return out_ptr, out_indices, out_scores, out_counts
 
 
+def merge_counts(old: PairCounts, new: PairCounts, floor: int = 1) -> PairCounts:
+    """The counts of two disjoint sets of orders added up: `new`'s items mapped onto `old`'s (items
+    only in `new` appended, in their order), pairs at or above `floor` kept. With both counted at
+    floor 1, exactly the counts of all the orders together (each row ascending, as count_pairs
+    gives it). One compiled pass over `old`'s rows (a copy where `new` adds nothing)."""
+    from xsell.kernels import pairs as kernels
+
+    at = old.items.to_internal(new.items.ids).astype(np.int64)
+    fresh = np.flatnonzero(at < 0)
+    n_old = old.n_items
+    at[fresh] = n_old + np.arange(len(fresh))
+    if len(fresh):
+        ids_old, ids_new = old.items.ids, new.items.ids[fresh]
+        if ids_old.dtype.kind != ids_new.dtype.kind:  # int item ids so far, text ones now: all as text
+            ids_old, ids_new = ids_old.astype(str), ids_new.astype(str)
+        items = IdMap(np.concatenate([ids_old, ids_new]))
+    else:
+        items = old.items
+    n = len(items)
+    item_counts = np.zeros(n, dtype=np.int64)
+    item_counts[:n_old] = old.item_counts
+    item_counts[at] += new.item_counts
+    # the new pairs over the merged items, rows and their columns ascending (few: a day's orders)
+    key = at[np.repeat(np.arange(new.n_items), np.diff(new.indptr))] * n + at[new.indices]
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    add_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // n, minlength=n), out=add_ptr[1:])
+    add_indices = (key % n).astype(np.int32)
+    add_counts = new.counts[order].astype(np.int32)
+    old_ptr = np.ascontiguousarray(old.indptr, dtype=np.int64)
+    old_indices = np.ascontiguousarray(old.indices, dtype=np.int32)
+    old_counts = np.ascontiguousarray(old.counts, dtype=np.int32)
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(kernels.merged_lengths(old_ptr, old_indices, add_ptr, add_indices), out=out_ptr[1:])
+    out_indices = np.empty(int(out_ptr[-1]), dtype=np.int32)
+    out_counts = np.empty(int(out_ptr[-1]), dtype=np.int32)
+    if not kernels.merge_rows(old_ptr, old_indices, old_counts, add_ptr, add_indices, add_counts, out_ptr,
+                              out_indices, out_counts):
+        raise InputError("a pair count reaches 2**31 orders; counts are kept as int32")
+    merged = PairCounts(old.n_orders + new.n_orders, items, item_counts, out_ptr, out_indices, out_counts, 1)
+    return prune_counts(merged, floor) if floor > 1 else merged
+
+
+def prune_counts(counts: PairCounts, floor: int) -> PairCounts:
+    """`counts` with only the pairs seen in at least `floor` orders."""
+    keep = counts.counts >= floor
+    row = np.repeat(np.arange(counts.n_items), np.diff(counts.indptr))
+    indptr = np.zeros(counts.n_items + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row[keep], minlength=counts.n_items), out=indptr[1:])
+    return PairCounts(counts.n_orders, counts.items, counts.item_counts, indptr, counts.indices[keep],
+                      counts.counts[keep], max(floor, counts.min_count))
+
+
 _SCAN_RATIO = 32               # a row touching > 1/32 of its columns is read back by a scan, not a sort
 _BLOCKS_PER_THREAD = 16        # blocks of rows of about equal work, taken by the threads as they go
 _ARENA_ENTRIES = 1 << 24       # kept entries per arena (2 x 64 MB of address space, not of memory)
@@ -297,4 +351,4 @@ def _pair_counts(orders: Orders, item_counts: np.ndarray, indptr: np.ndarray, in
     return PairCounts(orders.n_orders, orders.items, item_counts, indptr, indices, counts, min_count)
 
 
-__all__ = ["PairCounts", "count_pairs", "neighbour_table"]
+__all__ = ["PairCounts", "count_pairs", "merge_counts", "neighbour_table", "prune_counts"]

@@ -142,3 +142,8 @@ def floor_from_sorted_rows(indptr: np.ndarray, scores: np.ndarray, baskets: Any,
     floor = np.full(baskets.shape[0], -np.inf)
     np.maximum.at(floor, row, bound)
     return floor
+
+
+def expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions start .. start + length - 1 of every range, concatenated, without a loop."""
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))

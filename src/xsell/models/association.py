@@ -22,7 +22,7 @@ from xsell.kernels import requests as kernels
 from xsell.errors import InputError
 from xsell.mining.rules import (METRICS, check_basket_cap, check_confidence, check_lift, frequent_itemsets,
                                 rule_arrays, within_row_pairs)
-from xsell.models._topk import floor_from_sorted_rows, topk_rows
+from xsell.models._topk import expand_ranges, floor_from_sorted_rows, topk_rows
 from xsell.models.params import Custom
 from xsell.models.base import Recommender, mark_basket_items
 from xsell.models.schema import Array, Csr, Schema, Values, check_sorted_rows, check_values
@@ -137,7 +137,7 @@ class AssociationRules(Recommender):
         starts, ends = ip1[items], ip1[items + 1]
         lens = ends - starts
         r_rows = np.repeat(rows, lens)
-        r_pos = _expand_ranges(starts, lens)
+        r_pos = expand_ranges(starts, lens)
         out_rows, out_pos, out_table = [r_rows], [r_pos], [np.ones(len(r_pos), np.int8)]
         if self.max_len >= 3 and len(self._pair_keys):
             n = len(self.items_)
@@ -152,7 +152,7 @@ class AssociationRules(Recommender):
             s2, e2 = ip2[ante], ip2[ante + 1]
             l2 = e2 - s2
             out_rows.append(np.repeat(pair_rows, l2))
-            out_pos.append(_expand_ranges(s2, l2))
+            out_pos.append(expand_ranges(s2, l2))
             out_table.append(np.full(int(l2.sum()), 2, np.int8))
         return np.concatenate(out_rows), np.concatenate(out_pos), np.concatenate(out_table)
 
@@ -268,6 +268,47 @@ class AssociationRules(Recommender):
                 stats[s][i] = a[f"r{ti}_{s}"][pi]
         return {"rule": rules, **stats}
 
+    def _explain_batch(self, baskets: sp.csr_matrix, rows: np.ndarray, items: np.ndarray,
+                       fallback: np.ndarray) -> dict[str, Any]:
+        n = self.n_orders_
+        items = items.astype(np.int64)
+        stats = {s: np.full(len(items), np.nan) for s in _STATS}
+        stats["support"] = self.item_counts_[items] / n  # the fallback's value; rules overwrite it
+        rule = np.full(len(items), "", dtype=object)
+        live = np.flatnonzero(~fallback)
+        if len(live):
+            basket_rows = np.unique(rows[live])
+            sizes = np.diff(baskets.indptr)[basket_rows]
+            at = expand_ranges(baskets.indptr[basket_rows].astype(np.int64), sizes)
+            m_rows, pos, table = self._matches(np.repeat(basket_rows, sizes).astype(np.int64),
+                                               baskets.indices[at].astype(np.int64))
+            g_rows, g_items, _, best_pos, best_table = self._reduce(m_rows, pos, table, best=True)
+            assert best_pos is not None and best_table is not None
+            width = np.int64(len(self.items_))
+            where = np.searchsorted(g_rows * width + g_items, rows[live] * width + items[live])
+            p, t = best_pos[where], best_table[where]
+            a, ids = self.arrays_, self.items_.ids
+            one = t == 1
+            for s in _STATS:
+                value = np.empty(len(live))
+                value[one] = a[f"r1_{s}"][p[one]]
+                value[~one] = a[f"r2_{s}"][p[~one]]
+                stats[s][live] = value
+            text = pd.Series(ids, dtype=object).astype(str).to_numpy(dtype=object) if len(ids) < 4 * len(live) \
+                else None  # ids as text: all at once for a small catalog, else only the ones used
+            def name(codes: np.ndarray) -> np.ndarray:
+                if text is not None:
+                    return text[codes]
+                return pd.Series(ids[codes], dtype=object).astype(str).to_numpy(dtype=object)
+            ante = np.empty(len(live), dtype=object)
+            if one.any():
+                ante[one] = name(np.searchsorted(a["r1_indptr"], p[one], side="right") - 1)
+            if (~one).any():
+                pair = a["a2_items"][np.searchsorted(a["r2_indptr"], p[~one], side="right") - 1]
+                ante[~one] = name(pair[:, 0]) + " & " + name(pair[:, 1])
+            rule[live] = ante + " -> " + name(items[live])
+        return {"rule": rule, **stats}
+
     def rules(self) -> pd.DataFrame:
         """The rules the model ranks with: antecedents, consequent, support, confidence, lift, score."""
         self._check_fitted()
@@ -307,11 +348,6 @@ class AssociationRules(Recommender):
         if (np.diff(keys) <= 0).any():
             raise InputError("a2_items must be sorted and distinct")
         self._set_arrays(items, n_orders, arrays["item_counts"], {k: v for k, v in arrays.items() if k != "item_counts"})
-
-
-def _expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The positions start .. start + length - 1 of every range, concatenated, without a loop."""
-    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
 
 
 def _rule_table(ante: np.ndarray, cons: np.ndarray, stats: Mapping[str, np.ndarray], metric: str,

@@ -139,7 +139,7 @@ class RankedBaskets:
 
     basket_ids: one per basket; rows: the basket (position in basket_ids) of each entry; items:
     internal item indices; rank: 1-based within the basket; scores; n_fallback: baskets answered
-    with the popular items."""
+    with the popular items; fallback: per basket, True where it got them."""
 
     basket_ids: np.ndarray
     rows: np.ndarray
@@ -147,6 +147,7 @@ class RankedBaskets:
     rank: np.ndarray
     scores: np.ndarray
     n_fallback: int
+    fallback: np.ndarray | None = None
 
 
 class Recommender:
@@ -408,7 +409,7 @@ class Recommender:
         return cand[best], scores[best]
 
     # -- many requests -------------------------------------------------------------
-    def recommend_batch(self, baskets: Any, k: int = 10) -> pd.DataFrame:
+    def recommend_batch(self, baskets: Any, k: int = 10, explain: bool = False) -> pd.DataFrame:
         """Recommendations for many baskets at once, with sparse products.
 
         baskets: a DataFrame of basket_id, item_id lines, or a mapping
@@ -416,10 +417,17 @@ class Recommender:
         item_id, score (basket_id and item_id as pandas categoricals: cheap to
         build, dictionary-encoded in Parquet; `.astype(str)` gives plain strings);
         `frame.attrs["fallback_baskets"]` counts baskets that got the popular items.
+        explain: also the explanation columns of `recommend(...).to_frame()`, row for row the
+        same values (co-occurrence: count, support, confidence, lift and `because`, the basket
+        item whose pair decided the row, for every basket; association rules: rule and its
+        statistics; models without explanations add none).
         """
         self._check_fitted()
         k = _check_k(k)
-        ranked = self.rank_baskets(self.parse_baskets(baskets), k)
+        if not isinstance(explain, bool):
+            raise InputError(f"explain must be True or False, got {explain!r}")
+        parsed = self.parse_baskets(baskets)
+        ranked = self.rank_baskets(parsed, k)
         # ids as categoricals built from codes: no per-row string objects, dictionary-encoded in Parquet
         frame = pd.DataFrame({
             "basket_id": pd.Categorical.from_codes(ranked.rows, categories=pd.Index(ranked.basket_ids)),
@@ -427,6 +435,14 @@ class Recommender:
             "item_id": pd.Categorical.from_codes(ranked.items, categories=self.item_index()),
             "score": ranked.scores.astype(np.float64),
         })
+        if explain:
+            basket = parsed.matrix()
+            if not basket.has_sorted_indices:
+                basket = basket.sorted_indices()
+            assert ranked.fallback is not None
+            extra = self._explain_batch(basket, ranked.rows, ranked.items, ranked.fallback[ranked.rows])
+            for name, values in extra.items():
+                frame[name] = values
         frame.attrs["fallback_baskets"] = ranked.n_fallback
         return frame
 
@@ -456,8 +472,10 @@ class Recommender:
             fb_rows, fb_items, fb_scores = self.popular_batch(basket, empty, k)
             out_rows, rank, items, values = merge_ranked((out_rows, rank, items, values),
                                                          (fb_rows, ranks_within(fb_rows), fb_items, fb_scores))
+        fallback = np.zeros(n_baskets, dtype=bool)
+        fallback[empty] = True
         return RankedBaskets(basket_ids, out_rows.astype(np.int64), items.astype(np.int64),
-                             rank.astype(np.int64), values.astype(np.float64), int(len(empty)))
+                             rank.astype(np.int64), values.astype(np.float64), int(len(empty)), fallback)
 
     def _topk_batch(self, basket: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(indptr, items, scores) of each basket's top k, best first; a basket with no known item gets
@@ -559,6 +577,13 @@ class Recommender:
     def _explain(self, query: np.ndarray, items: np.ndarray, fallback: bool) -> dict[str, Any]:
         return {}
 
+    def _explain_batch(self, baskets: sp.csr_matrix, rows: np.ndarray, items: np.ndarray,
+                       fallback: np.ndarray) -> dict[str, Any]:
+        """`_explain` for many entries at once, without a loop per basket: baskets (CSR, sorted
+        indices: each row is the `query` of `_explain`), each entry's basket row, item, and
+        whether its basket got the popular items. Same values as `_explain`, entry for entry."""
+        return {}
+
     # -- model files: declared by `schema` (models/schema.py) --------------------------------
     schema: ClassVar[Schema]
 
@@ -596,7 +621,7 @@ class Recommender:
     def file_arrays(cls, state: Mapping[str, Any], n_items: int,
                     shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[str | None, tuple[int, ...]]]:
         """name -> (dtype, shape) every array of a file with this manifest must have."""
-        return cls.schema.spec(cls._file_dims(state, n_items, shapes))
+        return cls.schema.spec(cls._file_dims(state, n_items, shapes), shapes)
 
     @classmethod
     def from_file(cls, params: Mapping[str, Any], state: Mapping[str, Any],

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Iterable, Any, Mapping, Union
 
 import numpy as np
 
@@ -30,11 +30,14 @@ Dim = Union[int, str]
 
 @dataclass(frozen=True)
 class Array:
-    """One array of the file: `name`.npy, numpy dtype string (None: ids, int64 or unicode), shape."""
+    """One array of the file: `name`.npy, numpy dtype string (None: ids, int64 or unicode), shape.
+    optional: part of the schema's one optional group (e.g. the counts a model keeps for updates):
+    a file holds all of the group or none of it."""
 
     name: str
     dtype: str | None
     shape: tuple[Dim, ...]
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,27 @@ class Schema:
                     dims[dim] = int(shape[axis]) if shape is not None and axis < len(shape) else 0
         return dims
 
-    def spec(self, dims: Mapping[str, int]) -> dict[str, tuple[str | None, tuple[int, ...]]]:
-        """name -> (dtype, shape) every array must have."""
-        return {a.name: (a.dtype, tuple(_size(d, dims) for d in a.shape)) for a in self.arrays}
+    def spec(self, dims: Mapping[str, int], present: Iterable[str] = ()
+             ) -> dict[str, tuple[str | None, tuple[int, ...]]]:
+        """name -> (dtype, shape) every array must have: the optional group too when any of it is
+        `present` (then all of it must be)."""
+        with_optional = any(a.optional and a.name in set(present) for a in self.arrays)
+        return {a.name: (a.dtype, tuple(_size(d, dims) for d in a.shape)) for a in self.arrays
+                if with_optional or not a.optional}
 
     def check(self, arrays: Mapping[str, np.ndarray], dims: Mapping[str, int]) -> None:
+        """Run the checks; those of the optional group only when the file holds it."""
         for rule in self.checks:
-            rule.run(arrays, dims)
+            if all(name in arrays for name in _arrays_of(rule)):
+                rule.run(arrays, dims)
+
+
+def _arrays_of(rule: "Check") -> tuple[str, ...]:
+    if isinstance(rule, Values):
+        return (rule.name,)
+    if isinstance(rule, Csr):
+        return (rule.indptr, rule.indices)
+    return (rule.scores, rule.indptr)
 
 
 def _size(dim: Dim, dims: Mapping[str, int]) -> int:
