@@ -35,6 +35,9 @@ _EXPORTS = {
     "load_catalog": "xsell.engine",
     "load_rules": "xsell.engine.rules",
     "mine_rules": "xsell.mining.rules",
+    "diff": "xsell.monitor.diff",
+    "diff_rules": "xsell.monitor.diff",
+    "ModelDiff": "xsell.monitor.diff",
     "frequent_itemsets": "xsell.mining.rules",
     "Recommendations": "xsell.models.base",
     "Recommender": "xsell.models.base",
@@ -68,6 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.models.base import Recommendations as Recommendations, Recommender as Recommender
     from xsell.models.cooccurrence import CoOccurrence as CoOccurrence
     from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pairs
+    from xsell.monitor.diff import ModelDiff as ModelDiff, diff as diff, diff_rules as diff_rules
 
 
 def __getattr__(name: str) -> Any:

@@ -122,7 +122,8 @@ def _root(
     """Cross-sell and 'also bought' recommendations learned from order history.
 
     Exit codes: 0 success; 1 an error in the data, a file or a model (one line on stderr); 2 a usage error
-    (unknown option, bad value, bad --config); 128 + N when stopped by signal N (130: Ctrl-C)."""
+    (unknown option, bad value, bad --config); 3 `xsell diff --fail-above`: the drift alarm; 128 + N when
+    stopped by signal N (130: Ctrl-C; 141: the output's reader stopped reading, as `| head` does)."""
     _QUIET[0] = quiet
     _set_logging(verbose, quiet)
     _config(ctx, config)
@@ -163,6 +164,17 @@ class Objective(str, Enum):
     probability = "probability"
     revenue = "revenue"
     margin = "margin"
+
+
+class DiffBy(str, Enum):
+    """`xsell diff --by`: what ranks the biggest movers."""
+
+    score = "score"
+    rank = "rank"
+    count_ = "count"  # the value is what --by takes; `count` itself is str.count
+    support = "support"
+    confidence = "confidence"
+    lift = "lift"
 
 
 class Task(str, Enum):
@@ -260,6 +272,19 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def _stdout_gone() -> NoReturn:
+    """Exit 141 (128 + SIGPIPE, what a shell tool reports) without a message: stdout's reader is gone, so
+    point stdout at /dev/null first, or the interpreter's last flush fails again and prints a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout replaced by something without a descriptor (a test runner)
+        pass
+    finally:
+        os.close(devnull)
+    raise typer.Exit(141)
+
+
 def _handles_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -271,6 +296,8 @@ def _handles_errors(fn: F) -> F:
             raise
         except XsellError as exc:
             _fail(str(exc))
+        except BrokenPipeError:  # the reader stopped reading (`xsell diff ... | head`): nothing to say
+            _stdout_gone()
         except (OSError, MemoryError) as exc:
             _fail(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug: still one line, with how to see more
@@ -410,7 +437,7 @@ def update(
 
     check_output_path(output)
     loaded = xsell.load_model(model)
-    if not hasattr(loaded, "update"):
+    if not isinstance(loaded, xsell.CoOccurrence):
         _fail(f"{loaded.model_type} models cannot be updated yet; fit it again (xsell update takes cooccurrence "
               f"models fitted with --keep-counts)")
     before_items, before_orders = loaded.n_items, loaded.n_orders_
@@ -426,6 +453,78 @@ def update(
         return
     typer.echo(f"saved {output}: {loaded.model_type}, {loaded.n_items:,} items ({added['items']:,} new), "
                f"{loaded.n_orders_:,} orders ({added['orders']:,} new)")
+
+
+@app.command()
+@_handles_errors
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier model file (xsell fit, xsell update) or rules file "
+                                             "(xsell rules: .parquet or .csv).")],
+    new: Annotated[Path, typer.Argument(help="The later one, of the same kind.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Compare each item's top k (rules: each antecedent's k "
+                                                       "consequents by confidence).", min=1)] = 10,
+    top: Annotated[int, typer.Option(help="Rows shown per table (movers, links entered and left, items added "
+                                          "and gone); the report too.", min=1)] = 20,
+    by: Annotated[Optional[DiffBy], typer.Option(
+        case_sensitive=False, help="What ranks the movers: score or rank, or a statistic both sides explain "
+                                   "(count, support, confidence, lift; cooccurrence models and rules). Default: "
+                                   "score for models, confidence for rules.")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Write an HTML report with the overlap distribution "
+                                                        "here (needs matplotlib: pip install 'xsell\\[report]').")
+                      ] = None,
+    fail_above: Annotated[Optional[float], typer.Option(
+        min=0.0, max=1.0, help="Drift alarm for nightly jobs: exit 3 when the share of items whose top k "
+                               "changed by more than half is above this (0-1), after printing and writing "
+                               "the report.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """What the new model (or rule set) learned differently from the old one: items added and gone, links
+    that entered or left each item's top k, the biggest movers, and a one-line health summary.
+
+    Exit codes: 0, or 3 when --fail-above is passed; 1 and 2 as for every command."""
+    import xsell
+    from xsell.monitor.diff import RULE_FILES, diff_rules
+
+    kinds = ["rules" if path.suffix.lower() in RULE_FILES else "model" for path in (old, new)]
+    if kinds[0] != kinds[1]:
+        raise typer.BadParameter(f"OLD and NEW must both be model files or both rules files (.parquet, .csv); "
+                                 f"got a {kinds[0]} file and a {kinds[1]} file", param_hint="'NEW'")
+    if report is not None:
+        if report.suffix.lower() not in (".html", ".htm"):
+            raise typer.BadParameter(f"must name an .html file, got {report}", param_hint="'--report'")
+        if not report.parent.is_dir():
+            raise xsell.InputError(f"folder does not exist: {report.parent}")
+        _needs_matplotlib()
+    if kinds[0] == "rules":
+        change = diff_rules(str(old), str(new), k=k, by=(by or DiffBy.confidence).value)
+    else:
+        change = xsell.diff(str(old), str(new), k=k, by=(by or DiffBy.score).value)
+    if report is not None:
+        change.write_report(report, top=top)
+    alarm = fail_above is not None and change.changed_share > fail_above
+    if json_:
+        typer.echo(json.dumps({**change.to_dict(top=top), "fail_above": fail_above, "alarm": alarm}))
+    else:
+        _print_diff(change, top)
+    if report is not None:
+        _note(f"report written to {report}")
+    if alarm:
+        typer.echo(f"drift alarm: {change.changed_share:.1%} of the compared items changed their top {k} by more "
+                   f"than half, above --fail-above {fail_above:g}", err=True)
+        raise typer.Exit(3)
+
+
+def _print_diff(change: Any, top: int) -> None:
+    typer.echo(f"{change.labels[0]} -> {change.labels[1]}: {change.health()}")
+    owner = "antecedents" if change.kind == "rules" else "items"
+    for title, frame in ((f"biggest movers (by {change.by})", change.movers),
+                         ("links entered (strongest first)", change.entered),
+                         ("links left (strongest before)", change.left), (f"{owner} added", change.added),
+                         (f"{owner} gone", change.gone)):
+        if len(frame):
+            more = f", first {top:,}" if len(frame) > top else ""
+            typer.echo(f"\n{title}: {len(frame):,}{more}")
+            typer.echo(frame.head(top).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 @app.command()

@@ -298,7 +298,7 @@ class AssociationRules(Recommender):
                 else None  # ids as text: all at once for a small catalog, else only the ones used
             def name(codes: np.ndarray) -> np.ndarray:
                 if text is not None:
-                    return text[codes]
+                    return np.asarray(text[codes], dtype=object)
                 return pd.Series(ids[codes], dtype=object).astype(str).to_numpy(dtype=object)
             ante = np.empty(len(live), dtype=object)
             if one.any():

@@ -66,9 +66,11 @@ def _restore_kept(arrays: Mapping[str, np.ndarray], items: IdMap, n_orders: int,
     key = row * n + indices
     if len(key) and ((np.diff(key) <= 0).any() or (row == indices).any()):
         raise InputError("kept_indices must be ascending within each row, without the row's own item")
-    mirror = indices.astype(np.int64) * n + row
-    order = np.argsort(mirror)
-    if not (np.array_equal(mirror[order], key) and np.array_equal(counts[order], counts)):
+    # symmetric <=> its column-major form (a linear counting sort in scipy, rows ascending per column)
+    # holds the same three arrays
+    table = sp.csr_matrix((counts, indices, indptr), shape=(len(items), len(items)), copy=False).tocsc()
+    if not (np.array_equal(table.indptr, indptr) and np.array_equal(table.indices, indices)
+            and np.array_equal(table.data, counts)):
         raise InputError("kept counts must be symmetric (each pair in both directions, the same count)")
     if len(counts) and int(counts.min()) < floor:
         raise InputError(f"kept_counts must be >= keep_counts ({floor})")
@@ -409,7 +411,7 @@ class CoOccurrence(Recommender):
         return {"n_orders": self.n_orders_}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        out = {"item_counts": self.item_counts_.astype(np.int64),
+        out: dict[str, np.ndarray] = {"item_counts": self.item_counts_.astype(np.int64),
                "neighbor_indptr": self.neighbor_indptr_.astype(np.int64),
                "neighbor_indices": self.neighbor_indices_.astype(np.int32),
                "neighbor_scores": self.neighbor_scores_.astype(np.float32),
