@@ -71,7 +71,7 @@ def test_a_config_file_sets_every_command_and_the_command_line_wins(bakery: Path
 @pytest.mark.parametrize("config, message", [
     ('[fit]\nmodle = "ease"\n',
      "[fit] has no option 'modle'; its options: column, drop-item, json, keep-counts, keep-placeholders, keep-returns, layout, "
-     "max-len, metric, min-count, min-support, model, neighbors, output, param, seed, sep, threads"),
+     "max-len, metric, min-count, min-support, model, neighbors, output, param, seed, sep, since, threads"),
     ("[fitt]\n", "unknown table [fitt]; allowed: [orders], [fit], [update], [diff], [rules], [evaluate]"),
     ('[orders]\ncolumn = { item_id = "Item" }\n',
      "unknown key 'column' in [orders]; allowed: columns, layout, sep, keep_returns, drop_items, keep_placeholders"),

@@ -215,6 +215,9 @@ DropItemOpt = Annotated[
     typer.Option("--drop-item", metavar="ID", help="Leave out lines of this item, e.g. POST or a gift card "
                  "(repeatable; counted in the load report)."),
 ]
+SinceOpt = Annotated[Optional[str], typer.Option(
+    "--since", metavar="WINDOW", help="Only the recent orders: 90d, 12w or 36h before the newest order (a number "
+                                      "alone is days), or a date such as 2011-09-01 (needs a timestamp column).")]
 KeepPlaceholdersOpt = Annotated[bool, typer.Option(
     "--keep-placeholders", help="Keep items whose id is a placeholder (empty, '?', '-', NONE, null, nan, N/A, "
     "#N/A, undefined; any case), left out and counted by default.")]
@@ -323,12 +326,15 @@ def _columns(pairs: list[str] | None) -> dict[str, Any]:
 
 def _load_orders(path: Path, column: list[str] | None, *, layout: Layout = Layout.lines, sep: str | None = None,
                  keep_returns: bool = False, drop_item: list[str] | None = None,
-                 keep_placeholders: bool = False, note: bool = True) -> Any:
-    """xsell.load_orders with the CLI's options; the load report is a note on stderr (unless note=False)."""
+                 keep_placeholders: bool = False, note: bool = True, since: str | None = None) -> Any:
+    """xsell.load_orders with the CLI's options (and `Orders.since` for --since); the load report is a note on
+    stderr (unless note=False)."""
     import xsell
 
     data = xsell.load_orders(path, columns=_columns(column), keep_returns=keep_returns, layout=layout.value,
                              sep=sep, drop_items=drop_item or (), drop_placeholders=not keep_placeholders)
+    if since is not None:
+        data = data.since(since)
     if note:
         _note(str(data.report))
     return data
@@ -363,6 +369,7 @@ def fit(
     sep: SepOpt = None,
     drop_item: DropItemOpt = None,
     keep_placeholders: KeepPlaceholdersOpt = False,
+    since: SinceOpt = None,
     min_count: Annotated[int, typer.Option(help="cooccurrence: ignore pairs seen in fewer orders.", min=1)] = 2,
     min_support: Annotated[Optional[float], typer.Option(
         help="Ignore itemsets with lower support (default: 0 for cooccurrence, 0.001 for rules).")] = None,
@@ -401,7 +408,7 @@ def fit(
     }
     fitted = makers[name](**_model_params(param, name))
     data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
-                        keep_placeholders=keep_placeholders)
+                        keep_placeholders=keep_placeholders, since=since)
     fitted.fit(data)
     xsell.save_model(fitted, output)
     if json_:
@@ -551,6 +558,7 @@ def rules(
     keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
     drop_item: DropItemOpt = None,
     keep_placeholders: KeepPlaceholdersOpt = False,
+    since: SinceOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Mine association rules for review: every standard metric beside the order counts behind it
@@ -562,7 +570,7 @@ def rules(
 
     check_rules_output(output)  # before the orders are read
     data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
-                        keep_placeholders=keep_placeholders)
+                        keep_placeholders=keep_placeholders, since=since)
     with warnings.catch_warnings(record=True) as caught, _stages() as stage:
         warnings.simplefilter("always")
         summary = mine_rules_to_file(

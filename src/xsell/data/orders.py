@@ -270,6 +270,45 @@ class Orders:
                       customer_index=take(self.customer_index), timestamp=take(self.timestamp),
                       quantity=take(self.quantity), price=take(self.price), report=report)
 
+    def since(self, window: Any) -> "Orders":
+        """The orders of a recent window only: "90d" (also h, w; a number alone is days) or a
+        `pandas.Timedelta` keeps the orders placed at most that long before the newest order; a date
+        ("2011-09-01", a datetime) keeps the orders placed on or after it. Items, orders and customers
+        without a line left are dropped from the id maps; the report says how many orders were left out.
+        An order's time is the earliest of its lines'. Raises without timestamps or when nothing is left."""
+        times = self.order_times()
+        cutoff, label = _cutoff(window, int(times.max()) if len(times) else 0)
+        keep = times >= cutoff
+        if not keep.any():
+            raise InputError(f"since={window!r} leaves no order: the newest is from "
+                             f"{_day(int(times.max()))}" if len(times) else "since: there are no orders")
+        line = keep[self.order_index]
+
+        def compact(ids: IdMap, index: np.ndarray) -> tuple[IdMap, np.ndarray]:
+            used = np.zeros(len(ids), dtype=bool)
+            used[index[index >= 0]] = True
+            new_index = np.cumsum(used, dtype=np.int64) - 1
+            return IdMap.from_checked(ids.ids[used]), np.where(index >= 0, new_index[index], -1).astype(np.int32)
+
+        order_map, order_index = compact(self.orders, self.order_index[line])
+        item_map, item_index = compact(self.items, self.item_index[line])
+        customers, customer_index = self.customers, None
+        if self.customers is not None and self.customer_index is not None:
+            customers, customer_index = compact(self.customers, self.customer_index[line])
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[line]
+
+        left_out = int((~keep).sum())
+        note = f"{left_out:,} order{'' if left_out == 1 else 's'} before {label} left out (since={window})"
+        r = self.report
+        report = LoadReport(r.source, r.lines_read, r.returns_dropped, r.duplicates_aggregated, int(line.sum()),
+                            (*r.notes, note), r.bad_quantity_dropped, r.bad_price_dropped, r.overflow_dropped,
+                            r.items_dropped)
+        return Orders(orders=order_map, items=item_map, order_index=order_index, item_index=item_index,
+                      customers=customers, customer_index=customer_index, timestamp=take(self.timestamp),
+                      quantity=take(self.quantity), price=take(self.price), report=report)
+
     def order_times(self) -> np.ndarray:
         """Time of each order (int64 ns; the earliest of its lines). Raises without timestamps."""
         if self.timestamp is None:
@@ -375,6 +414,48 @@ def _assemble(
     return Orders(orders=order_map, items=item_map, order_index=order_index, item_index=item_index,
                   customers=customer_map, customer_index=customer_index, timestamp=timestamp,
                   quantity=quantity, price=price, report=report)
+
+
+_WINDOW_HOURS = {"h": 1.0, "d": 24.0, "w": 168.0}
+
+
+def _day(ns: int) -> str:
+    return str(np.datetime64(ns, "ns").astype("datetime64[s]")).replace("T", " ")
+
+
+def _cutoff(window: Any, newest: int) -> tuple[int, str]:
+    """(cutoff in int64 ns, the cutoff as text) of `Orders.since`."""
+    import re
+
+    what = (f"since must be a window like '90d', '12w' or '36h' (before the newest order), a number of days, "
+            f"or a date like '2011-09-01'; got {window!r}")
+    if isinstance(window, bool) or window is None:
+        raise InputError(what)
+    delta: pd.Timedelta | None = None
+    if isinstance(window, (int, float, np.integer, np.floating)):
+        if not np.isfinite(window) or window <= 0:
+            raise InputError(what)
+        delta = pd.Timedelta(days=float(window))
+    elif isinstance(window, pd.Timedelta) or isinstance(window, np.timedelta64):
+        delta = pd.Timedelta(window)
+    elif isinstance(window, str):
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hdw]?)\s*", window.lower())
+        if found:
+            delta = pd.Timedelta(hours=float(found.group(1)) * _WINDOW_HOURS[found.group(2) or "d"])
+    if delta is not None:
+        if delta <= pd.Timedelta(0):
+            raise InputError(what)
+        cutoff = newest - int(delta.value)
+        return cutoff, _day(cutoff)
+    try:
+        stamp = pd.Timestamp(window)
+    except (ValueError, TypeError):
+        raise InputError(what) from None
+    if pd.isna(stamp):
+        raise InputError(what)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return int(stamp.as_unit("ns").value), _day(int(stamp.as_unit("ns").value))
 
 
 # -- loading -------------------------------------------------------------------
