@@ -303,7 +303,8 @@ def test_bad_parameters_are_refused_at_construction(kwargs, message):
 def test_get_params_and_fit_refusing_a_dataframe(tiny_frame):
     model = AssociationRules(min_support=0.01, max_len=3, metric="lift", aggregate="sum")
     assert model.get_params() == {"min_support": 0.01, "min_confidence": 0.0, "max_len": 3, "metric": "lift",
-                                  "aggregate": "sum", "min_lift": None, "max_basket_items": "auto"}
+                                  "aggregate": "sum", "min_lift": None, "max_basket_items": "auto",
+                                  "keep_counts": None}
     with pytest.raises(InputError, match=_exact("fit expects an Orders (from xsell.load_orders), not DataFrame")):
         model.fit(tiny_frame)
 

@@ -19,7 +19,7 @@ LAYERS = [
     ["xsell.models"],
     ["xsell.io"],
     ["xsell.engine"],
-    ["xsell.batch", "xsell.evaluation", "xsell.datasets", "xsell.serve"],
+    ["xsell.batch", "xsell.evaluation", "xsell.datasets", "xsell.serve", "xsell.monitor"],
     ["xsell.demo", "xsell.cli", "xsell.config", "xsell.__main__"],
 ]
 # io may use the registry and the schema of models/, the base class for isinstance, nothing else

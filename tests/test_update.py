@@ -1,5 +1,6 @@
-"""Incremental updates of counting models (CoOccurrence(keep_counts=...).update): update(A) then
-update(B) equals a fit on A + B array for array; duplicates refused; the pruning bound; the file."""
+"""Incremental updates of counting models (CoOccurrence and AssociationRules with keep_counts: update):
+update(A) then update(B) equals a fit on A + B array for array; duplicates refused; the pruning bound;
+the file; the CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 import xsell
-from xsell import CoOccurrence, InputError
+from xsell import AssociationRules, CoOccurrence, InputError
 from xsell.datasets import synthetic_shop
 from xsell.mining.pairs import PairCounts
 from tests.conftest import GROCERIES
@@ -27,12 +28,12 @@ def _split(frame: pd.DataFrame, n_parts: int, seed: int) -> list[pd.DataFrame]:
     return [frame[frame["order_id"].isin(part)] for part in np.split(ids, cuts)]
 
 
-def _arrays(model: CoOccurrence) -> dict[str, np.ndarray]:
+def _arrays(model: CoOccurrence | AssociationRules) -> dict[str, np.ndarray]:
     state, arrays = model.file_state()
     return {"items": model.items_.ids, "n_orders": np.array([state["n_orders"]]), **arrays}
 
 
-def assert_same_model(a: CoOccurrence, b: CoOccurrence) -> None:
+def assert_same_model(a: CoOccurrence | AssociationRules, b: CoOccurrence | AssociationRules) -> None:
     left, right = _arrays(a), _arrays(b)
     assert sorted(left) == sorted(right)
     for name in left:
@@ -209,6 +210,90 @@ def test_update_command_equals_a_fit_on_all_orders(tmp_path, shop_frame):
     assert not (tmp_path / "again.xsell").exists()
     run_xsell("-q", "fit", "day1.csv", "-o", "rules.xsell", "--model", "association_rules", cwd=tmp_path)
     done = run_xsell("-q", "update", "rules.xsell", "day2.csv", "-o", "again.xsell", cwd=tmp_path)
-    assert (done.returncode, done.stderr) == (1, "error: association_rules models cannot be updated yet; fit it "
-                                                 "again (xsell update takes cooccurrence models fitted with "
-                                                 "--keep-counts)\n")
+    assert (done.returncode, done.stderr) == (1, "error: this AssociationRules keeps no counts to update; fit it "
+                                                 "with keep_counts=1 (xsell fit --keep-counts 1) to update it "
+                                                 "later\n")
+    run_xsell("-q", "fit", "day1.csv", "-o", "ease.xsell", "--model", "ease", cwd=tmp_path)
+    done = run_xsell("-q", "update", "ease.xsell", "day2.csv", "-o", "again.xsell", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (1, "error: ease models cannot be updated yet; fit it again (xsell "
+                                                 "update takes cooccurrence and association_rules models fitted "
+                                                 "with --keep-counts)\n")
+    assert not (tmp_path / "again.xsell").exists()
+
+
+# -- AssociationRules (max_len 2): the same kept counts, rules rebuilt from them ----------------------
+RULE_PARAMS = [{"min_support": 0.004}, {"min_support": 0.01, "metric": "lift", "min_confidence": 0.05},
+               {"min_support": 0.002, "aggregate": "sum", "min_lift": 1.5}]
+
+
+@pytest.mark.parametrize("params", RULE_PARAMS)
+def test_rules_kept_counts_give_the_rules_a_plain_fit_gives(shop_frame, params):
+    orders = xsell.load_orders(shop_frame)
+    plain, kept = AssociationRules(**params).fit(orders), AssociationRules(keep_counts=1, **params).fit(orders)
+    left, right = _arrays(plain), _arrays(kept)
+    assert sorted(set(right) - set(left)) == ["kept_counts", "kept_indices", "kept_indptr", "kept_orders"]
+    for name in left:
+        assert left[name].dtype == right[name].dtype and np.array_equal(left[name], right[name]), name
+    assert kept.n_rules == plain.n_rules > 0
+
+
+@pytest.mark.parametrize("seed, n_parts", [(0, 2), (1, 3), (2, 5)])
+@pytest.mark.parametrize("params", RULE_PARAMS)
+def test_rules_update_equals_a_fit_on_all_orders(shop_frame, seed, n_parts, params):
+    parts = _split(shop_frame, n_parts, seed)
+    model = AssociationRules(keep_counts=1, **params).fit(xsell.load_orders(parts[0]))
+    for part in parts[1:]:
+        assert model.update(xsell.load_orders(part)) is model
+    assert_same_model(model, AssociationRules(keep_counts=1, **params).fit(xsell.load_orders(pd.concat(parts))))
+
+
+@pytest.mark.skipif(not GROCERIES.exists(), reason="../shared/data/groceries not present")
+def test_rules_update_on_groceries_matches_mlxtend_style_counts():
+    frame, baskets = _groceries_frame()
+    parts = _split(frame, 3, 5)
+    model = AssociationRules(keep_counts=1, min_support=0.01).fit(xsell.load_orders(parts[0]))
+    for part in parts[1:]:
+        model.update(xsell.load_orders(part))
+    assert_same_model(model, AssociationRules(keep_counts=1, min_support=0.01).fit(xsell.load_orders(frame)))
+    # a plain reference: pair support >= 1% of the 9,835 baskets, confidence of each direction
+    n = len(baskets)
+    item_n = Counter(i for b in baskets for i in set(b))
+    pair_n = Counter(p for b in baskets for p in itertools.combinations(sorted(set(b)), 2))
+    frequent = {p: c for p, c in pair_n.items() if c / n >= 0.01}
+    got = {}
+    for item in model.items_.ids:
+        rules = model.recommend([item], k=1000)
+        if not rules.fallback:
+            got.update({(item, other): score for other, score in zip(rules.items, rules.scores)})
+    want = {(a, b): c / item_n[a] for (x, y), c in frequent.items() for a, b in ((x, y), (y, x))}
+    assert got.keys() == want.keys()
+    assert all(abs(got[key] - want[key]) < 1e-12 for key in want)
+
+
+def test_rules_keep_counts_needs_pairs_and_every_basket(shop_frame):
+    orders = xsell.load_orders(shop_frame)
+    for params, message in [
+        ({"max_len": 3}, "keep_counts needs max_len=2 (got 3): an AssociationRules model keeps pair counts, not "
+                         "the triples longer rules need"),
+        ({"max_basket_items": 50}, "keep_counts counts every basket: leave max_basket_items at 'auto' or None "
+                                   "(got 50)"),
+    ]:
+        with pytest.raises(InputError) as info:
+            AssociationRules(keep_counts=1, **params).fit(orders)
+        assert str(info.value) == message
+
+
+def test_rules_update_through_the_cli_and_the_file(tmp_path, shop_frame):
+    from tests.test_outputs import run_xsell
+
+    day1, day2 = _split(shop_frame, 2, 3)
+    day1.to_csv(tmp_path / "day1.csv", index=False)
+    day2.to_csv(tmp_path / "day2.csv", index=False)
+    done = run_xsell("-q", "fit", "day1.csv", "-o", "r.xsell", "--model", "association_rules", "--keep-counts", "1",
+                     "--min-support", "0.004", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = run_xsell("-q", "update", "r.xsell", "day2.csv", "-o", "r2.xsell", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("saved r2.xsell: association_rules, ")
+    ref = AssociationRules(keep_counts=1, min_support=0.004).fit(xsell.load_orders(pd.concat([day1, day2])))
+    assert_same_model(xsell.load_model(tmp_path / "r2.xsell"), ref)

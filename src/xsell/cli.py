@@ -375,8 +375,9 @@ def fit(
         help="Ignore itemsets with lower support (default: 0 for cooccurrence, 0.001 for rules).")] = None,
     neighbors: Annotated[int, typer.Option(help="cooccurrence: neighbours kept per item.", min=1)] = 100,
     keep_counts: Annotated[Optional[int], typer.Option(
-        help="cooccurrence: keep the counts `xsell update` adds new orders to (1: every pair, updates equal a "
-             "refit; N: pairs seen in N or more orders, a smaller file, updates slightly undercount).",
+        help="cooccurrence, association_rules (max-len 2): keep the counts `xsell update` adds new orders to "
+             "(1: every pair, updates equal a refit; N: pairs seen in N or more orders, a smaller file, updates "
+             "may undercount).",
         min=1)] = None,
     max_len: Annotated[int, typer.Option(help="rules: 2 (item -> item) or 3 (also pairs -> item).")] = 2,
     metric: Annotated[MetricType, typer.Option(help="rules: the metric that scores recommendations.")
@@ -404,7 +405,7 @@ def fit(
             "keep_counts": keep_counts, **set_}),
         "association_rules": lambda **set_: xsell.AssociationRules(**{
             "min_support": 0.001 if min_support is None else min_support, "max_len": max_len, "metric": metric.value,
-            **set_}),
+            "keep_counts": keep_counts, **set_}),
     }
     fitted = makers[name](**_model_params(param, name))
     data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
@@ -438,15 +439,17 @@ def update(
     json_: JsonOpt = False,
 ) -> None:
     """Add new orders to a model fitted with --keep-counts and save it: new items included, orders
-    already in the model refused (cooccurrence)."""
+    already in the model refused (cooccurrence, association_rules)."""
     import xsell
     from xsell.files import check_output_path
 
     check_output_path(output)
+    from xsell.models.kept import KeptCounts
+
     loaded = xsell.load_model(model)
-    if not isinstance(loaded, xsell.CoOccurrence):
+    if not isinstance(loaded, KeptCounts):
         _fail(f"{loaded.model_type} models cannot be updated yet; fit it again (xsell update takes cooccurrence "
-              f"models fitted with --keep-counts)")
+              f"and association_rules models fitted with --keep-counts)")
     before_items, before_orders = loaded.n_items, loaded.n_orders_
     data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
                         keep_placeholders=keep_placeholders)

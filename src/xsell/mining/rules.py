@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,9 @@ from xsell.data.idmap import describe_type, short_repr
 from xsell.data.orders import Orders
 from xsell.checks import check_int
 from xsell.errors import InputError
+
+if TYPE_CHECKING:
+    from xsell.mining.pairs import PairCounts
 
 RULE_COLUMNS = ["antecedents", "consequents", *RULE_METRICS]
 METRICS = RULE_COLUMNS[2:]
@@ -326,6 +329,29 @@ def frequent_itemsets(orders: Orders, min_support: float, max_len: int = 2, *,
         for size in more_sets:
             sets[size], counts[size] = items[more_sets[size]].astype(np.int32), more_counts[size]
     return FrequentItemsets(n_orders, orders, sets, counts, skipped)
+
+
+def itemsets_from_counts(counts: "PairCounts", min_support: float) -> FrequentItemsets:
+    """The frequent items and pairs (max_len 2) of counted orders (`count_pairs`, or kept counts merged
+    by an update): the same sets and counts `frequent_itemsets(orders, min_support, 2,
+    max_basket_items=None)` finds, without the order lines. Pairs the counts dropped (below their
+    min_count) are missing, so the counts must be kept at or below the support's count."""
+    from xsell.data.idmap import IdMap
+
+    support = _check_support(min_support, counts.n_orders)
+    min_count = _min_count(support, counts.n_orders)
+    item_counts = np.asarray(counts.item_counts, dtype=np.int64)
+    items = np.flatnonzero(item_counts >= min_count)
+    row = np.repeat(np.arange(counts.n_items, dtype=np.int64), np.diff(counts.indptr))
+    col = counts.indices.astype(np.int64)
+    upper = (row < col) & (counts.counts >= min_count)
+    pairs = np.column_stack([row[upper], col[upper]]).astype(np.int32)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0])) if len(pairs) else np.empty(0, dtype=np.int64)
+    # rule_arrays reads only the item id map of `orders` (and its size): an Orders without lines
+    stand_in = Orders(orders=IdMap(np.empty(0, dtype=np.int64)), items=counts.items,
+                      order_index=np.empty(0, dtype=np.int32), item_index=np.empty(0, dtype=np.int32))
+    return FrequentItemsets(int(counts.n_orders), stand_in, {1: items[:, None].astype(np.int32), 2: pairs[order]},
+                            {1: item_counts[items], 2: counts.counts[upper][order].astype(np.int64)}, 0)
 
 
 def _lookup(sets: npt.NDArray[np.int32], counts: npt.NDArray[np.int64], query: npt.NDArray[np.int32],

@@ -20,11 +20,13 @@ from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.kernels import requests as kernels
 from xsell.errors import InputError
-from xsell.mining.rules import (METRICS, check_basket_cap, check_confidence, check_lift, frequent_itemsets,
-                                rule_arrays, within_row_pairs)
+from xsell.mining.pairs import PairCounts, count_pairs
+from xsell.mining.rules import (METRICS, FrequentItemsets, check_basket_cap, check_confidence, check_lift,
+                                frequent_itemsets, itemsets_from_counts, rule_arrays, within_row_pairs)
 from xsell.models._topk import expand_ranges, floor_from_sorted_rows, topk_rows
-from xsell.models.params import Custom
+from xsell.models.params import Custom, Int
 from xsell.models.base import Recommender, mark_basket_items
+from xsell.models.kept import KEPT_ARRAYS, KEPT_CHECKS, KeptCounts, counted_orders
 from xsell.models.schema import Array, Csr, Schema, Values, check_sorted_rows, check_values
 
 _STATS = ("support", "confidence", "lift")
@@ -57,7 +59,7 @@ def _check_support(min_support: Any) -> float:
     return float(min_support)
 
 
-class AssociationRules(Recommender):
+class AssociationRules(KeptCounts, Recommender):
     """Rule-based recommender with the same protocol as CoOccurrence.
 
     Parameters:
@@ -68,6 +70,11 @@ class AssociationRules(Recommender):
       aggregate: "max" (best matching rule) or "sum" over matching rules (default "max").
       min_lift: rules below it are dropped (default None: keep all).
       max_basket_items: cap on basket size for mining ("auto": 100 when max_len >= 3).
+      keep_counts: keep the item and pair counts `update` adds new orders to (default None: not
+        kept). Needs max_len=2 and no basket cap. 1 keeps every pair: update(A) then update(B) gives,
+        array for array, the model a fit on A + B gives. n > 1 keeps pairs seen in at least n orders:
+        exact while n is at most the count min_support asks for, otherwise a pair's count can be up
+        to (n - 1) x (1 + number of updates) low (as CoOccurrence's).
     """
 
     model_type: ClassVar[str] = "association_rules"
@@ -77,13 +84,14 @@ class AssociationRules(Recommender):
                 Array("r1_scores", "<f8", ("rules1",)),
                 Array("a2_items", "<i4", ("pairs", 2)), Array("r2_indptr", "<i8", ("pairs+1",)),
                 Array("r2_items", "<i4", ("rules2",)), Array("r2_scores", "<f8", ("rules2",)),
-                *(Array(f"r{t}_{stat}", "<f8", (f"rules{t}",)) for t in "12" for stat in _STATS)),
+                *(Array(f"r{t}_{stat}", "<f8", (f"rules{t}",)) for t in "12" for stat in _STATS), *KEPT_ARRAYS),
         checks=(Values("item_counts", low=0), Csr("r1", "r1_indptr", "r1_items"), Csr("r2", "r2_indptr", "r2_items"),
+                *KEPT_CHECKS,
                 *(Values(f"r{t}_{stat}", low=0) for t in "12" for stat in _STATS)))
     constraints = {"min_support": Custom(_check_support), "min_confidence": Custom(check_confidence),
                    "max_len": Custom(_check_max_len), "metric": Custom(_check_metric),
                    "aggregate": Custom(_check_aggregate), "min_lift": Custom(check_lift),
-                   "max_basket_items": Custom(check_basket_cap)}
+                   "max_basket_items": Custom(check_basket_cap), "keep_counts": Int(1, none=True)}
     min_support: float
     min_confidence: float
     max_len: int
@@ -91,18 +99,39 @@ class AssociationRules(Recommender):
     aggregate: str
     min_lift: float | None
     max_basket_items: int | None | str
+    keep_counts: int | None
 
     def __init__(self, *, min_support: float = 0.001, min_confidence: float = 0.0, max_len: int = 2,
                  metric: str = "confidence", aggregate: str = "max", min_lift: float | None = None,
-                 max_basket_items: int | None | str = "auto") -> None:
+                 max_basket_items: int | None | str = "auto", keep_counts: int | None = None) -> None:
         self._set_params(locals())
 
     # -- fitting -------------------------------------------------------------------------
     def _fit(self, orders: Orders) -> None:
-        fi = frequent_itemsets(orders, self.min_support, self.max_len, max_basket_items=self.max_basket_items)
+        if self.keep_counts is None:
+            self._from_itemsets(frequent_itemsets(orders, self.min_support, self.max_len,
+                                                  max_basket_items=self.max_basket_items),
+                                orders.items, orders.n_orders, np.bincount(orders.item_index, minlength=orders.n_items))
+            self.kept_ = self.kept_orders_ = None
+            return
+        if self.max_len != 2:
+            raise InputError(f"keep_counts needs max_len=2 (got {self.max_len}): an AssociationRules model keeps "
+                             f"pair counts, not the triples longer rules need")
+        if self.max_basket_items not in ("auto", None):
+            raise InputError(f"keep_counts counts every basket: leave max_basket_items at 'auto' or None "
+                             f"(got {self.max_basket_items!r})")
+        counts = count_pairs(orders, self.keep_counts)
+        self._rebuild(counts)
+        self._keep(counts, counted_orders(orders))
+
+    def _rebuild(self, counts: PairCounts) -> None:
+        self._from_itemsets(itemsets_from_counts(counts, self.min_support), counts.items, counts.n_orders,
+                            counts.item_counts)
+
+    def _from_itemsets(self, fi: FrequentItemsets, items: IdMap, n_orders: int, item_counts: np.ndarray) -> None:
         blocks = [b for b in rule_arrays(fi, self.min_confidence, min_lift=self.min_lift)
                   if b["consequents"].shape[1] == 1]
-        n = orders.n_items
+        n = len(items)
         arrays: dict[str, np.ndarray] = {}
         for size in (1, 2):
             parts = [b for b in blocks if b["antecedents"].shape[1] == size]
@@ -110,8 +139,7 @@ class AssociationRules(Recommender):
             cons = np.concatenate([b["consequents"][:, 0] for b in parts]) if parts else np.empty(0, np.int32)
             stats = {m: np.concatenate([b[m] for b in parts]) if parts else np.empty(0) for m in METRICS}
             arrays.update(_rule_table(ante, cons, stats, self.metric, n, size))
-        item_counts = np.bincount(orders.item_index, minlength=n).astype(np.int64)
-        self._set_arrays(orders.items, orders.n_orders, item_counts, arrays)
+        self._set_arrays(items, n_orders, np.asarray(item_counts, dtype=np.int64), arrays)
 
     def _set_arrays(self, items: IdMap, n_orders: int, item_counts: np.ndarray,
                     arrays: Mapping[str, np.ndarray]) -> None:
@@ -330,7 +358,7 @@ class AssociationRules(Recommender):
         return {"n_orders": self.n_orders_}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {"item_counts": self.item_counts_, **self.arrays_}
+        return {"item_counts": self.item_counts_, **self.arrays_, **self._kept_arrays()}
 
     def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         n = len(items)
@@ -347,7 +375,9 @@ class AssociationRules(Recommender):
         keys = a2[:, 0].astype(np.int64) * n + a2[:, 1]
         if (np.diff(keys) <= 0).any():
             raise InputError("a2_items must be sorted and distinct")
-        self._set_arrays(items, n_orders, arrays["item_counts"], {k: v for k, v in arrays.items() if k != "item_counts"})
+        self._set_arrays(items, n_orders, arrays["item_counts"],
+                         {k: v for k, v in arrays.items() if k != "item_counts" and not k.startswith("kept_")})
+        self._restore_kept_counts(arrays, items, n_orders)
 
 
 def _rule_table(ante: np.ndarray, cons: np.ndarray, stats: Mapping[str, np.ndarray], metric: str,

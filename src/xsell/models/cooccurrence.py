@@ -23,9 +23,7 @@ A basket's score for a candidate j is the sum of score(i -> j) over its items i.
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 from typing import Any, ClassVar, Mapping, cast
 
 import numpy as np
@@ -35,52 +33,14 @@ import scipy.sparse as sp
 from xsell.data.idmap import IdMap
 from xsell.data.orders import Orders
 from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pairs  # counted in mining
-from xsell.mining.pairs import merge_counts, neighbour_table, prune_counts
+from xsell.mining.pairs import neighbour_table
 from xsell.errors import InputError
 from xsell.kernels import requests as kernels
 from xsell.models.params import Int, Number
 from xsell.models._topk import expand_ranges, floor_from_sorted_rows
 from xsell.models.base import Recommendations, Recommender, drop_below
+from xsell.models.kept import KEPT_ARRAYS, KEPT_CHECKS, KeptCounts, counted_orders
 from xsell.models.schema import Array, Csr, Schema, SortedRows, Values
-
-
-_log = logging.getLogger("xsell.models")
-
-
-def _counted_orders(orders: Orders) -> IdMap:
-    """The ids of the orders that hold a line, ascending (what a model keeping counts records)."""
-    used = np.unique(orders.order_index)
-    return IdMap(np.sort(orders.orders.ids[used]))
-
-
-def _restore_kept(arrays: Mapping[str, np.ndarray], items: IdMap, n_orders: int, floor: int
-                  ) -> tuple[PairCounts, IdMap]:
-    """The kept counts of a model file, checked as a count table must be (the schema checked the
-    row pointer, columns in range and counts >= 1): each row ascending without its own item,
-    symmetric, at or above the floor; the order ids valid, distinct, ascending, one per order."""
-    from xsell.models.schema import check_id_length, check_ids
-
-    indptr, indices, counts = arrays["kept_indptr"], arrays["kept_indices"], arrays["kept_counts"]
-    n = np.int64(len(items))
-    row = np.repeat(np.arange(len(items), dtype=np.int64), np.diff(indptr))
-    key = row * n + indices
-    if len(key) and ((np.diff(key) <= 0).any() or (row == indices).any()):
-        raise InputError("kept_indices must be ascending within each row, without the row's own item")
-    # symmetric <=> its column-major form (a linear counting sort in scipy, rows ascending per column)
-    # holds the same three arrays
-    table = sp.csr_matrix((counts, indices, indptr), shape=(len(items), len(items)), copy=False).tocsc()
-    if not (np.array_equal(table.indptr, indptr) and np.array_equal(table.indices, indices)
-            and np.array_equal(table.data, counts)):
-        raise InputError("kept counts must be symmetric (each pair in both directions, the same count)")
-    if len(counts) and int(counts.min()) < floor:
-        raise InputError(f"kept_counts must be >= keep_counts ({floor})")
-    ids = arrays["kept_orders"]
-    check_ids("kept_orders", ids, distinct=False)
-    check_id_length(ids)
-    if len(ids) and not (ids[1:] > ids[:-1]).all():
-        raise InputError("kept_orders must be distinct and ascending")
-    return (PairCounts(n_orders, items, arrays["item_counts"], indptr, indices, counts, floor),
-            IdMap.from_checked(ids))
 
 
 def _pair_stats(c: np.ndarray, ci: np.ndarray, cj: np.ndarray, n: int) -> dict[str, np.ndarray]:
@@ -97,7 +57,7 @@ def _pair_stats(c: np.ndarray, ci: np.ndarray, cj: np.ndarray, n: int) -> dict[s
     }
 
 
-class CoOccurrence(Recommender):
+class CoOccurrence(KeptCounts, Recommender):
     """Co-occurrence recommender: also-bought, basket completion, batch scoring.
 
     Parameters (see the module docstring for the formulas):
@@ -121,15 +81,9 @@ class CoOccurrence(Recommender):
     schema = Schema(
         arrays=(Array("item_counts", "<i8", ("items",)), Array("neighbor_indptr", "<i8", ("items+1",)),
                 Array("neighbor_indices", "<i4", ("pairs",)), Array("neighbor_scores", "<f4", ("pairs",)),
-                Array("neighbor_counts", "<i4", ("pairs",)),
-                # keep_counts: every kept pair (both directions, each row ascending) and the orders counted
-                Array("kept_indptr", "<i8", ("items+1",), optional=True),
-                Array("kept_indices", "<i4", ("kept",), optional=True),
-                Array("kept_counts", "<i4", ("kept",), optional=True),
-                Array("kept_orders", None, ("orders",), optional=True)),
+                Array("neighbor_counts", "<i4", ("pairs",)), *KEPT_ARRAYS),
         checks=(Csr("neighbor", "neighbor_indptr", "neighbor_indices"), Values("item_counts", low=0),
-                Csr("kept", "kept_indptr", "kept_indices"), Values("kept_counts", low=1),
-                Values("neighbor_counts", low=0),
+                *KEPT_CHECKS, Values("neighbor_counts", low=0),
                 Values("neighbor_scores", low=0),  # basket floors assume scores >= 0
                 SortedRows("neighbor_scores", "neighbor_indptr")))
     min_count: int
@@ -138,8 +92,6 @@ class CoOccurrence(Recommender):
     alpha: float
     shrinkage: float
     keep_counts: int | None
-    kept_: PairCounts | None = None  # the counts update adds to (keep_counts), pruned at keep_counts
-    kept_orders_: IdMap | None = None  # the ids of the orders counted, ascending
 
     def __init__(self, *, min_count: int = 2, min_support: float = 0.0, neighbors: int | None = 100,
                  alpha: float = 0.5, shrinkage: float = 5.0, keep_counts: int | None = None) -> None:
@@ -154,65 +106,10 @@ class CoOccurrence(Recommender):
             return
         counts = count_pairs(orders, min(floor, self.keep_counts))
         self._build(counts)
-        self._keep(counts, _counted_orders(orders))
+        self._keep(counts, counted_orders(orders))
 
-    def update(self, orders: Orders) -> "CoOccurrence":
-        """Add new orders (new items included) to the kept counts and rebuild the neighbour table;
-        returns self. Needs a model fitted with keep_counts (see the class docstring for what is
-        exact). Orders whose id the model has counted already are refused, never counted twice.
-        Item prices: an item sold in the new orders takes their median price (the current one; a
-        median over all orders cannot be had from the kept counts), the others keep theirs."""
-        self._check_fitted()
-        if not isinstance(orders, Orders):
-            raise InputError(f"update expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
-        kept, counted = self.kept_, self.kept_orders_
-        if kept is None or counted is None:
-            raise InputError("this CoOccurrence keeps no counts to update; fit it with keep_counts=1 "
-                             "(xsell fit --keep-counts 1) to update it later")
-        new_ids = _counted_orders(orders)
-        seen = counted.to_internal(new_ids.ids, "order ids") >= 0
-        if seen.any():
-            shown = ", ".join(map(repr, new_ids.ids[seen][:3].tolist()))
-            raise InputError(f"{int(seen.sum()):,} of the {len(new_ids):,} new orders are already in the model "
-                             f"(order ids {shown}{', ...' if seen.sum() > 3 else ''}); an update counts each order "
-                             f"once: leave them out")
-        started = time.perf_counter()
-        fresh = count_pairs(orders, 1)
-        merged = merge_counts(kept, fresh, self.keep_counts or 1)
-        items = merged.items
-        self._build(merged)
-        old_ids, added = counted.ids, new_ids.ids
-        if counted.kind != new_ids.kind:  # int order ids so far, text ones now (or back): all as text
-            old_ids, added = old_ids.astype(str), added.astype(str)
-        self._keep(merged, IdMap(np.sort(np.concatenate([old_ids, added]))))
-        prices = getattr(self, "item_prices_", None)
-        new_prices = orders.item_prices()
-        if prices is not None or new_prices is not None:
-            out = np.full(len(items), np.nan)
-            if prices is not None:
-                out[:len(prices)] = prices
-            if new_prices is not None:
-                at = items.to_internal(orders.items.ids)
-                sold = ~np.isnan(new_prices)
-                out[at[sold]] = new_prices[sold]
-            self.item_prices_ = out
-        summary = dict(getattr(self, "training_summary_", {}) or {})
-        new = orders.summary()
-        summary.update({"orders": merged.n_orders, "items": len(items), "updates": int(summary.get("updates", 0)) + 1,
-                        "lines": int(summary.get("lines", 0)) + new["lines"]})
-        if "last_order" in new:
-            summary["last_order"] = max(summary.get("last_order", new["last_order"]), new["last_order"])
-            summary.setdefault("first_order", new["first_order"])
-        summary.pop("customers", None)  # customers of the new orders may repeat: not a count that adds up
-        self.training_summary_ = summary
-        _log.info("updated %s with %s orders in %.2f s", type(self).__name__, f"{len(new_ids):,}",
-                  time.perf_counter() - started)
-        return self
-
-    def _keep(self, counts: PairCounts, counted: IdMap) -> None:
-        floor = self.keep_counts or 1
-        self.kept_ = counts if floor <= counts.min_count else prune_counts(counts, floor)
-        self.kept_orders_ = counted
+    def _rebuild(self, counts: PairCounts) -> None:
+        self._build(counts)
 
     def _count_floor(self, n_orders: int) -> int:
         # support >= min_support  <=>  count >= min_support * N (counts are whole numbers)
@@ -411,28 +308,16 @@ class CoOccurrence(Recommender):
         return {"n_orders": self.n_orders_}
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {"item_counts": self.item_counts_.astype(np.int64),
-               "neighbor_indptr": self.neighbor_indptr_.astype(np.int64),
-               "neighbor_indices": self.neighbor_indices_.astype(np.int32),
-               "neighbor_scores": self.neighbor_scores_.astype(np.float32),
-               "neighbor_counts": self.neighbor_counts_.astype(np.int32)}
-        if self.kept_ is not None and self.kept_orders_ is not None:
-            out.update({"kept_indptr": self.kept_.indptr.astype(np.int64),
-                        "kept_indices": self.kept_.indices.astype(np.int32),
-                        "kept_counts": self.kept_.counts.astype(np.int32),
-                        "kept_orders": np.asarray(self.kept_orders_.ids)})
-        return out
+        return {"item_counts": self.item_counts_.astype(np.int64),
+                "neighbor_indptr": self.neighbor_indptr_.astype(np.int64),
+                "neighbor_indices": self.neighbor_indices_.astype(np.int32),
+                "neighbor_scores": self.neighbor_scores_.astype(np.float32),
+                "neighbor_counts": self.neighbor_counts_.astype(np.int32), **self._kept_arrays()}
 
     def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         n_orders = state.get("n_orders")
         if not isinstance(n_orders, int) or isinstance(n_orders, bool) or n_orders < 1:
             raise InputError("state n_orders must be a whole number >= 1")
-        has_kept = "kept_indptr" in arrays
-        if has_kept != (self.keep_counts is not None):
-            raise InputError("keep_counts is set but the file holds no kept counts" if not has_kept else
-                             "the file holds kept counts but keep_counts is not set")
         self._set_arrays(items, n_orders, arrays["item_counts"], arrays["neighbor_indptr"],
                          arrays["neighbor_indices"], arrays["neighbor_scores"], arrays["neighbor_counts"])
-        self.kept_ = self.kept_orders_ = None
-        if has_kept:
-            self.kept_, self.kept_orders_ = _restore_kept(arrays, items, n_orders, self.keep_counts or 1)
+        self._restore_kept_counts(arrays, items, n_orders)
