@@ -218,6 +218,10 @@ def test_cli_diff_usage_errors_exit_2(model_files):
            "model file" in mixed.stderr
     assert run_xsell("diff", "old.xsell", "new.xsell", "--fail-above", "1.5", cwd=model_files).returncode == 2
     assert run_xsell("diff", "old.xsell", "new.xsell", "--by", "weight", cwd=model_files).returncode == 2
+    catalog = run_xsell("diff", "old.xsell", "new.xsell", "--catalog", "c.csv", cwd=model_files)
+    assert catalog.returncode == 2 and "Invalid value for '--catalog': is for --upsell" in catalog.stderr
+    rules = run_xsell("diff", "r.csv", "r.csv", "--upsell", cwd=model_files)
+    assert rules.returncode == 2 and "compares the up-sells of two model files, not rules files" in rules.stderr
     data = run_xsell("diff", "old.xsell", "gone.xsell", cwd=model_files)
     assert data.returncode == 1 and data.stderr.count("\n") == 1 and data.stderr.startswith("error: ")
 
@@ -240,3 +244,36 @@ def test_cli_output_cut_short_by_a_closed_pipe_exits_141_without_a_message(tmp_p
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert first == b"old.xsell " and err == ""
+
+
+def test_upsell_diff_is_up_sell_item_by_item_and_sees_a_price_change():
+    from tests.conftest import shop_catalog_frame
+
+    shop = synthetic_shop(0)
+    model = CoOccurrence().fit(shop.orders)
+    frame = shop_catalog_frame(shop)
+    target = frame["item_id"].iloc[5]
+    dearer = frame.assign(price=np.where(frame["item_id"] == target, frame["price"] * 10, frame["price"]))
+    old, new = xsell.Engine(model, xsell.load_catalog(frame)), xsell.Engine(model, xsell.load_catalog(dearer))
+    change = xsell.diff_upsell(old, new, k=3)
+
+    def lists(engine: xsell.Engine) -> dict[str, list[str]]:
+        out = {}
+        for item in model.items_.ids:
+            try:
+                out[item] = engine.up_sell(item, k=3).items
+            except InputError:  # an item up_sell cannot compare with anything: no list
+                out[item] = []
+        return out
+
+    before, after = lists(old), lists(new)
+    links = lambda frame: set(zip(frame["item"], frame["upsell"]))  # noqa: E731
+    assert links(change.left) == {(i, u) for i in before for u in before[i] if u not in after[i]}
+    assert links(change.entered) == {(i, u) for i in after for u in after[i] if u not in before[i]}
+    assert links(change.movers) == {(i, u) for i in before for u in before[i] if u in after[i]}
+    into_target = {(i, u) for i in before for u in before[i] if u == target}
+    assert into_target and into_target <= links(change.left)  # ten times dearer: out of every band
+    assert not any(u == target for u in change.entered["upsell"])
+    row = change.movers.iloc[0]
+    assert row["probability_old"] == pytest.approx(row["probability_new"])  # same model: only prices moved
+    assert change.health().endswith(f"{len(change.entered):,} up-sells entered a top 3, {len(change.left):,} left")

@@ -37,6 +37,7 @@ _EXPORTS = {
     "mine_rules": "xsell.mining.rules",
     "diff": "xsell.monitor.diff",
     "diff_rules": "xsell.monitor.diff",
+    "diff_upsell": "xsell.monitor.diff",
     "ModelDiff": "xsell.monitor.diff",
     "frequent_itemsets": "xsell.mining.rules",
     "Recommendations": "xsell.models.base",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from xsell.models.cooccurrence import CoOccurrence as CoOccurrence
     from xsell.mining.pairs import PairCounts as PairCounts, count_pairs as count_pairs
     from xsell.monitor.diff import ModelDiff as ModelDiff, diff as diff, diff_rules as diff_rules
+    from xsell.monitor.diff import diff_upsell as diff_upsell
 
 
 def __getattr__(name: str) -> Any:

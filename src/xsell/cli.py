@@ -8,6 +8,7 @@ reaches the user.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -175,6 +176,10 @@ class DiffBy(str, Enum):
     support = "support"
     confidence = "confidence"
     lift = "lift"
+    probability = "probability"
+    extra_price = "extra_price"
+    expected_revenue = "expected_revenue"
+    expected_margin = "expected_margin"
 
 
 class Task(str, Enum):
@@ -486,6 +491,12 @@ def diff(
         min=0.0, max=1.0, help="Drift alarm for nightly jobs: exit 3 when the share of items whose top k "
                                "changed by more than half is above this (0-1), after printing and writing "
                                "the report.")] = None,
+    upsell: Annotated[bool, typer.Option(
+        "--upsell", help="Compare the engine's up-sell links (each item's up_sell(item, k)) instead of its "
+                         "'also bought' lists; --by probability, extra_price, expected_revenue, "
+                         "expected_margin, score or rank (default probability).")] = False,
+    catalog: Annotated[Optional[Path], typer.Option(
+        help="With --upsell: the catalog (item_id, price, category, ...) both engines use.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """What the new model (or rule set) learned differently from the old one: items added and gone, links
@@ -505,8 +516,19 @@ def diff(
         if not report.parent.is_dir():
             raise xsell.InputError(f"folder does not exist: {report.parent}")
         _needs_matplotlib()
+    if (upsell or catalog is not None) and kinds[0] == "rules":
+        raise typer.BadParameter("compares the up-sells of two model files, not rules files", param_hint="'--upsell'")
+    if catalog is not None and not upsell:
+        raise typer.BadParameter("is for --upsell (the engines' catalog)", param_hint="'--catalog'")
     if kinds[0] == "rules":
         change = diff_rules(str(old), str(new), k=k, by=(by or DiffBy.confidence).value)
+    elif upsell:
+        from xsell.monitor.diff import diff_upsell
+
+        cat = xsell.load_catalog(catalog) if catalog is not None else None
+        before, after = (xsell.Engine(xsell.load_model(path), cat) for path in (old, new))
+        change = diff_upsell(before, after, k=k, by=by.value if by is not None else "probability")
+        change = dataclasses.replace(change, labels=(str(old), str(new)))
     else:
         change = xsell.diff(str(old), str(new), k=k, by=(by or DiffBy.score).value)
     if report is not None:
@@ -527,9 +549,10 @@ def diff(
 def _print_diff(change: Any, top: int) -> None:
     typer.echo(f"{change.labels[0]} -> {change.labels[1]}: {change.health()}")
     owner = "antecedents" if change.kind == "rules" else "items"
+    links = "up-sells" if change.kind == "upsell" else "links"
     for title, frame in ((f"biggest movers (by {change.by})", change.movers),
-                         ("links entered (strongest first)", change.entered),
-                         ("links left (strongest before)", change.left), (f"{owner} added", change.added),
+                         (f"{links} entered (strongest first)", change.entered),
+                         (f"{links} left (strongest before)", change.left), (f"{owner} added", change.added),
                          (f"{owner} gone", change.gone)):
         if len(frame):
             more = f", first {top:,}" if len(frame) > top else ""

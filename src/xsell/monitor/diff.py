@@ -21,7 +21,8 @@ What is compared, for the items (antecedents) both sides know:
                    whose top k changed by more than half (the health figure `xsell diff --fail-above`
                    checks); two sides without an item in common changed completely (1.0)
 Items only one side knows are `added` / `gone` (with their order counts where the model keeps them);
-their lists are not counted as entered or left.
+their lists are not counted as entered or left. Up-sells (`diff_upsell`: two `Engine`s): an item's list
+is its `up_sell(item, k)`, with probability, extra price, expected revenue and margin before and after.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class ModelDiff:
                 f"half")
         if s["compared"]:
             line += f" (mean overlap {s['overlap_mean']:.2f})"
-        line += (f"; {s['added']:,} {owners} added, {s['gone']:,} gone; {s['entered']:,} links entered a top "
+        links = "up-sells" if self.kind == "upsell" else "links"
+        line += (f"; {s['added']:,} {owners} added, {s['gone']:,} gone; {s['entered']:,} {links} entered a top "
                  f"{self.k}, {s['left']:,} left")
         if self.kind == "rules":
             line += f"; rules {s['rules_old']:,} -> {s['rules_new']:,} ({s['rules_added']:,} new, " \
@@ -129,6 +131,32 @@ def diff_rules(old: Any, new: Any, k: int = 10, by: str = "confidence") -> Model
     labels = (_label(old, "old"), _label(new, "new"))
     return _compare(_rule_lists(_rules_frame(old, "old"), k, labels[0]),
                     _rule_lists(_rules_frame(new, "new"), k, labels[1]), k, by, "rules", labels)
+
+
+def diff_upsell(old: Any, new: Any, k: int = 5, by: str = "probability") -> ModelDiff:
+    """Compare the up-sell links of two engines (`xsell.Engine`: a model and a catalog) item by item:
+    each item's `up_sell(item, k)` in the old and in the new engine, read for all items at once
+    (`up_sell_batch`). by: "probability" (the share of orders the up-sell sells in), "score" (the
+    same), "rank", "extra_price", "expected_revenue" or "expected_margin"."""
+    k = _check_k(k)
+    return _compare(_upsell_lists(old, k, "old"), _upsell_lists(new, k, "new"), k, by, "upsell", ("old", "new"))
+
+
+def _upsell_lists(engine: Any, k: int, which: str) -> _Lists:
+    from xsell.engine import Engine
+
+    if not isinstance(engine, Engine):
+        raise InputError(f"diff_upsell compares two engines (xsell.Engine); the {which} one is a "
+                         f"{type(engine).__name__}")
+    ids = engine.model.items_.ids
+    frame = engine.up_sell_batch(pd.Series(ids, dtype=object), k=k, reasons=False)
+    owner = engine.model.items_.to_internal(frame["item_id"].to_numpy()).astype(np.int64)
+    stats = {name: frame[name].to_numpy(dtype=np.float64)
+             for name in ("probability", "extra_price", "expected_revenue", "expected_margin")}
+    counts = getattr(engine.model, "item_counts_", None)
+    return _Lists(owners=ids, owner=owner, neighbor=np.asarray(frame["upsell_id"].astype(object).to_numpy()),
+                  rank=frame["rank"].to_numpy(dtype=np.int64), score=stats["probability"], stats=stats,
+                  owner_counts=None if counts is None else np.asarray(counts, dtype=np.int64))
 
 
 def _check_k(k: Any) -> int:
@@ -261,11 +289,11 @@ def _rule_lists(frame: pd.DataFrame, k: int, label: str) -> _Lists:
 
 # -- the comparison -------------------------------------------------------------------------
 def _compare(old: _Lists, new: _Lists, k: int, by: str, kind: str, labels: tuple[str, str]) -> ModelDiff:
-    stats = [s for s in STATS if s in old.stats and s in new.stats]
+    stats = [s for s in old.stats if s in new.stats]
     choices = ["score", "rank", *stats]
     if not isinstance(by, str) or by not in choices:
-        raise InputError(f"by must be one of {', '.join(choices)} for these {'rule sets' if kind == 'rules' else 'models'}"
-                         f", got {by!r}")
+        what = {"rules": "rule sets", "upsell": "engines"}.get(kind, "models")
+        raise InputError(f"by must be one of {', '.join(choices)} for these {what}, got {by!r}")
     universe = pd.Index(np.concatenate([_objects(old.owners), _objects(new.owners)])).unique()
     if len(old.neighbor) or len(new.neighbor):
         neighbours = pd.Index(np.concatenate([_objects(old.neighbor), _objects(new.neighbor)])).unique()
@@ -312,7 +340,7 @@ def _compare(old: _Lists, new: _Lists, k: int, by: str, kind: str, labels: tuple
     share = float(changed.mean()) if len(compared) else (1.0 if lists_anywhere and not both.any() else 0.0)
 
     owner_name = "antecedent" if kind == "rules" else "item"
-    neighbor_name = "consequent" if kind == "rules" else "neighbor"
+    neighbor_name = {"rules": "consequent", "upsell": "upsell"}.get(kind, "neighbor")
 
     def links(side: _Lists, codes: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
         frame = pd.DataFrame({owner_name: universe[codes[side.owner[rows]]], neighbor_name: side.neighbor[rows],

@@ -103,14 +103,15 @@ def write_diff_report(change: "ModelDiff", path: str | os.PathLike[str], top: in
         raise InputError(f"the diff report must be an .html file, got {path}")
     plot = _overlap_plot(change)
     s = change.summary
-    what = "rule sets" if change.kind == "rules" else "models"
+    what = {"rules": "rule sets", "upsell": "engines"}.get(change.kind, "models")
     title = f"xsell diff: {change.labels[0]} -> {change.labels[1]}"
     alarm = s["changed_share"] > ALARM_SHARE
     facts = "".join(f"<dt>{label}</dt><dd>{html.escape(_cell(s[key]))}</dd>" for key, label in SUMMARY
                     if key in s and not (isinstance(s[key], float) and np.isnan(s[key])))
     owner = "antecedent" if change.kind == "rules" else "item"
     how = (f"Each {owner}'s top {change.k} " +
-           ("consequents by confidence" if change.kind == "rules" else "(what recommend([item]) answers)") +
+           {"rules": "consequents by confidence", "upsell": "up-sells (what up_sell(item) answers)"}.get(
+               change.kind, "(what recommend([item]) answers)") +
            f" in the old and the new {what[:-1]}. Overlap@{change.k} is the Jaccard index of the two lists; an "
            f"{owner} changed by more than half when fewer than half of its longer list's links are in both. "
            f"Movers are links in both lists, by the change of {change.by}.")
