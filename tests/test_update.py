@@ -217,7 +217,7 @@ def test_update_command_equals_a_fit_on_all_orders(tmp_path, shop_frame):
     done = run_xsell("-q", "update", "ease.xsell", "day2.csv", "-o", "again.xsell", cwd=tmp_path)
     assert (done.returncode, done.stderr) == (1, "error: ease models cannot be updated yet; fit it again (xsell "
                                                  "update takes cooccurrence and association_rules models fitted "
-                                                 "with --keep-counts)\n")
+                                                 "with --keep-counts, and als models)\n")
     assert not (tmp_path / "again.xsell").exists()
 
 

@@ -443,31 +443,35 @@ def update(
     keep_placeholders: KeepPlaceholdersOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Add new orders to a model fitted with --keep-counts and save it: new items included, orders
-    already in the model refused (cooccurrence, association_rules)."""
+    """Add new orders to a model and save it: new items included, orders already in the model refused
+    (cooccurrence and association_rules fitted with --keep-counts: exact; als: folded in)."""
     import xsell
     from xsell.files import check_output_path
 
     check_output_path(output)
-    from xsell.models.kept import KeptCounts
-
     loaded = xsell.load_model(model)
-    if not isinstance(loaded, KeptCounts):
+    update_with: Callable[[Any], Any] | None = getattr(loaded, "update", None)
+    if update_with is None:
         _fail(f"{loaded.model_type} models cannot be updated yet; fit it again (xsell update takes cooccurrence "
-              f"and association_rules models fitted with --keep-counts)")
-    before_items, before_orders = loaded.n_items, loaded.n_orders_
+              f"and association_rules models fitted with --keep-counts, and als models)")
+
+    def n_orders() -> int:
+        counted = getattr(loaded, "kept_orders_", None)  # the ids of the orders the model has seen
+        return 0 if counted is None else len(counted)
+
+    before_items, before_orders = loaded.n_items, n_orders()
     data = _load_orders(orders, column, layout=layout, sep=sep, keep_returns=keep_returns, drop_item=drop_item,
                         keep_placeholders=keep_placeholders)
-    loaded.update(data)
+    update_with(data)
     xsell.save_model(loaded, output)
-    added = {"orders": int(loaded.n_orders_ - before_orders), "items": int(loaded.n_items - before_items)}
+    added = {"orders": n_orders() - before_orders, "items": int(loaded.n_items - before_items)}
     if json_:
-        typer.echo(json.dumps({"output": str(output), "model": loaded.model_type, "orders": int(loaded.n_orders_),
+        typer.echo(json.dumps({"output": str(output), "model": loaded.model_type, "orders": n_orders(),
                                "items": int(loaded.n_items), "new_orders": added["orders"],
                                "new_items": added["items"]}))
         return
     typer.echo(f"saved {output}: {loaded.model_type}, {loaded.n_items:,} items ({added['items']:,} new), "
-               f"{loaded.n_orders_:,} orders ({added['orders']:,} new)")
+               f"{n_orders():,} orders ({added['orders']:,} new)")
 
 
 @app.command()

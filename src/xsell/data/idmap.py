@@ -288,6 +288,20 @@ class IdMap:
         return f"IdMap({len(self)} {self.kind} ids)"
 
 
+def extend_ids(old: IdMap, ids: np.ndarray) -> tuple[IdMap, np.ndarray]:
+    """`old` with the distinct `ids` it does not know appended (in their order), and the position of
+    every one of `ids` in it (int64). Int ids so far and text ones now (or back): all as text."""
+    at = old.to_internal(ids).astype(np.int64)
+    fresh = np.flatnonzero(at < 0)
+    at[fresh] = len(old) + np.arange(len(fresh))
+    if not len(fresh):
+        return old, at
+    ids_old, ids_new = old.ids, np.asarray(ids)[fresh]
+    if ids_old.dtype.kind != ids_new.dtype.kind:
+        ids_old, ids_new = ids_old.astype(str), ids_new.astype(str)
+    return IdMap(np.concatenate([ids_old, ids_new])), at
+
+
 def _kernels() -> Any:
     """xsell.kernels.ids, imported on the first look-up (numba is not needed to build or use maps in bulk)."""
     global _KERNELS

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.data.idmap import IdMap
+from xsell.data.idmap import IdMap, extend_ids
 from xsell.data.orders import Orders
 from xsell.errors import InputError
 
@@ -211,17 +211,8 @@ def merge_counts(old: PairCounts, new: PairCounts, floor: int = 1) -> PairCounts
     gives it). One compiled pass over `old`'s rows (a copy where `new` adds nothing)."""
     from xsell.kernels import pairs as kernels
 
-    at = old.items.to_internal(new.items.ids).astype(np.int64)
-    fresh = np.flatnonzero(at < 0)
+    items, at = extend_ids(old.items, new.items.ids)
     n_old = old.n_items
-    at[fresh] = n_old + np.arange(len(fresh))
-    if len(fresh):
-        ids_old, ids_new = old.items.ids, new.items.ids[fresh]
-        if ids_old.dtype.kind != ids_new.dtype.kind:  # int item ids so far, text ones now: all as text
-            ids_old, ids_new = ids_old.astype(str), ids_new.astype(str)
-        items = IdMap(np.concatenate([ids_old, ids_new]))
-    else:
-        items = old.items
     n = len(items)
     item_counts = np.zeros(n, dtype=np.int64)
     item_counts[:n_old] = old.item_counts

@@ -31,13 +31,14 @@ from typing import Any, ClassVar, Iterator, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from xsell.data.idmap import IdMap
+from xsell.data.idmap import IdMap, extend_ids
 from xsell.data.orders import Orders
 from xsell.kernels import requests as kernels
 from xsell.errors import InputError, NotFittedError
 from xsell.models.params import SEED, Choice, Int, Number
 from xsell.models.base import Recommender
 from xsell.models.history import HISTORY_ARRAYS, HISTORY_CHECKS, CustomerHistory, fitted_on
+from xsell.models.kept import all_order_ids, counted_orders, new_order_ids, updated_prices, updated_summary
 from xsell.models.schema import Array, Csr, Schema, Values
 
 _WEIGHTINGS = ("count", "log", "binary")
@@ -157,7 +158,9 @@ class _FactorModel(_CFModel):
     user_factors_: np.ndarray
     schema = Schema(
         arrays=HISTORY_ARRAYS + (Array("item_factors", "<f4", ("items", "factors")),
-                                 Array("user_factors", "<f4", ("users", "factors"))),
+                                 Array("user_factors", "<f4", ("users", "factors")),
+                                 # ALS: the ids of the orders learnt from (update refuses them again)
+                                 Array("kept_orders", None, ("orders",), optional=True)),
         checks=(Values("item_factors"), Values("user_factors")) + HISTORY_CHECKS)
 
     def _item_scores(self, users: np.ndarray) -> np.ndarray:
@@ -193,7 +196,11 @@ class _FactorModel(_CFModel):
         dims["users"] = dims["customers"] if state.get("fitted_on") == "customers" else 0
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {**self._history_arrays(), "item_factors": self.item_factors_, "user_factors": self.user_factors_}
+        out = {**self._history_arrays(), "item_factors": self.item_factors_, "user_factors": self.user_factors_}
+        counted = getattr(self, "kept_orders_", None)
+        if counted is not None:
+            out["kept_orders"] = np.asarray(counted.ids)
+        return out
 
     def _restore(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray], items: IdMap) -> None:
         width = self._factor_width()
@@ -203,6 +210,16 @@ class _FactorModel(_CFModel):
         self.item_factors_ = np.array(arrays["item_factors"])  # writable copies: implicit needs them
         self.user_factors_ = np.array(arrays["user_factors"])
         self._keep_factors64()
+        self.kept_orders_ = None
+        if "kept_orders" in arrays:
+            from xsell.models.schema import check_id_length, check_ids
+
+            ids = arrays["kept_orders"]
+            check_ids("kept_orders", ids, distinct=False)
+            check_id_length(ids)
+            if len(ids) and not (ids[1:] > ids[:-1]).all():
+                raise InputError("kept_orders must be distinct and ascending")
+            self.kept_orders_ = IdMap.from_checked(ids)
 
     def _factor_width(self) -> int:
         return self.factors
@@ -259,6 +276,79 @@ class ALS(_FactorModel):
         users = model.user_factors if self.fitted_on_ == "customers" else np.empty((0, self.factors))
         self.user_factors_ = np.ascontiguousarray(users, dtype=np.float32)
         self._keep_factors64()
+        self.kept_orders_ = counted_orders(orders)
+
+    def update(self, orders: Orders) -> "ALS":
+        """Fold new orders in (new customers and items included) without a refit; returns self.
+
+        Not exact: the items the model knows keep their factors. The customers of the new orders get
+        their factors solved again from their whole history (implicit's `partial_fit_users`), the new
+        items get factors solved from the customers (or, fitted on orders, the new orders) that bought
+        them (`partial_fit_items`), and those customers are solved once more so they see the new items.
+        Refit now and then (say weekly) to let every factor move. Orders already learnt from are refused."""
+        self._check_fitted()
+        name = type(self).__name__
+        counted: IdMap | None = getattr(self, "kept_orders_", None)
+        if counted is None and isinstance(orders, Orders):
+            raise InputError(f"this {name} holds no order ids to update (a file from before updates were "
+                             f"possible); fit it again to update it later")
+        new_ids = new_order_ids(counted, orders, name)
+        assert counted is not None
+        has_customers = orders.customers is not None and orders.customer_index is not None
+        if self.fitted_on_ == "customers" and not has_customers:
+            raise InputError(f"this {name} learnt from customers: the new orders need a customer_id column")
+        items, at = extend_ids(self.items_, orders.items.ids)
+        n_old, n_items = len(self.items_), len(items)
+        fresh = np.arange(n_old, n_items)
+        counts = np.zeros(n_items, dtype=np.int64)
+        counts[:n_old] = self.item_counts_
+        np.add.at(counts, at, orders.item_counts().astype(np.int64))
+        model = self._implicit_model()
+        model.item_factors = np.concatenate([np.asarray(self.item_factors_, dtype=np.float32),
+                                             np.zeros((len(fresh), self.factors), dtype=np.float32)])
+        new_lines = sp.csr_matrix(  # the new orders over the merged items
+            (np.ones(orders.n_lines, dtype=np.float32), (orders.order_index, at[orders.item_index])),
+            shape=(orders.n_orders, n_items))
+        history = self.customer_history_
+        assert history is not None
+        if self.fitted_on_ == "customers":
+            history = history.merged(orders, items, at)
+            assert orders.customers is not None and orders.customer_index is not None
+            assert history.customers is not None
+            buyers = orders.customers.ids[np.unique(orders.customer_index[orders.customer_index >= 0])]
+            touched = np.unique(history.customers.to_internal(buyers)).astype(np.int64)
+            rows = self._weigh(history.matrix[touched].tocsr())
+            with _blas_single_thread():
+                model.partial_fit_users(touched, rows)
+                if len(fresh):
+                    item_users = self._weigh(history.matrix.T.tocsr()[fresh])
+                    model.partial_fit_items(fresh, item_users)
+                    model.partial_fit_users(touched, rows)
+            users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        else:
+            history = CustomerHistory(history.customers, sp.csr_matrix(
+                (history.matrix.data, history.matrix.indices, history.matrix.indptr),
+                shape=(history.matrix.shape[0], n_items)))
+            if len(fresh):
+                rows = self._weigh(new_lines)
+                with _blas_single_thread():
+                    model.user_factors = model.recalculate_user(np.arange(orders.n_orders), rows)
+                    model.partial_fit_items(fresh, rows.T.tocsr()[fresh])
+            model.user_factors = np.empty((0, self.factors), dtype=np.float32)
+            users = np.empty((0, self.factors), dtype=np.float32)
+        self.items_ = items
+        self.item_counts_ = counts
+        self.customer_history_ = history
+        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self.user_factors_ = users
+        model.item_factors, model.user_factors = self.item_factors_, self.user_factors_
+        self._keep_factors64()
+        self._set_popular(counts.astype(np.float64))
+        self.kept_orders_ = all_order_ids(counted, new_ids)
+        self.item_prices_ = updated_prices(getattr(self, "item_prices_", None), items, orders)
+        self.training_summary_ = updated_summary(getattr(self, "training_summary_", None), orders,
+                                                 len(self.kept_orders_), n_items)
+        return self
 
     def _score_dense(self, baskets: sp.csr_matrix, customers: np.ndarray) -> np.ndarray:
         users = np.zeros((baskets.shape[0], self.factors), dtype=np.float32)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from xsell.data.idmap import IdMap
+from xsell.data.idmap import IdMap, extend_ids
 from xsell.data.orders import Orders
 from xsell.errors import InputError
 from xsell.models.schema import Array, Csr, Values, check_ids
@@ -72,6 +72,26 @@ class CustomerHistory:
             rows = (rows + sp.diags(scale.astype(np.float32)) @ hist).tocsr()
             rows.sort_indices()
         return rows
+
+    def merged(self, orders: Orders, items: IdMap, item_at: np.ndarray) -> "CustomerHistory":
+        """This history with `orders` added: customers of the orders appended when new, items over
+        `items` (the old ones first; `item_at`: each of the orders' item indices there)."""
+        if orders.customers is None or orders.customer_index is None:
+            raise InputError("the new orders name no customers")
+        known = orders.customer_index >= 0
+        base = self.customers if self.customers is not None else IdMap(orders.customers.ids[:0])
+        customers, cust_at = extend_ids(base, orders.customers.ids)
+        # each (customer, item) once per order: the lines are distinct (order, item) pairs already
+        add = sp.csr_matrix((np.ones(int(known.sum()), dtype=np.float32),
+                             (cust_at[orders.customer_index[known]], item_at[orders.item_index[known]])),
+                            shape=(len(customers), len(items)))
+        old = self.matrix
+        grown = sp.csr_matrix((old.data, old.indices, np.concatenate(
+            [old.indptr, np.full(len(customers) - old.shape[0], old.indptr[-1], dtype=old.indptr.dtype)])),
+            shape=(len(customers), len(items)))
+        out = (grown + add).tocsr()
+        out.sort_indices()
+        return CustomerHistory(customers, out.astype(np.float32))
 
     # -- model files -------------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:

@@ -68,6 +68,60 @@ def restore_kept(arrays: Mapping[str, np.ndarray], items: IdMap, n_orders: int, 
             IdMap.from_checked(ids))
 
 
+def new_order_ids(counted: IdMap | None, orders: Any, name: str) -> IdMap:
+    """The ids of the orders an update adds, after the checks every update makes: an Orders, a model
+    that recorded the orders it counted, none of them counted before (refused, naming them)."""
+    if not isinstance(orders, Orders):
+        raise InputError(f"update expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
+    if counted is None:
+        raise InputError(f"this {name} keeps no counts to update; fit it with keep_counts=1 "
+                         f"(xsell fit --keep-counts 1) to update it later")
+    new_ids = counted_orders(orders)
+    seen = counted.to_internal(new_ids.ids, "order ids") >= 0
+    if seen.any():
+        shown = ", ".join(map(repr, new_ids.ids[seen][:3].tolist()))
+        raise InputError(f"{int(seen.sum()):,} of the {len(new_ids):,} new orders are already in the model "
+                         f"(order ids {shown}{', ...' if seen.sum() > 3 else ''}); an update counts each order "
+                         f"once: leave them out")
+    return new_ids
+
+
+def all_order_ids(counted: IdMap, added: IdMap) -> IdMap:
+    """The counted order ids with the added ones, ascending (int ids so far and text ones now: all as text)."""
+    old_ids, new_ids = counted.ids, added.ids
+    if counted.kind != added.kind:
+        old_ids, new_ids = old_ids.astype(str), new_ids.astype(str)
+    return IdMap(np.sort(np.concatenate([old_ids, new_ids])))
+
+
+def updated_prices(prices: np.ndarray | None, items: IdMap, orders: Orders) -> np.ndarray | None:
+    """Item prices after an update: an item sold in the new orders takes their median price."""
+    new_prices = orders.item_prices()
+    if prices is None and new_prices is None:
+        return None
+    out = np.full(len(items), np.nan)
+    if prices is not None:
+        out[:len(prices)] = prices
+    if new_prices is not None:
+        at = items.to_internal(orders.items.ids)
+        sold = ~np.isnan(new_prices)
+        out[at[sold]] = new_prices[sold]
+    return out
+
+
+def updated_summary(summary: Mapping[str, Any] | None, orders: Orders, n_orders: int, n_items: int) -> dict[str, Any]:
+    """The training summary after an update: orders, items, lines, updates and the date range."""
+    out = dict(summary or {})
+    new = orders.summary()
+    out.update({"orders": int(n_orders), "items": int(n_items), "updates": int(out.get("updates", 0)) + 1,
+                "lines": int(out.get("lines", 0)) + new["lines"]})
+    if "last_order" in new:
+        out["last_order"] = max(out.get("last_order", new["last_order"]), new["last_order"])
+        out.setdefault("first_order", new["first_order"])
+    out.pop("customers", None)  # customers of the new orders may repeat: not a count that adds up
+    return out
+
+
 class KeptCounts:
     """`update(orders)` for a counting model that kept its counts (see the module docstring)."""
 
@@ -94,48 +148,16 @@ class KeptCounts:
         median over all orders cannot be had from the kept counts), the others keep theirs."""
         self._check_fitted()
         name = type(self).__name__
-        if not isinstance(orders, Orders):
-            raise InputError(f"update expects an Orders (from xsell.load_orders), not {type(orders).__name__}")
-        kept, counted = self.kept_, self.kept_orders_
-        if kept is None or counted is None:
-            raise InputError(f"this {name} keeps no counts to update; fit it with keep_counts=1 "
-                             f"(xsell fit --keep-counts 1) to update it later")
-        new_ids = counted_orders(orders)
-        seen = counted.to_internal(new_ids.ids, "order ids") >= 0
-        if seen.any():
-            shown = ", ".join(map(repr, new_ids.ids[seen][:3].tolist()))
-            raise InputError(f"{int(seen.sum()):,} of the {len(new_ids):,} new orders are already in the model "
-                             f"(order ids {shown}{', ...' if seen.sum() > 3 else ''}); an update counts each order "
-                             f"once: leave them out")
+        kept = self.kept_
+        new_ids = new_order_ids(self.kept_orders_ if kept is not None else None, orders, name)
+        assert kept is not None and self.kept_orders_ is not None
         started = time.perf_counter()
-        fresh = count_pairs(orders, 1)
-        merged = merge_counts(kept, fresh, self.keep_counts or 1)
-        items = merged.items
+        merged = merge_counts(kept, count_pairs(orders, 1), self.keep_counts or 1)
         self._rebuild(merged)
-        old_ids, added = counted.ids, new_ids.ids
-        if counted.kind != new_ids.kind:  # int order ids so far, text ones now (or back): all as text
-            old_ids, added = old_ids.astype(str), added.astype(str)
-        self._keep(merged, IdMap(np.sort(np.concatenate([old_ids, added]))))
-        prices = getattr(self, "item_prices_", None)
-        new_prices = orders.item_prices()
-        if prices is not None or new_prices is not None:
-            out = np.full(len(items), np.nan)
-            if prices is not None:
-                out[:len(prices)] = prices
-            if new_prices is not None:
-                at = items.to_internal(orders.items.ids)
-                sold = ~np.isnan(new_prices)
-                out[at[sold]] = new_prices[sold]
-            self.item_prices_ = out
-        summary = dict(getattr(self, "training_summary_", {}) or {})
-        new = orders.summary()
-        summary.update({"orders": merged.n_orders, "items": len(items), "updates": int(summary.get("updates", 0)) + 1,
-                        "lines": int(summary.get("lines", 0)) + new["lines"]})
-        if "last_order" in new:
-            summary["last_order"] = max(summary.get("last_order", new["last_order"]), new["last_order"])
-            summary.setdefault("first_order", new["first_order"])
-        summary.pop("customers", None)  # customers of the new orders may repeat: not a count that adds up
-        self.training_summary_ = summary
+        self._keep(merged, all_order_ids(self.kept_orders_, new_ids))
+        self.item_prices_ = updated_prices(getattr(self, "item_prices_", None), merged.items, orders)
+        self.training_summary_ = updated_summary(getattr(self, "training_summary_", None), orders, merged.n_orders,
+                                                 len(merged.items))
         _log.info("updated %s with %s orders in %.2f s", name, f"{len(new_ids):,}", time.perf_counter() - started)
         return self
 
