@@ -40,6 +40,15 @@ def test_a_window_before_the_newest_order(orders):
     assert sorted(orders.since(pd.Timedelta(hours=3)).orders.ids) == ["o4"]
 
 
+def test_a_part_of_a_split_is_windowed_by_its_own_orders(orders):
+    from xsell.evaluation.protocol import temporal_split
+
+    train, _test = temporal_split(orders, at="2024-03-31")  # o1-o3 train: the id maps still hold o4
+    recent = train.since("2d")  # newest training order o3 (2024-03-30 08:00): o3 only
+    assert recent.orders.ids.tolist() == ["o3"] and sorted(recent.items.ids) == ["a", "c"]
+    assert str(recent.report).endswith("2 orders before 2024-03-28 08:00:00 left out (since=2d); 2 lines kept")
+
+
 def test_a_date_and_what_a_model_learns_from_the_window(orders):
     assert sorted(orders.since("2024-03-30").orders.ids) == ["o3", "o4"]
     model = xsell.CoOccurrence(min_count=1).fit(orders.since("2024-03-30"))

@@ -277,11 +277,15 @@ class Orders:
         without a line left are dropped from the id maps; the report says how many orders were left out.
         An order's time is the earliest of its lines'. Raises without timestamps or when nothing is left."""
         times = self.order_times()
-        cutoff, label = _cutoff(window, int(times.max()) if len(times) else 0)
-        keep = times >= cutoff
+        # orders without a line (a split's part shares the id maps of the whole) have no time
+        placed = np.bincount(self.order_index, minlength=self.n_orders) > 0
+        if not placed.any():
+            raise InputError("since: there are no orders")
+        newest = int(times[placed].max())
+        cutoff, label = _cutoff(window, newest)
+        keep = placed & (times >= cutoff)
         if not keep.any():
-            raise InputError(f"since={window!r} leaves no order: the newest is from "
-                             f"{_day(int(times.max()))}" if len(times) else "since: there are no orders")
+            raise InputError(f"since={window!r} leaves no order: the newest is from {_day(newest)}")
         line = keep[self.order_index]
 
         def compact(ids: IdMap, index: np.ndarray) -> tuple[IdMap, np.ndarray]:
@@ -299,7 +303,7 @@ class Orders:
         def take(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[line]
 
-        left_out = int((~keep).sum())
+        left_out = int((placed & ~keep).sum())
         note = f"{left_out:,} order{'' if left_out == 1 else 's'} before {label} left out (since={window})"
         r = self.report
         report = LoadReport(r.source, r.lines_read, r.returns_dropped, r.duplicates_aggregated, int(line.sum()),
