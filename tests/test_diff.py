@@ -277,3 +277,33 @@ def test_upsell_diff_is_up_sell_item_by_item_and_sees_a_price_change():
     row = change.movers.iloc[0]
     assert row["probability_old"] == pytest.approx(row["probability_new"])  # same model: only prices moved
     assert change.health().endswith(f"{len(change.entered):,} up-sells entered a top 3, {len(change.left):,} left")
+
+
+def test_a_tie_at_the_last_place_is_not_churn():
+    # a was bought once with each of b, c, d, e: at k=2 two of four tied links make the cut, which two
+    # follows the order the items were first seen; the same orders read backwards change nothing learnt
+    frame = pd.DataFrame([(n, item) for n, pair in enumerate(["ab", "ac", "ad", "ae"]) for item in pair],
+                         columns=["order_id", "item_id"])
+    first = CoOccurrence(min_count=1).fit(xsell.load_orders(frame))
+    backwards = CoOccurrence(min_count=1).fit(xsell.load_orders(frame.iloc[::-1].reset_index(drop=True)))
+    assert first.recommend(["a"], k=2).items != backwards.recommend(["a"], k=2).items  # the tie, cut two ways
+    change = xsell.diff(first, backwards, k=2)
+    assert change.entered.empty and change.left.empty
+    assert change.summary["tie_swaps"] == 2 and change.changed_share == 0.0
+    assert change.items.set_index("item").loc["a", ["shared", "overlap"]].tolist() == [2, 1.0]
+    # a real change at the last place still shows: a and e bought together once more
+    more = CoOccurrence(min_count=1).fit(xsell.load_orders(pd.concat(
+        [frame, pd.DataFrame({"order_id": [9, 9], "item_id": ["a", "e"]})])))
+    moved = xsell.diff(first, more, k=2)
+    assert ("a", "e") in _links(moved.entered)
+
+
+def test_int_ids_turned_to_text_by_an_update_are_the_same_items():
+    ints = pd.DataFrame({"order_id": [1, 1, 2, 2, 3, 3], "item_id": [10, 20, 10, 30, 20, 30]})
+    old = CoOccurrence(min_count=1, keep_counts=1).fit(xsell.load_orders(ints))
+    new = CoOccurrence(min_count=1, keep_counts=1).fit(xsell.load_orders(ints))
+    new.update(xsell.load_orders(pd.DataFrame({"order_id": [4, 4], "item_id": ["X1", "10"]})))
+    assert new.items_.ids.tolist() == ["10", "20", "30", "X1"]  # every id is text now
+    change = xsell.diff(old, new)
+    assert change.summary["gone"] == 0 and change.added["item"].tolist() == ["X1"]
+    assert change.summary["compared"] == 3 and ("10", "X1") in _links(change.entered)

@@ -308,3 +308,13 @@ def test_longer_order_ids_in_an_update_are_kept_whole():
     with pytest.raises(InputError, match=r"^1 of the 1 new orders are already in the model \(order ids "
                                          r"'c-2024-0001'\)"):
         model.update(xsell.load_orders(pd.DataFrame({"order_id": ["c-2024-0001"], "item_id": ["q"]})))
+
+
+def test_rules_kept_above_the_support_count_still_fit_every_rule(shop_frame):
+    orders = xsell.load_orders(shop_frame)  # 2,500 orders: min_support 0.001 needs 3 of them
+    plain = AssociationRules(min_support=0.001).fit(orders)
+    kept = AssociationRules(min_support=0.001, keep_counts=10).fit(orders)
+    left, right = _arrays(plain), _arrays(kept)
+    for name in left:
+        assert np.array_equal(left[name], right[name]), name
+    assert kept.kept_.counts.min() >= 10

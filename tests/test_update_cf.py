@@ -113,3 +113,31 @@ def test_an_updated_model_round_trips_through_its_file(batches, tmp_path):
     for items in (["P000-B"], [NEW_ITEM, "P003-S"]):
         assert again.recommend(items, k=5).items == model.recommend(items, k=5).items
     assert again.recommend_for_customer("C-new-2", k=5).items == model.recommend_for_customer("C-new-2", k=5).items
+
+
+@pytest.mark.parametrize("on", ["customers", "orders"])
+def test_two_updates_in_one_process_equal_two_through_files(batches, tmp_path, on):
+    first, second = batches
+    ids = second["order_id"].unique()
+    day1, day2 = second[second["order_id"].isin(ids[::2])], second[~second["order_id"].isin(ids[::2])].copy()
+    day2.loc[day2["item_id"] == NEW_ITEM, "item_id"] = "NEW-2"  # each day brings a new item
+    live = _fit(first, on=on)
+    live.update(xsell.load_orders(day1))
+    xsell.save_model(live, tmp_path / "day1.xsell")
+    live.update(xsell.load_orders(day2))
+    filed = xsell.load_model(tmp_path / "day1.xsell").update(xsell.load_orders(day2))
+    assert live.items_.ids[-2:].tolist() == [NEW_ITEM, "NEW-2"]
+    assert np.array_equal(live.item_factors_, filed.item_factors_)
+    assert np.array_equal(live.user_factors_, filed.user_factors_)
+
+
+def test_a_day_of_guest_checkouts_and_new_customers_on_an_orders_model(batches):
+    first, second = batches
+    guests = second.assign(customer_id=None)
+    model = _fit(first)
+    model.update(xsell.load_orders(guests))  # no customer touched: only the new item learns
+    assert model.items_.ids[-1] == NEW_ITEM and model.training_summary_["updates"] == 1
+    orders_model = _fit(first, on="orders")
+    orders_model.update(xsell.load_orders(second))
+    assert orders_model.customer_history_.index_of("C-new-1") >= 0  # its history serves requests
+    assert not orders_model.recommend_for_customer("C-new-1", k=3).fallback

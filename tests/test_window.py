@@ -91,3 +91,26 @@ def test_fit_and_rules_take_since(tmp_path):
     assert sorted(zip(mined["antecedents"], mined["consequents"])) == [("a", "c"), ("c", "a")]
     bad = run_xsell("fit", "orders.csv", "-o", "m.xsell", "--since", "soon", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.startswith("error: since must be a window like '90d'")
+
+
+@pytest.mark.parametrize("window, message", [
+    ("2011", "since '2011' needs a unit (90d, 12w, 36h) or a full date (2011-09-01)"),
+    ("20110901", "since '20110901' needs a unit (90d, 12w, 36h) or a full date (2011-09-01)"),
+    (200_000, "since must be a window like '90d', '12w' or '36h' (before the newest order), a number of days, or "
+              "a date like '2011-09-01'; got 200000 (too long a window)"),
+    ("3m", "since must be a window like '90d', '12w' or '36h' (before the newest order), a number of days, or "
+           "a date like '2011-09-01'; got '3m'"),
+])
+def test_ambiguous_or_impossible_windows_are_refused(orders, window, message):
+    with pytest.raises(InputError) as info:
+        orders.since(window)
+    assert str(info.value) == message
+
+
+def test_timedeltas_of_every_kind(orders):
+    import datetime as dt
+
+    import numpy as np
+
+    for window in (np.timedelta64(29, "D"), dt.timedelta(days=29), pd.Timedelta(days=29)):
+        assert sorted(orders.since(window).orders.ids) == ["o3", "o4"]

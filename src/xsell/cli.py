@@ -524,6 +524,8 @@ def diff(
         raise typer.BadParameter("compares the up-sells of two model files, not rules files", param_hint="'--upsell'")
     if catalog is not None and not upsell:
         raise typer.BadParameter("is for --upsell (the engines' catalog)", param_hint="'--catalog'")
+    if upsell and catalog is None:
+        raise typer.BadParameter("needs --catalog: up-sells compare prices and categories", param_hint="'--upsell'")
     if kinds[0] == "rules":
         change = diff_rules(str(old), str(new), k=k, by=(by or DiffBy.confidence).value)
     elif upsell:
@@ -536,7 +538,7 @@ def diff(
     else:
         change = xsell.diff(str(old), str(new), k=k, by=(by or DiffBy.score).value)
     if report is not None:
-        change.write_report(report, top=top)
+        change.write_report(report, top=top, alarm_above=fail_above)
     alarm = fail_above is not None and change.changed_share > fail_above
     if json_:
         typer.echo(json.dumps({**change.to_dict(top=top), "fail_above": fail_above, "alarm": alarm}))

@@ -421,6 +421,7 @@ def _assemble(
 
 
 _WINDOW_HOURS = {"h": 1.0, "d": 24.0, "w": 168.0}
+_NS_MIN = -(2**63) + 10**9 * 86400 * 366  # cutoffs before about 1678 print as "the first order"
 
 
 def _day(ns: int) -> str:
@@ -428,38 +429,52 @@ def _day(ns: int) -> str:
 
 
 def _cutoff(window: Any, newest: int) -> tuple[int, str]:
-    """(cutoff in int64 ns, the cutoff as text) of `Orders.since`."""
+    """(cutoff in int64 ns, the cutoff as text) of `Orders.since`: a window before `newest` or a date."""
+    import datetime as dt
     import re
 
     what = (f"since must be a window like '90d', '12w' or '36h' (before the newest order), a number of days, "
             f"or a date like '2011-09-01'; got {window!r}")
-    if isinstance(window, bool) or window is None:
+    if isinstance(window, (bool, np.bool_)) or window is None:
         raise InputError(what)
     delta: pd.Timedelta | None = None
-    if isinstance(window, (int, float, np.integer, np.floating)):
-        if not np.isfinite(window) or window <= 0:
-            raise InputError(what)
-        delta = pd.Timedelta(days=float(window))
-    elif isinstance(window, pd.Timedelta) or isinstance(window, np.timedelta64):
-        delta = pd.Timedelta(window)
-    elif isinstance(window, str):
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hdw]?)\s*", window.lower())
-        if found:
-            delta = pd.Timedelta(hours=float(found.group(1)) * _WINDOW_HOURS[found.group(2) or "d"])
+    try:
+        if isinstance(window, (pd.Timedelta, dt.timedelta, np.timedelta64)):  # before numbers: timedelta64 is one
+            delta = pd.Timedelta(window)
+        elif isinstance(window, (int, float, np.integer, np.floating)):
+            if not np.isfinite(window) or window <= 0:
+                raise InputError(what)
+            delta = pd.Timedelta(days=float(window))
+        elif isinstance(window, str):
+            found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hdw]?)\s*", window.lower())
+            if found and not found.group(2):
+                raise InputError(f"since {window!r} needs a unit (90d, 12w, 36h) or a full date (2011-09-01)")
+            if found:
+                delta = pd.Timedelta(hours=float(found.group(1)) * _WINDOW_HOURS[found.group(2)])
+        span = None if delta is None or pd.isna(delta) else int(delta.value)  # overflows here past ~292 years
+    except (OverflowError, ValueError) as exc:  # pandas' OutOfBounds errors are ValueErrors
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{what} (too long a window)") from None
     if delta is not None:
-        if delta <= pd.Timedelta(0):
+        if span is None or span <= 0:
             raise InputError(what)
-        cutoff = newest - int(delta.value)
-        return cutoff, _day(cutoff)
+        cutoff = max(newest - span, int(np.iinfo(np.int64).min) + 1)
+        return cutoff, _day(cutoff) if cutoff > _NS_MIN else "the first order"
+    if not isinstance(window, (str, dt.date, np.datetime64, pd.Timestamp)):
+        raise InputError(what)
     try:
         stamp = pd.Timestamp(window)
-    except (ValueError, TypeError):
+        if pd.isna(stamp):
+            raise InputError(what)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        value = int(stamp.as_unit("ns").value)
+    except (OverflowError, ValueError, TypeError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(what) from None
-    if pd.isna(stamp):
-        raise InputError(what)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return int(stamp.as_unit("ns").value), _day(int(stamp.as_unit("ns").value))
+    return value, _day(value)
 
 
 # -- loading -------------------------------------------------------------------

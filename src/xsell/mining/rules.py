@@ -98,6 +98,11 @@ def _min_count(min_support: float, n_orders: int) -> int:
     return c
 
 
+def support_count(min_support: float, n_orders: int) -> int:
+    """The fewest orders an itemset needs to reach min_support among n_orders (as the miners count)."""
+    return _min_count(_check_support(min_support, n_orders), n_orders)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 

@@ -22,7 +22,8 @@ from xsell.kernels import requests as kernels
 from xsell.errors import InputError
 from xsell.mining.pairs import PairCounts, count_pairs
 from xsell.mining.rules import (METRICS, FrequentItemsets, check_basket_cap, check_confidence, check_lift,
-                                frequent_itemsets, itemsets_from_counts, rule_arrays, within_row_pairs)
+                                frequent_itemsets, itemsets_from_counts, rule_arrays, support_count,
+                                within_row_pairs)
 from xsell.models._topk import expand_ranges, floor_from_sorted_rows, topk_rows
 from xsell.models.params import Custom, Int
 from xsell.models.base import Recommender, mark_basket_items
@@ -120,7 +121,9 @@ class AssociationRules(KeptCounts, Recommender):
         if self.max_basket_items not in ("auto", None):
             raise InputError(f"keep_counts counts every basket: leave max_basket_items at 'auto' or None "
                              f"(got {self.max_basket_items!r})")
-        counts = count_pairs(orders, self.keep_counts)
+        # counted down to what min_support needs (the fit sees every frequent pair), kept at keep_counts
+        floor = min(self.keep_counts, support_count(self.min_support, orders.n_orders))
+        counts = count_pairs(orders, floor)
         self._rebuild(counts)
         self._keep(counts, counted_orders(orders))
 

@@ -77,6 +77,18 @@ def _blas_single_thread() -> Iterator[None]:
         yield
 
 
+def _set_factors(model: Any, *, item_factors: np.ndarray | None = None, user_factors: np.ndarray | None = None) -> None:
+    """Replace an implicit ALS model's factors and drop what it cached from the old ones (XtX, YtY and
+    the norms: partial_fit_items solves against the cached XtX, so a stale one gives wrong factors)."""
+    if item_factors is not None:
+        model.item_factors = item_factors
+    if user_factors is not None:
+        model.user_factors = user_factors
+    for cached in ("_XtX", "_YtY", "_user_norms", "_item_norms"):
+        if hasattr(model, cached):
+            setattr(model, cached, None)
+
+
 class _CFModel(Recommender):
     """Shared fitting data, history handling and model-file parts of the implicit wrappers."""
 
@@ -304,44 +316,50 @@ class ALS(_FactorModel):
         counts[:n_old] = self.item_counts_
         np.add.at(counts, at, orders.item_counts().astype(np.int64))
         model = self._implicit_model()
-        model.item_factors = np.concatenate([np.asarray(self.item_factors_, dtype=np.float32),
-                                             np.zeros((len(fresh), self.factors), dtype=np.float32)])
+        _set_factors(model, item_factors=np.concatenate([np.asarray(self.item_factors_, dtype=np.float32),
+                                                         np.zeros((len(fresh), self.factors), dtype=np.float32)]))
         new_lines = sp.csr_matrix(  # the new orders over the merged items
             (np.ones(orders.n_lines, dtype=np.float32), (orders.order_index, at[orders.item_index])),
             shape=(orders.n_orders, n_items))
         history = self.customer_history_
         assert history is not None
-        if self.fitted_on_ == "customers":
+        if has_customers:  # a known customer's history serves requests, whatever the factors learnt from
             history = history.merged(orders, items, at)
+        else:
+            history = CustomerHistory(history.customers, sp.csr_matrix(
+                (history.matrix.data, history.matrix.indices, history.matrix.indptr),
+                shape=(history.matrix.shape[0], n_items)))
+        if self.fitted_on_ == "customers":
             assert orders.customers is not None and orders.customer_index is not None
             assert history.customers is not None
             buyers = orders.customers.ids[np.unique(orders.customer_index[orders.customer_index >= 0])]
             touched = np.unique(history.customers.to_internal(buyers)).astype(np.int64)
             rows = self._weigh(history.matrix[touched].tocsr())
             with _blas_single_thread():
-                model.partial_fit_users(touched, rows)
+                if len(touched):  # a day of guest checkouts touches no customer
+                    model.partial_fit_users(touched, rows)
                 if len(fresh):
                     item_users = self._weigh(history.matrix.T.tocsr()[fresh])
                     model.partial_fit_items(fresh, item_users)
-                    model.partial_fit_users(touched, rows)
+                    if len(touched):
+                        model.partial_fit_users(touched, rows)
+            if model.user_factors.shape[0] < len(history.customers):  # new customers without a line of their own
+                _set_factors(model, user_factors=np.concatenate([model.user_factors, np.zeros(
+                    (len(history.customers) - model.user_factors.shape[0], self.factors), dtype=np.float32)]))
             users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         else:
-            history = CustomerHistory(history.customers, sp.csr_matrix(
-                (history.matrix.data, history.matrix.indices, history.matrix.indptr),
-                shape=(history.matrix.shape[0], n_items)))
             if len(fresh):
                 rows = self._weigh(new_lines)
                 with _blas_single_thread():
-                    model.user_factors = model.recalculate_user(np.arange(orders.n_orders), rows)
+                    _set_factors(model, user_factors=model.recalculate_user(np.arange(orders.n_orders), rows))
                     model.partial_fit_items(fresh, rows.T.tocsr()[fresh])
-            model.user_factors = np.empty((0, self.factors), dtype=np.float32)
             users = np.empty((0, self.factors), dtype=np.float32)
         self.items_ = items
         self.item_counts_ = counts
         self.customer_history_ = history
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self.user_factors_ = users
-        model.item_factors, model.user_factors = self.item_factors_, self.user_factors_
+        _set_factors(model, item_factors=self.item_factors_, user_factors=self.user_factors_)
         self._keep_factors64()
         self._set_popular(counts.astype(np.float64))
         self.kept_orders_ = all_order_ids(counted, new_ids)

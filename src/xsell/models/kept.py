@@ -118,9 +118,9 @@ def updated_summary(summary: Mapping[str, Any] | None, orders: Orders, n_orders:
     new = orders.summary()
     out.update({"orders": int(n_orders), "items": int(n_items), "updates": int(out.get("updates", 0)) + 1,
                 "lines": int(out.get("lines", 0)) + new["lines"]})
-    if "last_order" in new:
+    if "last_order" in new:  # ISO texts: they order as the times do
         out["last_order"] = max(out.get("last_order", new["last_order"]), new["last_order"])
-        out.setdefault("first_order", new["first_order"])
+        out["first_order"] = min(out.get("first_order", new["first_order"]), new["first_order"])
     out.pop("customers", None)  # customers of the new orders may repeat: not a count that adds up
     return out
 

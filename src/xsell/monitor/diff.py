@@ -16,7 +16,10 @@ What is compared, for the items (antecedents) both sides know:
   movers           links in both top k lists, by the absolute change of `by` (score, rank or a
                    statistic both sides explain: count, support, confidence, lift), largest first
   items            per item: list lengths, shared links, entered, left, overlap (Jaccard of the two
-                   top k lists) and `changed`: fewer than half of the longer list's links are shared
+                   top k lists) and `changed`: fewer than half of the longer list's links are shared.
+                   A tie at the last place (both lists full with the same k-th score, a tied link in and
+                   another out) counts as shared: which tied link makes the cut follows the order the
+                   items were first seen, not what was learnt (`summary["tie_swaps"]`)
   summary          counts, the overlap distribution and `changed_share`: the share of compared items
                    whose top k changed by more than half (the health figure `xsell diff --fail-above`
                    checks); two sides without an item in common changed completely (1.0)
@@ -27,6 +30,7 @@ is its `up_sell(item, k)`, with probability, extra price, expected revenue and m
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,11 +108,12 @@ class ModelDiff:
                 "health": self.health(), "movers": rows(self.movers), "entered": rows(self.entered),
                 "left": rows(self.left), "added": rows(self.added), "gone": rows(self.gone)}
 
-    def write_report(self, path: str | os.PathLike[str], top: int = 50) -> Path:
-        """A self-contained HTML page (needs matplotlib: xsell[report]), written atomically."""
+    def write_report(self, path: str | os.PathLike[str], top: int = 50, alarm_above: float | None = None) -> Path:
+        """A self-contained HTML page (needs matplotlib: xsell[report]), written atomically; its health
+        line is red above `alarm_above` (default: a third of the items changed)."""
         from xsell.monitor.report import write_diff_report
 
-        return write_diff_report(self, path, top=top)
+        return write_diff_report(self, path, top=top, alarm_above=alarm_above)
 
 
 # -- entry points ---------------------------------------------------------------------------
@@ -288,7 +293,19 @@ def _rule_lists(frame: pd.DataFrame, k: int, label: str) -> _Lists:
 
 
 # -- the comparison -------------------------------------------------------------------------
+def _int_ids(ids: np.ndarray) -> bool:
+    return ids.dtype.kind in "iu" or (ids.dtype == object and len(ids) > 0 and isinstance(ids[0], (int, np.integer)))
+
+
+def _as_text(side: _Lists) -> _Lists:
+    """The same lists with every id as text (`xsell.update` turns int ids into text when a text one arrives)."""
+    return dataclasses.replace(side, owners=side.owners.astype(str).astype(object),
+                               neighbor=side.neighbor.astype(str).astype(object))
+
+
 def _compare(old: _Lists, new: _Lists, k: int, by: str, kind: str, labels: tuple[str, str]) -> ModelDiff:
+    if len(old.owners) and len(new.owners) and _int_ids(old.owners) != _int_ids(new.owners):
+        old, new = _as_text(old), _as_text(new)  # 7 and "7" are one item, as everywhere in xsell
     stats = [s for s in old.stats if s in new.stats]
     choices = ["score", "rank", *stats]
     if not isinstance(by, str) or by not in choices:
@@ -326,6 +343,17 @@ def _compare(old: _Lists, new: _Lists, k: int, by: str, kind: str, labels: tuple
     old_len = np.bincount(o_owner[o_live], minlength=u)
     new_len = np.bincount(n_owner[n_live], minlength=u)
     shared = np.bincount(o_owner[stayed], minlength=u)
+    # a tie at the last place: both lists full with the same k-th score, one link in and one out at that
+    # score (which of the tied links makes the cut follows the model's internal item order, that is the
+    # order items were first seen): not a change in what was learnt; counted as shared, not as churn
+    kth_old, kth_new = _kth_scores(o_owner, old.score, u), _kth_scores(n_owner, new.score, u)
+    full = (old_len == k) & (new_len == k) & (kth_old == kth_new)
+    tied_left = left[full[o_owner[left]] & (old.score[left] == kth_old[o_owner[left]])]
+    tied_entered = entered[full[n_owner[entered]] & (new.score[entered] == kth_new[n_owner[entered]])]
+    swaps = np.minimum(np.bincount(o_owner[tied_left], minlength=u), np.bincount(n_owner[tied_entered], minlength=u))
+    left = np.setdiff1d(left, _first_per_owner(tied_left, o_owner, swaps))
+    entered = np.setdiff1d(entered, _first_per_owner(tied_entered, n_owner, swaps))
+    shared = shared + swaps
     compared = np.flatnonzero(both & ((old_len > 0) | (new_len > 0)))
     union = old_len[compared] + new_len[compared] - shared[compared]
     overlap = shared[compared] / np.maximum(union, 1)
@@ -374,7 +402,7 @@ def _compare(old: _Lists, new: _Lists, k: int, by: str, kind: str, labels: tuple
         "overlap_mean": float(overlap.mean()) if len(compared) else float("nan"),
         "overlap_median": float(np.median(overlap)) if len(compared) else float("nan"),
         "links_old": int(o_live.sum()), "links_new": int(n_live.sum()), "stayed": len(stayed),
-        "entered": len(entered), "left": len(left)}
+        "entered": len(entered), "left": len(left), "tie_swaps": int(swaps.sum())}
     if kind == "rules":
         assert old.rule_keys is not None and new.rule_keys is not None
         summary.update({"rules_old": old.n_rules, "rules_new": new.n_rules,
@@ -383,6 +411,24 @@ def _compare(old: _Lists, new: _Lists, k: int, by: str, kind: str, labels: tuple
     return ModelDiff(kind=kind, k=k, by=by, summary=summary, items=items, added=added, gone=gone,
                      entered=links(new, new_code, entered), left=links(old, old_code, left), movers=movers,
                      labels=labels)
+
+
+def _kth_scores(owner: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
+    """Per owner the lowest score of its list (its last place; +inf for an owner without a list)."""
+    out = np.full(n, np.inf)
+    np.minimum.at(out, owner, score)
+    return out
+
+
+def _first_per_owner(rows: np.ndarray, owner: np.ndarray, quota: np.ndarray) -> np.ndarray:
+    """The first quota[o] of `rows` of each owner o (rows ascending)."""
+    if not len(rows):
+        return rows
+    own = owner[rows]
+    order = np.argsort(own, kind="stable")
+    rows, own = rows[order], own[order]
+    start = np.searchsorted(own, own, side="left")
+    return np.asarray(rows[(np.arange(len(rows)) - start) < quota[own]])
 
 
 def _objects(ids: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """One self-contained HTML page showing what a model (or rule set) learned differently.
 
 write_diff_report(diff, path, top=50) writes, atomically:
-  header     the two sides, k, what ranks the movers, and the health line in a box (red when more than
-             a third of the compared items changed their top k by more than half, else green)
+  header     the two sides, k, what ranks the movers, and the health line in a box (red when the share
+             of compared items whose top k changed by more than half is above `alarm_above`, by default
+             a third; `xsell diff --fail-above` passes its threshold; else green)
   summary    the counts of `ModelDiff.summary`
   plot       the distribution of overlap@k (Jaccard of each item's two top-k lists), as a histogram
   tables     biggest movers, links entered and left (strongest first), items added and gone: the
@@ -95,7 +96,8 @@ def _overlap_plot(change: "ModelDiff") -> str | None:
     return _png(fig, canvas_cls)
 
 
-def write_diff_report(change: "ModelDiff", path: str | os.PathLike[str], top: int = 50) -> Path:
+def write_diff_report(change: "ModelDiff", path: str | os.PathLike[str], top: int = 50,
+                      alarm_above: float | None = None) -> Path:
     """Write the HTML page of `change` (a ModelDiff) to `path`; see the module docstring."""
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
         raise InputError(f"top must be a whole number >= 1, got {top!r}")
@@ -105,7 +107,7 @@ def write_diff_report(change: "ModelDiff", path: str | os.PathLike[str], top: in
     s = change.summary
     what = {"rules": "rule sets", "upsell": "engines"}.get(change.kind, "models")
     title = f"xsell diff: {change.labels[0]} -> {change.labels[1]}"
-    alarm = s["changed_share"] > ALARM_SHARE
+    alarm = s["changed_share"] > (ALARM_SHARE if alarm_above is None else alarm_above)
     facts = "".join(f"<dt>{label}</dt><dd>{html.escape(_cell(s[key]))}</dd>" for key, label in SUMMARY
                     if key in s and not (isinstance(s[key], float) and np.isnan(s[key])))
     owner = "antecedent" if change.kind == "rules" else "item"
