@@ -141,3 +141,14 @@ def test_a_day_of_guest_checkouts_and_new_customers_on_an_orders_model(batches):
     orders_model.update(xsell.load_orders(second))
     assert orders_model.customer_history_.index_of("C-new-1") >= 0  # its history serves requests
     assert not orders_model.recommend_for_customer("C-new-1", k=3).fallback
+
+
+def test_save_refuses_order_ids_a_load_would_refuse(batches, tmp_path):
+    first, _second = batches
+    model = _fit(first)
+    model.kept_orders_ = xsell.IdMap(model.kept_orders_.ids[::-1].copy())
+    with pytest.raises(InputError) as info:
+        xsell.save_model(model, tmp_path / "x.xsell")
+    assert str(info.value) == (f"cannot save ALS to {tmp_path / 'x.xsell'}: invalid model content (kept_orders "
+                               f"must be distinct and ascending)")
+    assert not (tmp_path / "x.xsell").exists()

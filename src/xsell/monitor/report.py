@@ -36,6 +36,7 @@ SUMMARY = [("items_old", "Items (old)"), ("items_new", "Items (new)"), ("added",
            ("compared", "Compared"), ("changed", "Changed by more than half"), ("overlap_mean", "Mean overlap@k"),
            ("overlap_median", "Median overlap@k"), ("links_old", "Links (old)"), ("links_new", "Links (new)"),
            ("stayed", "Links in both"), ("entered", "Links entered"), ("left", "Links left"),
+           ("tie_swaps", "Ties swapped at the last place"),
            ("rules_old", "Rules (old)"), ("rules_new", "Rules (new)"), ("rules_added", "Rules added"),
            ("rules_gone", "Rules gone")]
 
