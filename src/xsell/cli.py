@@ -221,8 +221,8 @@ DropItemOpt = Annotated[
                  "(repeatable; counted in the load report)."),
 ]
 SinceOpt = Annotated[Optional[str], typer.Option(
-    "--since", metavar="WINDOW", help="Only the recent orders: 90d, 12w or 36h before the newest order (a number "
-                                      "alone is days), or a date such as 2011-09-01 (needs a timestamp column).")]
+    "--since", metavar="WINDOW", help="Only the recent orders: 90d, 12w or 36h before the newest order (the unit "
+                                      "is needed), or a date such as 2011-09-01 (needs a timestamp column).")]
 KeepPlaceholdersOpt = Annotated[bool, typer.Option(
     "--keep-placeholders", help="Keep items whose id is a placeholder (empty, '?', '-', NONE, null, nan, N/A, "
     "#N/A, undefined; any case), left out and counted by default.")]

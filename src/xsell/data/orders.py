@@ -271,7 +271,7 @@ class Orders:
                       quantity=take(self.quantity), price=take(self.price), report=report)
 
     def since(self, window: Any) -> "Orders":
-        """The orders of a recent window only: "90d" (also h, w; a number alone is days) or a
+        """The orders of a recent window only: "90d" (also h, w; text needs its unit; a number is days) or a
         `pandas.Timedelta` keeps the orders placed at most that long before the newest order; a date
         ("2011-09-01", a datetime) keeps the orders placed on or after it. Items, orders and customers
         without a line left are dropped from the id maps; the report says how many orders were left out.
