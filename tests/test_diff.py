@@ -244,6 +244,16 @@ def test_cli_output_cut_short_by_a_closed_pipe_exits_141_without_a_message(tmp_p
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert first == b"old.xsell " and err == ""
+    # a drift alarm still decides the exit code, and says so, when the reader stopped early
+    proc = subprocess.Popen([str(XSELL), "diff", "old.xsell", "new.xsell", "-k", "50", "--top", "100000",
+                             "--fail-above", "0"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            bufsize=0)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 3
+    assert err.startswith("drift alarm: ") and err.count("\n") == 1
 
 
 def test_upsell_diff_is_up_sell_item_by_item_and_sees_a_price_change():

@@ -280,9 +280,9 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _stdout_gone() -> NoReturn:
-    """Exit 141 (128 + SIGPIPE, what a shell tool reports) without a message: stdout's reader is gone, so
-    point stdout at /dev/null first, or the interpreter's last flush fails again and prints a traceback."""
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: its reader is gone, and the interpreter's last flush would fail again
+    and print a traceback."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, sys.stdout.fileno())
@@ -290,6 +290,11 @@ def _stdout_gone() -> NoReturn:
         pass
     finally:
         os.close(devnull)
+
+
+def _stdout_gone() -> NoReturn:
+    """Exit 141 (128 + SIGPIPE, what a shell tool reports) without a message: stdout's reader is gone."""
+    _silence_stdout()
     raise typer.Exit(141)
 
 
@@ -540,16 +545,23 @@ def diff(
     if report is not None:
         change.write_report(report, top=top, alarm_above=fail_above)
     alarm = fail_above is not None and change.changed_share > fail_above
-    if json_:
-        typer.echo(json.dumps({**change.to_dict(top=top), "fail_above": fail_above, "alarm": alarm}))
-    else:
-        _print_diff(change, top)
+    reader_gone = False
+    try:
+        if json_:
+            typer.echo(json.dumps({**change.to_dict(top=top), "fail_above": fail_above, "alarm": alarm}))
+        else:
+            _print_diff(change, top)
+    except BrokenPipeError:  # `| head`: the alarm below still decides the exit code
+        _silence_stdout()
+        reader_gone = True
     if report is not None:
         _note(f"report written to {report}")
     if alarm:
         typer.echo(f"drift alarm: {change.changed_share:.1%} of the compared items changed their top {k} by more "
                    f"than half, above --fail-above {fail_above:g}", err=True)
         raise typer.Exit(3)
+    if reader_gone:
+        raise typer.Exit(141)
 
 
 def _print_diff(change: Any, top: int) -> None:
