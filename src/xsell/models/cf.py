@@ -335,14 +335,19 @@ class ALS(_FactorModel):
             buyers = orders.customers.ids[np.unique(orders.customer_index[orders.customer_index >= 0])]
             touched = np.unique(history.customers.to_internal(buyers)).astype(np.int64)
             rows = self._weigh(history.matrix[touched].tocsr())
+            # implicit 0.7.0 keeps its cached XtX / YtY through partial fits (0.7.3 clears them): cleared here,
+            # so every solve sees the factors of the step before (the answer of every implicit version)
             with _blas_single_thread():
                 if len(touched):  # a day of guest checkouts touches no customer
                     model.partial_fit_users(touched, rows)
+                    _set_factors(model)
                 if len(fresh):
                     item_users = self._weigh(history.matrix.T.tocsr()[fresh])
                     model.partial_fit_items(fresh, item_users)
+                    _set_factors(model)
                     if len(touched):
                         model.partial_fit_users(touched, rows)
+                        _set_factors(model)
             if model.user_factors.shape[0] < len(history.customers):  # new customers without a line of their own
                 _set_factors(model, user_factors=np.concatenate([model.user_factors, np.zeros(
                     (len(history.customers) - model.user_factors.shape[0], self.factors), dtype=np.float32)]))
@@ -353,6 +358,7 @@ class ALS(_FactorModel):
                 with _blas_single_thread():
                     _set_factors(model, user_factors=model.recalculate_user(np.arange(orders.n_orders), rows))
                     model.partial_fit_items(fresh, rows.T.tocsr()[fresh])
+                    _set_factors(model)
             users = np.empty((0, self.factors), dtype=np.float32)
         self.items_ = items
         self.item_counts_ = counts
