@@ -14,6 +14,8 @@ peak RSS above the data's):
   refit (keep)       `CoOccurrence(keep_counts=1).fit(all orders)`: the same plus the counts kept
   update             `update(new orders)` of a model fitted with keep_counts=1 on the history, loaded
                      from its file before each repeat (untimed), then timed alone
+  diff               `xsell.diff(history model, updated model, k=10)`: what a nightly `xsell diff` costs
+                     once both models are loaded
 The ratio column is CPU time over the keep_counts refit's CPU time (the issue's target: update <= 5%).
 Last, whether the updated model equals the refit array for array, and the model file sizes.
 """
@@ -65,7 +67,8 @@ def main() -> None:
     settle_memory()
     base = _rss_mb()
 
-    figures: dict[str, list[dict[str, float]]] = {"refit (default)": [], "refit (keep)": [], "update": []}
+    figures: dict[str, list[dict[str, float]]] = {"refit (default)": [], "refit (keep)": [], "update": [],
+                                                  "diff (history vs updated)": []}
     with tempfile.TemporaryDirectory(prefix="xsell-update-bench-") as tmp:
         history_file = Path(tmp) / "history.xsell"
         log("fitting the history model (keep_counts=1)")
@@ -81,6 +84,10 @@ def main() -> None:
             updated, f = timed(lambda: model.update(batch), base)
             figures["update"].append(f)
         assert refit is not None and updated is not None
+        history_model = xsell.load_model(history_file)
+        for _ in range(args.repeats):  # what the nightly job's `xsell diff` costs at this size, in process
+            change, f = timed(lambda: xsell.diff(history_model, updated, k=10), base)
+            figures["diff (history vs updated)"].append(f)
         same = all(np.array_equal(a, b) for a, b in zip(refit.file_state()[1].values(), updated.file_state()[1].values()))
         same = same and np.array_equal(refit.items_.ids, updated.items_.ids)
         sizes = {}
@@ -97,13 +104,14 @@ def main() -> None:
              "|---|---|---|---|---|---|"]
     for name, runs in figures.items():
         data = (f"{args.orders + args.new:,} orders" if name.startswith("refit")
+                else f"{args.items:,} items, k=10" if name.startswith("diff")
                 else f"{args.new:,} new orders onto {args.orders:,}")
         cpu = [f["cpu"] for f in runs]
         lines.append(f"| xsell {name} | {data} | {spread(cpu, fmt_s)} | {spread([f['wall'] for f in runs], fmt_s)} | "
                      f"{spread([f['peak_mb'] for f in runs], fmt_mb)} | "
                      f"{median(cpu) / ref_cpu:.1%} |")
     lines += ["", f"updated model equals the refit, array for array: {'yes' if same else 'NO'}; model file "
-              f"{sizes['keep']:.0f} MB with kept counts, {sizes['default']:.0f} MB without"]
+              f"{sizes['keep']:.0f} MB with kept counts, {sizes['default']:.0f} MB without; diff: {change.health()}"]
     emit("\n".join(lines), args.markdown)
 
 

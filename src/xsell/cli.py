@@ -223,6 +223,7 @@ DropItemOpt = Annotated[
 SinceOpt = Annotated[Optional[str], typer.Option(
     "--since", metavar="WINDOW", help="Only the recent orders: 90d, 12w or 36h before the newest order (the unit "
                                       "is needed), or a date such as 2011-09-01 (needs a timestamp column).")]
+KeepReturnsOpt = Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")]
 KeepPlaceholdersOpt = Annotated[bool, typer.Option(
     "--keep-placeholders", help="Keep items whose id is a placeholder (empty, '?', '-', NONE, null, nan, N/A, "
     "#N/A, undefined; any case), left out and counted by default.")]
@@ -392,7 +393,7 @@ def fit(
     max_len: Annotated[int, typer.Option(help="rules: 2 (item -> item) or 3 (also pairs -> item).")] = 2,
     metric: Annotated[MetricType, typer.Option(help="rules: the metric that scores recommendations.")
                       ] = Metric["confidence"],
-    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    keep_returns: KeepReturnsOpt = False,
     seed: Annotated[int, typer.Option(help="als, bpr: random seed (same seed, same model).")] = 0,
     threads: Annotated[int, typer.Option(help="als, bpr, itemknn: threads (0: all cores; bpr is reproducible "
                                               "only with 1, its default).", min=0)] = 0,
@@ -443,7 +444,7 @@ def update(
     column: ColumnOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
-    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    keep_returns: KeepReturnsOpt = False,
     drop_item: DropItemOpt = None,
     keep_placeholders: KeepPlaceholdersOpt = False,
     json_: JsonOpt = False,
@@ -599,7 +600,7 @@ def rules(
     column: ColumnOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
-    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    keep_returns: KeepReturnsOpt = False,
     drop_item: DropItemOpt = None,
     keep_placeholders: KeepPlaceholdersOpt = False,
     since: SinceOpt = None,
@@ -657,7 +658,7 @@ def evaluate(
     column: ColumnOpt = None,
     layout: LayoutOpt = Layout.lines,
     sep: SepOpt = None,
-    keep_returns: Annotated[bool, typer.Option(help="Keep lines with quantity <= 0.")] = False,
+    keep_returns: KeepReturnsOpt = False,
     drop_item: DropItemOpt = None,
     keep_placeholders: KeepPlaceholdersOpt = False,
     json_: JsonOpt = False,

@@ -206,12 +206,19 @@ def write_report(path: str | os.PathLike[str], results: pd.DataFrame, curves: pd
     guide = "".join(f"<li><b>{name}</b>: {html.escape(text)}</li>" for name, text in HOW_TO_READ)
     figures = "".join(f'<h2>{html.escape(name)}</h2>\n<img alt="{html.escape(name)}" '
                       f'src="data:image/png;base64,{data}">\n' for name, data in plots)
-    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
-            f"<style>{CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<dl>{facts}</dl>\n"
+    body = (f"<dl>{facts}</dl>\n"
             f"<h2>How to read this</h2>\n<p>{html.escape(_task_text(meta))} Metrics are at k = "
             f"{html.escape(str(k))}. "
             f"Bold marks the best value where higher is better.</p>\n<ul>{guide}</ul>\n"
-            f"<h2>Results</h2>\n{_table(results)}\n{figures}</body>\n</html>\n")
+            f"<h2>Results</h2>\n{_table(results)}\n{figures}")
+    return write_page(path, title, body)
+
+
+def write_page(path: str | os.PathLike[str], title: str, body: str, css: str = CSS) -> Path:
+    """One self-contained HTML page (`title` already escaped, `body` HTML), written atomically: what every
+    report of xsell writes (the evaluation here, the model diff in xsell.monitor.report)."""
+    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+            f"<style>{css}</style>\n</head>\n<body>\n<h1>{title}</h1>\n{body}</body>\n</html>\n")
 
     def write(tmp: str) -> None:
         Path(tmp).write_text(page, encoding="utf-8")

@@ -318,9 +318,6 @@ class ALS(_FactorModel):
         model = self._implicit_model()
         _set_factors(model, item_factors=np.concatenate([np.asarray(self.item_factors_, dtype=np.float32),
                                                          np.zeros((len(fresh), self.factors), dtype=np.float32)]))
-        new_lines = sp.csr_matrix(  # the new orders over the merged items
-            (np.ones(orders.n_lines, dtype=np.float32), (orders.order_index, at[orders.item_index])),
-            shape=(orders.n_orders, n_items))
         history = self.customer_history_
         assert history is not None
         if has_customers:  # a known customer's history serves requests, whatever the factors learnt from
@@ -354,6 +351,9 @@ class ALS(_FactorModel):
             users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         else:
             if len(fresh):
+                new_lines = sp.csr_matrix(  # the new orders over the merged items
+                    (np.ones(orders.n_lines, dtype=np.float32), (orders.order_index, at[orders.item_index])),
+                    shape=(orders.n_orders, n_items))
                 rows = self._weigh(new_lines)
                 with _blas_single_thread():
                     _set_factors(model, user_factors=model.recalculate_user(np.arange(orders.n_orders), rows))

@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.errors import InputError
-from xsell.evaluation.report import CSS, _fmt, _load_matplotlib, _png
-from xsell.files import atomic_write
+from xsell.evaluation.report import CSS, _fmt, _load_matplotlib, _png, write_page
 
 if TYPE_CHECKING:
     from xsell.monitor.diff import ModelDiff
@@ -126,13 +125,6 @@ def write_diff_report(change: "ModelDiff", path: str | os.PathLike[str], top: in
                    for (name, frame), size in zip(sections, sizes))
     figure = (f'<h2>Overlap@{change.k} per {owner}</h2>\n<img alt="overlap distribution" '
               f'src="data:image/png;base64,{plot}">\n') if plot else ""
-    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}'
-            f"</title>\n<style>{CSS}\n{EXTRA_CSS}</style>\n</head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
-            f'<p class="health {"alarm" if alarm else "ok"}">{html.escape(change.health())}</p>\n'
-            f"<p>{html.escape(how)}</p>\n<dl>{facts}</dl>\n{figure}{body}</body>\n</html>\n")
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(page, encoding="utf-8")
-
-    atomic_write(path, write)
-    return Path(path)
+    return write_page(path, html.escape(title),
+                      f'<p class="health {"alarm" if alarm else "ok"}">{html.escape(change.health())}</p>\n'
+                      f"<p>{html.escape(how)}</p>\n<dl>{facts}</dl>\n{figure}{body}", css=f"{CSS}\n{EXTRA_CSS}")
